@@ -1,0 +1,17 @@
+//! redsafe: read, check, repair, filter and restore Redis and Valkey persistence files.
+//!
+//! The library is organised by format:
+//! - [`rdb`]: RDB snapshots (every version Redis 2.x–8.8 and Valkey write): a zero-copy pull
+//!   parser with lazy value handles, and a checker.
+//! - [`aof`]: append-only files: a RESP command reader, manifests, multi-part sets, checker
+//!   and fixer.
+//!
+//! Errors are [`Error`]s carrying the file, byte offset, db and key where known.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod error;
+pub mod mmap;
+pub mod rdb;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,200 @@
+//! Decoders for the encodings nested inside RDB values: LZF, listpack, ziplist, intset, zipmap.
+//!
+//! Each walks a blob with full structural validation (the level of Redis's
+//! `sanitize-dump-payload yes`) and yields [`Elem`]s that borrow the blob.
+
+pub mod intset;
+pub mod listpack;
+pub mod lzf;
+pub mod ziplist;
+pub mod zipmap;
+
+/// One element of a compact encoding: bytes borrowed from the blob, or an integer
+/// (whose string value is its decimal text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem<'a> {
+    /// A byte string.
+    Bytes(&'a [u8]),
+    /// An integer.
+    Int(i64),
+}
+
+impl<'a> Elem<'a> {
+    /// The string form of the element, formatting integers into `buf`.
+    #[inline]
+    pub fn as_bytes<'b>(&self, buf: &'b mut itoa::Buffer) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        match *self {
+            Elem::Bytes(b) => b,
+            Elem::Int(i) => buf.format(i).as_bytes(),
+        }
+    }
+
+    /// Appends the string form to `out`.
+    #[inline]
+    pub fn push_to(&self, out: &mut Vec<u8>) {
+        match *self {
+            Elem::Bytes(b) => out.extend_from_slice(b),
+            Elem::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        }
+    }
+
+    /// The string form as an owned vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.push_to(&mut v);
+        v
+    }
+
+    /// The element as an integer: integers as is, strings if they parse as a canonical i64.
+    pub fn as_int(&self) -> Option<i64> {
+        match *self {
+            Elem::Int(i) => Some(i),
+            Elem::Bytes(b) => parse_i64_canonical(b),
+        }
+    }
+
+    /// The element as a double (integers exactly, strings parsed like Redis `strtod`).
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Elem::Int(i) => Some(i as f64),
+            Elem::Bytes(b) => parse_f64(b),
+        }
+    }
+
+    /// A 64-bit hash of the string form, for duplicate detection.
+    #[inline]
+    pub fn hash64(&self) -> u64 {
+        let mut buf = itoa::Buffer::new();
+        hash_bytes(self.as_bytes(&mut buf))
+    }
+}
+
+/// FNV-1a style 64-bit hash with a final mix (fast for short keys; collisions are re-checked).
+#[inline]
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (b.len() as u64);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
+        h ^= h >> 29;
+    }
+    for &c in chunks.remainder() {
+        h = (h ^ c as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// Parses a canonical i64 the way Redis `string2ll` does: optional `-`, no leading zeros
+/// (except "0"), no `+`, no spaces, at most 20 bytes, no overflow.
+pub fn parse_i64_canonical(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    if b == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, b.get(1..)?),
+        _ => (false, b),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > (i64::MAX as u64) + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
+}
+
+/// Parses a decimal double as Redis does for zset scores (`strtod`): accepts `inf`, `-inf`,
+/// `+inf`, `nan` (rejected by callers that must), exponents and leading/trailing digits.
+pub fn parse_f64(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let t = s.trim();
+    if t.len() != s.len() || t.is_empty() {
+        return None;
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    t.parse::<f64>().ok()
+}
+
+/// Detects duplicates among a collection's members by hash, reusing one vector.
+///
+/// Hash collisions are resolved by comparing the actual strings, so the answer is exact.
+#[derive(Debug, Default)]
+pub struct DupChecker {
+    hashes: Vec<(u64, u32)>,
+}
+
+impl DupChecker {
+    /// Clears the checker for a new collection.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.hashes.clear();
+    }
+
+    /// Records member number `index` with hash `h`.
+    #[inline]
+    pub fn push(&mut self, h: u64, index: u32) {
+        self.hashes.push((h, index));
+    }
+
+    /// Returns the indices of a pair of members with equal hashes, for the caller to compare,
+    /// calling `same(i, j)` to confirm. Returns the first confirmed duplicate index.
+    pub fn find_dup(&mut self, mut same: impl FnMut(u32, u32) -> bool) -> Option<u32> {
+        if self.hashes.len() < 2 {
+            return None;
+        }
+        self.hashes.sort_unstable();
+        let mut i = 0;
+        while i + 1 < self.hashes.len() {
+            let (h, a) = self.hashes[i];
+            let mut j = i + 1;
+            while j < self.hashes.len() && self.hashes[j].0 == h {
+                if same(a, self.hashes[j].1) {
+                    return Some(self.hashes[j].1);
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Number of members recorded.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// True if nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}

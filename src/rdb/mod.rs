@@ -1,0 +1,29 @@
+//! RDB snapshots: a zero-copy pull parser, lazy value handles, inner-encoding decoders and a
+//! checker. See `shared/spec/rdb-format.md` for the format.
+//!
+//! ```no_run
+//! use redsafe::rdb::{RdbReader, Record};
+//! let file = redsafe::mmap::MappedFile::open("dump.rdb".as_ref()).unwrap();
+//! for item in RdbReader::new(file.bytes()) {
+//!     if let Record::Entry(e) = item.unwrap().record {
+//!         println!("{:?} {}", e.key, e.value.encoding_name());
+//!     }
+//! }
+//! ```
+
+pub mod check;
+pub mod crc;
+pub mod cursor;
+pub mod encoding;
+pub mod format;
+pub mod materialize;
+pub mod model;
+pub mod reader;
+mod stream;
+pub mod value;
+
+pub use check::{check_rdb, CheckOptions, ChecksumStatus, RdbReport};
+pub use format::Dialect;
+pub use model::{Value, ValueType};
+pub use reader::{Entry, Header, Item, RdbReader, Record, ValueHandle};
+pub use value::{DecodeOptions, Scratch, ValueVisitor};

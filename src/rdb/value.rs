@@ -1,0 +1,743 @@
+//! Walking and decoding values (spec §6–§7).
+//!
+//! One walker serves every use: in *skip* mode it follows only the lengths needed to find
+//! where a value ends (no LZF, no inner blobs); in *decode* mode it validates every inner
+//! encoding and reports each element to a [`ValueVisitor`], so a 4 GB list is streamed
+//! element by element and never materialised unless the visitor chooses to.
+
+use crate::error::{Error, Result};
+use crate::rdb::cursor::{Cursor, RdbStr};
+use crate::rdb::encoding::intset::Intset;
+use crate::rdb::encoding::listpack::Listpack;
+use crate::rdb::encoding::ziplist::Ziplist;
+use crate::rdb::encoding::{hash_bytes, zipmap, Elem};
+use crate::rdb::format::*;
+use crate::rdb::model::*;
+
+/// What a value walker needs to know about the file it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueCtx {
+    /// Dialect of the file.
+    pub dialect: Dialect,
+    /// RDB version of the file.
+    pub version: u32,
+}
+
+/// Receives a value's contents element by element. Every method has a default that ignores
+/// the event, so a visitor implements only what it needs.
+///
+/// Byte strings are passed as [`Elem`]s that borrow the input or a scratch buffer for the
+/// duration of the call; copy what you keep.
+#[allow(unused_variables)]
+pub trait ValueVisitor {
+    /// Called first with the logical type, the type byte and, when known, the element count.
+    fn begin(&mut self, ty: ValueType, type_byte: u8, len_hint: Option<u64>) -> Result<()> {
+        Ok(())
+    }
+    /// A string value.
+    fn string(&mut self, value: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A list element (head to tail).
+    fn list_item(&mut self, item: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A set member.
+    fn set_member(&mut self, member: Elem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A sorted-set member with its score.
+    fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
+        Ok(())
+    }
+    /// A hash field, its value and its absolute expiry in unix ms (if it has one).
+    fn hash_field(&mut self, field: Elem<'_>, value: Elem<'_>, expire_ms: Option<u64>) -> Result<()> {
+        Ok(())
+    }
+    /// A live stream entry: its ID and its field/value pairs (`fields[i]` goes with `values[i]`).
+    fn stream_entry(&mut self, id: StreamId, fields: &[Elem<'_>], values: &[Elem<'_>]) -> Result<()> {
+        Ok(())
+    }
+    /// Stream metadata (after all entries).
+    fn stream_meta(&mut self, meta: &StreamMeta) -> Result<()> {
+        Ok(())
+    }
+    /// A stream consumer group (after the metadata).
+    fn stream_group(&mut self, group: &ConsumerGroup) -> Result<()> {
+        Ok(())
+    }
+    /// Stream IDMP state (v4+, after the groups).
+    fn stream_idmp(&mut self, idmp: &StreamIdmp) -> Result<()> {
+        Ok(())
+    }
+    /// A module value: its type id and opcode body (raw, up to and including the EOF opcode).
+    fn module_value(&mut self, type_id: u64, body: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    /// Array header: element count and insert index.
+    fn array_meta(&mut self, count: u64, insert_idx: Option<u64>) -> Result<()> {
+        Ok(())
+    }
+    /// An array element at `index`.
+    fn array_item(&mut self, index: u64, item: ArrayItem<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Called last.
+    fn end(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An array element as streamed to a visitor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ArrayItem<'b> {
+    /// Bytes.
+    Bytes(Elem<'b>),
+    /// Integer.
+    Int(i64),
+    /// Double.
+    Float(f64),
+}
+
+/// A visitor that ignores everything (used for validation-only walks).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IgnoreVisitor;
+impl ValueVisitor for IgnoreVisitor {}
+
+/// Reusable buffers for decoding (LZF output, duplicate detection). Keep one per thread and
+/// pass it to every decode to avoid per-value allocation.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub(crate) a: Vec<u8>,
+    pub(crate) b: Vec<u8>,
+    dup: DupSet,
+}
+
+/// Exact duplicate detection over byte strings, reusing its buffers.
+#[derive(Debug, Default)]
+struct DupSet {
+    arena: Vec<u8>,
+    items: Vec<(u64, u32, u32)>,
+    active: bool,
+}
+
+impl DupSet {
+    #[inline]
+    fn start(&mut self, active: bool) {
+        self.active = active;
+        self.arena.clear();
+        self.items.clear();
+    }
+
+    #[inline]
+    fn add(&mut self, e: Elem<'_>) {
+        if !self.active {
+            return;
+        }
+        let start = self.arena.len();
+        e.push_to(&mut self.arena);
+        let s = &self.arena[start..];
+        self.items.push((hash_bytes(s), start as u32, s.len() as u32));
+    }
+
+    /// The first duplicated string, if any.
+    fn find(&mut self) -> Option<Vec<u8>> {
+        if !self.active || self.items.len() < 2 {
+            return None;
+        }
+        let arena = &self.arena;
+        let get = |&(_, s, l): &(u64, u32, u32)| &arena[s as usize..(s + l) as usize];
+        self.items.sort_unstable_by(|x, y| x.0.cmp(&y.0).then_with(|| get(x).cmp(get(y))));
+        self.items
+            .windows(2)
+            .find(|w| w[0].0 == w[1].0 && get(&w[0]) == get(&w[1]))
+            .map(|w| get(&w[0]).to_vec())
+    }
+}
+
+/// Options for decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// Check what Redis checks only with `sanitize-dump-payload yes` (unique listpack
+    /// members, hash TTL ordering, stream PEL ownership). On by default, as in redis-check-rdb.
+    pub deep: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { deep: true }
+    }
+}
+
+/// The logical type of a type byte, or `None` if it is not a value type in this dialect.
+pub fn value_type_of(dialect: Dialect, t: u8) -> Option<ValueType> {
+    Some(match t {
+        T_STRING => ValueType::String,
+        T_LIST | T_LIST_ZIPLIST | T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => ValueType::List,
+        T_SET | T_SET_INTSET | T_SET_LISTPACK => ValueType::Set,
+        T_ZSET | T_ZSET_2 | T_ZSET_ZIPLIST | T_ZSET_LISTPACK => ValueType::Zset,
+        T_HASH | T_HASH_ZIPMAP | T_HASH_ZIPLIST | T_HASH_LISTPACK | T_22 => ValueType::Hash,
+        T_23 if dialect == Dialect::Redis => ValueType::Hash,
+        T_HASH_METADATA | T_HASH_LISTPACK_EX if dialect == Dialect::Redis => ValueType::Hash,
+        T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => ValueType::Stream,
+        T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 if dialect == Dialect::Redis => ValueType::Stream,
+        T_MODULE_PRE_GA | T_MODULE_2 => ValueType::Module,
+        T_ARRAY if dialect == Dialect::Redis => ValueType::Array,
+        _ => return None,
+    })
+}
+
+/// The walker. `skip` = only find the end; otherwise decode, validate and visit.
+pub(crate) struct Walker<'v> {
+    pub(crate) ctx: ValueCtx,
+    pub(crate) skip: bool,
+    pub(crate) deep: bool,
+    pub(crate) visitor: &'v mut dyn ValueVisitor,
+    pub(crate) scratch: &'v mut Scratch,
+}
+
+fn corrupt(at: u64, expected: &'static str, found: impl Into<String>) -> Error {
+    Error::corrupt(at, expected, found)
+}
+
+fn dup_error(at: u64, what: &'static str, d: &[u8]) -> Error {
+    corrupt(at, what, format!("a duplicate \"{}\"", crate::error::escape_bytes(d)))
+}
+
+/// Reads a zset v1 string-encoded double.
+fn string_double(cur: &mut Cursor<'_>) -> Result<f64> {
+    let at = cur.offset();
+    let n = cur.u8("a zset score length")?;
+    match n {
+        253 => Ok(f64::NAN),
+        254 => Ok(f64::INFINITY),
+        255 => Ok(f64::NEG_INFINITY),
+        _ => {
+            let b = cur.bytes(n as u64, "a zset score")?;
+            crate::rdb::encoding::parse_f64(b)
+                .ok_or_else(|| corrupt(at, "a decimal zset score", crate::error::escape_bytes(b)))
+        }
+    }
+}
+
+impl<'v> Walker<'v> {
+    /// Walks one value of type `t` starting at the cursor.
+    pub(crate) fn value(&mut self, cur: &mut Cursor<'_>, t: u8) -> Result<()> {
+        let start = cur.offset();
+        let ty = value_type_of(self.ctx.dialect, t).ok_or_else(|| {
+            corrupt(start, "a value type byte", format!("unknown type {t}"))
+        })?;
+        match t {
+            T_STRING => {
+                let s = cur.string("a string value")?;
+                if !self.skip {
+                    self.visitor.begin(ty, t, Some(s.len()))?;
+                    self.with_str(s, |v, e| v.string(e))?;
+                }
+            }
+            T_LIST | T_SET => {
+                let n = cur.count("a list or set length", 1)?;
+                self.begin(ty, t, Some(n))?;
+                self.scratch.dup.start(!self.skip && t == T_SET);
+                for _ in 0..n {
+                    let s = cur.string("a list or set element")?;
+                    if !self.skip {
+                        if t == T_LIST {
+                            self.with_str(s, |v, e| v.list_item(e))?;
+                        } else {
+                            self.with_str_dup(s, |v, e| v.set_member(e))?;
+                        }
+                    }
+                }
+                if let Some(d) = self.scratch.dup.find() {
+                    return Err(dup_error(start, "unique set members", &d));
+                }
+            }
+            T_ZSET | T_ZSET_2 => {
+                let n = cur.count("a sorted set length", 2)?;
+                self.begin(ty, t, Some(n))?;
+                self.scratch.dup.start(!self.skip);
+                for _ in 0..n {
+                    let m = cur.string("a sorted set member")?;
+                    let at = cur.offset();
+                    let score = if t == T_ZSET {
+                        string_double(cur)?
+                    } else {
+                        cur.f64_le("a sorted set score")?
+                    };
+                    if !self.skip {
+                        if score.is_nan() {
+                            return Err(corrupt(at, "a sorted set score that is a number", "NaN"));
+                        }
+                        self.with_str_dup(m, |v, e| v.zset_member(e, score))?;
+                    }
+                }
+                if let Some(d) = self.scratch.dup.find() {
+                    return Err(dup_error(start, "unique sorted set members", &d));
+                }
+            }
+            T_HASH => {
+                let n = cur.count("a hash length", 2)?;
+                self.begin(ty, t, Some(n))?;
+                self.scratch.dup.start(!self.skip);
+                for _ in 0..n {
+                    let f = cur.string("a hash field")?;
+                    let v = cur.string("a hash value")?;
+                    if !self.skip {
+                        self.hash_pair(f, v, None)?;
+                    }
+                }
+                if let Some(d) = self.scratch.dup.find() {
+                    return Err(dup_error(start, "unique hash fields", &d));
+                }
+            }
+            T_22 if self.ctx.dialect == Dialect::Valkey => self.hash2_valkey(cur, start, ty, t)?,
+            T_22 | T_HASH_METADATA => self.hash_metadata(cur, start, ty, t)?,
+            T_HASH_ZIPMAP | T_LIST_ZIPLIST | T_SET_INTSET | T_ZSET_ZIPLIST | T_HASH_ZIPLIST
+            | T_HASH_LISTPACK | T_ZSET_LISTPACK | T_SET_LISTPACK | T_23 | T_HASH_LISTPACK_EX => {
+                if t == T_23 && self.ctx.dialect == Dialect::Valkey {
+                    return Err(Error::new(crate::error::ErrorKind::Unsupported(
+                        "Valkey type 23 (path hash), whose layout is not published".into(),
+                    ))
+                    .at(start));
+                }
+                if t == T_HASH_LISTPACK_EX {
+                    cur.u64_le("a hash minimum expire time")?;
+                }
+                let s = cur.string("an encoded value blob")?;
+                if !self.skip {
+                    let raw_base = cur.offset().saturating_sub(s.len());
+                    self.blob(s, raw_base, ty, t)?;
+                }
+            }
+            T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => self.quicklist(cur, ty, t)?,
+            T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3
+            | T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 => self.stream(cur, ty, t)?,
+            T_MODULE_PRE_GA => {
+                return Err(Error::new(crate::error::ErrorKind::Unsupported(
+                    "pre-release module values (type 6) cannot be read without the module".into(),
+                ))
+                .at(start))
+            }
+            T_MODULE_2 => {
+                let id = cur.len("a module type id")?;
+                let body_start = cur.pos();
+                module_opcodes(cur)?;
+                if !self.skip {
+                    self.visitor.begin(ty, t, None)?;
+                    let body = cur.slice(body_start, cur.pos());
+                    self.visitor.module_value(id, body)?;
+                }
+            }
+            T_ARRAY => self.array(cur, ty, t)?,
+            _ => return Err(corrupt(start, "a value type byte", format!("unknown type {t}"))),
+        }
+        if !self.skip {
+            self.visitor.end()?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn begin(&mut self, ty: ValueType, t: u8, n: Option<u64>) -> Result<()> {
+        if self.skip {
+            Ok(())
+        } else {
+            self.visitor.begin(ty, t, n)
+        }
+    }
+
+    /// Decodes an RDB string and hands it to `f`.
+    #[inline]
+    fn with_str(
+        &mut self,
+        s: RdbStr<'_>,
+        f: impl FnOnce(&mut dyn ValueVisitor, Elem<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match s {
+            RdbStr::Raw(b) => f(self.visitor, Elem::Bytes(b)),
+            RdbStr::Int(i) => f(self.visitor, Elem::Int(i)),
+            lzf => {
+                let b = lzf.decode(&mut self.scratch.a)?;
+                f(self.visitor, Elem::Bytes(b))
+            }
+        }
+    }
+
+    #[inline]
+    fn with_str_dup(
+        &mut self,
+        s: RdbStr<'_>,
+        f: impl FnOnce(&mut dyn ValueVisitor, Elem<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match s {
+            RdbStr::Raw(b) => {
+                self.scratch.dup.add(Elem::Bytes(b));
+                f(self.visitor, Elem::Bytes(b))
+            }
+            RdbStr::Int(i) => {
+                self.scratch.dup.add(Elem::Int(i));
+                f(self.visitor, Elem::Int(i))
+            }
+            lzf => {
+                let b = lzf.decode(&mut self.scratch.a)?;
+                self.scratch.dup.add(Elem::Bytes(b));
+                f(self.visitor, Elem::Bytes(b))
+            }
+        }
+    }
+
+    fn hash_pair(&mut self, f: RdbStr<'_>, v: RdbStr<'_>, ttl: Option<u64>) -> Result<()> {
+        let Scratch { a, b, dup } = &mut *self.scratch;
+        let fe = match f {
+            RdbStr::Raw(x) => Elem::Bytes(x),
+            RdbStr::Int(i) => Elem::Int(i),
+            lzf => Elem::Bytes(lzf.decode(a)?),
+        };
+        let ve = match v {
+            RdbStr::Raw(x) => Elem::Bytes(x),
+            RdbStr::Int(i) => Elem::Int(i),
+            lzf => Elem::Bytes(lzf.decode(b)?),
+        };
+        dup.add(fe);
+        self.visitor.hash_field(fe, ve, ttl)
+    }
+
+    fn hash_metadata(&mut self, cur: &mut Cursor<'_>, start: u64, ty: ValueType, t: u8) -> Result<()> {
+        let pre_ga = t == T_22;
+        let min_expire = if pre_ga {
+            0
+        } else {
+            let at = cur.offset();
+            let m = cur.u64_le("a hash minimum expire time")?;
+            if m > EB_EXPIRE_TIME_MAX + 1 {
+                return Err(corrupt(at, "a hash minimum expire time ≤ 2^48", format!("{m}")));
+            }
+            m
+        };
+        let n = cur.count("a hash length", 3)?;
+        self.begin(ty, t, Some(n))?;
+        self.scratch.dup.start(!self.skip);
+        for _ in 0..n {
+            let at = cur.offset();
+            let ttl = cur.len("a hash field TTL")?;
+            let f = cur.string("a hash field")?;
+            let v = cur.string("a hash value")?;
+            if self.skip {
+                continue;
+            }
+            let expire = if ttl == 0 {
+                None
+            } else if pre_ga {
+                Some(ttl)
+            } else {
+                Some(ttl.saturating_add(min_expire).saturating_sub(1))
+            };
+            if let Some(e) = expire {
+                if e > EB_EXPIRE_TIME_MAX {
+                    return Err(corrupt(at, "a hash field expiry ≤ 2^48-1", format!("{e}")));
+                }
+            }
+            self.hash_pair(f, v, expire)?;
+        }
+        if let Some(d) = self.scratch.dup.find() {
+            return Err(dup_error(start, "unique hash fields", &d));
+        }
+        Ok(())
+    }
+
+    fn hash2_valkey(&mut self, cur: &mut Cursor<'_>, start: u64, ty: ValueType, t: u8) -> Result<()> {
+        let n = cur.count("a hash length", 10)?;
+        self.begin(ty, t, Some(n))?;
+        self.scratch.dup.start(!self.skip);
+        for _ in 0..n {
+            let f = cur.string("a hash field")?;
+            let v = cur.string("a hash value")?;
+            let at = cur.offset();
+            let e = cur.i64_le("a hash field expiry")?;
+            if self.skip {
+                continue;
+            }
+            if e < -1 {
+                return Err(corrupt(at, "a hash field expiry ≥ -1", format!("{e}")));
+            }
+            self.hash_pair(f, v, (e >= 0).then_some(e as u64))?;
+        }
+        if let Some(d) = self.scratch.dup.find() {
+            return Err(dup_error(start, "unique hash fields", &d));
+        }
+        Ok(())
+    }
+
+    /// Decodes a blob-encoded value (ziplist, listpack, intset, zipmap).
+    fn blob(&mut self, s: RdbStr<'_>, raw_base: u64, ty: ValueType, t: u8) -> Result<()> {
+        let (at, in_lzf) = match s {
+            RdbStr::Lzf { offset, .. } => (offset, true),
+            _ => (raw_base, false),
+        };
+        let mut a = std::mem::take(&mut self.scratch.a);
+        let res = (|| {
+            let (blob, base): (&[u8], u64) = match s {
+                RdbStr::Raw(b) => (b, at),
+                RdbStr::Int(_) => {
+                    return Err(corrupt(at, "an encoded value blob", "an integer-encoded string"))
+                }
+                lzf => (lzf.decode(&mut a)?, at),
+            };
+            self.blob_bytes(blob, base, ty, t)
+        })();
+        self.scratch.a = a;
+        res.map_err(|e| if in_lzf { e.with_context("inside an LZF-compressed blob; offset is of the compressed string") } else { e })
+    }
+
+    fn blob_bytes(&mut self, blob: &[u8], base: u64, ty: ValueType, t: u8) -> Result<()> {
+        let deep = self.deep;
+        match t {
+            T_SET_INTSET => {
+                let is = Intset::parse(blob, base)?;
+                self.visitor.begin(ty, t, Some(is.len() as u64))?;
+                for v in is.iter() {
+                    self.visitor.set_member(Elem::Int(v))?;
+                }
+            }
+            T_HASH_ZIPMAP => {
+                let pairs = zipmap::pairs(blob, base)?;
+                self.visitor.begin(ty, t, Some(pairs.len() as u64))?;
+                self.scratch.dup.start(true);
+                for &(f, v) in &pairs {
+                    self.scratch.dup.add(Elem::Bytes(f));
+                    self.visitor.hash_field(Elem::Bytes(f), Elem::Bytes(v), None)?;
+                }
+                if let Some(d) = self.scratch.dup.find() {
+                    return Err(dup_error(base, "unique zipmap fields", &d));
+                }
+            }
+            T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST => {
+                let zl = Ziplist::parse(blob, base)?;
+                // Pairs are always checked for ziplists (even count, unique names).
+                self.elems(zl.iter(), ty, t, true, base)?;
+            }
+            T_HASH_LISTPACK | T_ZSET_LISTPACK | T_SET_LISTPACK | T_23 | T_HASH_LISTPACK_EX => {
+                let lp = Listpack::parse(blob, base)?;
+                self.elems(lp.iter(), ty, t, deep, base)?;
+            }
+            _ => return Err(corrupt(base, "a blob-encoded type", format!("type {t}"))),
+        }
+        Ok(())
+    }
+
+    /// Feeds a ziplist/listpack element sequence as the type's elements.
+    fn elems<'e>(
+        &mut self,
+        iter: impl Iterator<Item = Result<Elem<'e>>>,
+        ty: ValueType,
+        t: u8,
+        check_dups: bool,
+        base: u64,
+    ) -> Result<()> {
+        self.visitor.begin(ty, t, None)?;
+        self.scratch.dup.start(check_dups && ty != ValueType::List);
+        match ty {
+            ValueType::List => {
+                for e in iter {
+                    self.visitor.list_item(e?)?;
+                }
+            }
+            ValueType::Set => {
+                for e in iter {
+                    let e = e?;
+                    self.scratch.dup.add(e);
+                    self.visitor.set_member(e)?;
+                }
+            }
+            ValueType::Zset => {
+                let mut it = iter;
+                while let Some(m) = it.next() {
+                    let m = m?;
+                    let s = match it.next() {
+                        Some(s) => s?,
+                        None => return Err(corrupt(base, "a score after each sorted set member", "an odd number of elements")),
+                    };
+                    let score = s.as_f64().filter(|f| !f.is_nan()).ok_or_else(|| {
+                        corrupt(base, "a numeric sorted set score", format!("{:?}", s.to_vec().escape_ascii().to_string()))
+                    })?;
+                    self.scratch.dup.add(m);
+                    self.visitor.zset_member(m, score)?;
+                }
+            }
+            ValueType::Hash => {
+                let triples = t == T_23 || t == T_HASH_LISTPACK_EX;
+                let mut it = iter;
+                let mut last_ttl: Option<u64> = None;
+                let mut seen_no_ttl = false;
+                while let Some(f) = it.next() {
+                    let f = f?;
+                    let v = match it.next() {
+                        Some(v) => v?,
+                        None => return Err(corrupt(base, "a value after each hash field", "an odd number of elements")),
+                    };
+                    let mut ttl = None;
+                    if triples {
+                        let te = match it.next() {
+                            Some(x) => x?,
+                            None => return Err(corrupt(base, "a TTL after each hash field and value", "a missing TTL")),
+                        };
+                        let tv = match te {
+                            Elem::Int(i) if i >= 0 && i as u64 <= EB_EXPIRE_TIME_MAX => i as u64,
+                            _ if !self.deep => match te.as_int() {
+                                Some(i) if i >= 0 => i as u64,
+                                _ => return Err(corrupt(base, "an integer hash field TTL", "a non-integer")),
+                            },
+                            _ => return Err(corrupt(base, "an integer hash field TTL in [0, 2^48-1]", format!("{:?}", te))),
+                        };
+                        if self.deep {
+                            if tv == 0 {
+                                seen_no_ttl = true;
+                            } else {
+                                if seen_no_ttl || last_ttl.is_some_and(|l| tv < l) {
+                                    return Err(corrupt(base, "hash fields with TTLs first, in non-decreasing TTL order", format!("TTL {tv} out of order")));
+                                }
+                                last_ttl = Some(tv);
+                            }
+                        }
+                        ttl = (tv != 0).then_some(tv);
+                    }
+                    self.scratch.dup.add(f);
+                    self.visitor.hash_field(f, v, ttl)?;
+                }
+            }
+            _ => {}
+        }
+        if let Some(d) = self.scratch.dup.find() {
+            return Err(dup_error(base, "unique members", &d));
+        }
+        Ok(())
+    }
+
+    fn quicklist(&mut self, cur: &mut Cursor<'_>, ty: ValueType, t: u8) -> Result<()> {
+        let n = cur.count("a quicklist node count", 2)?;
+        self.begin(ty, t, None)?;
+        for _ in 0..n {
+            let at = cur.offset();
+            let container = if t == T_LIST_QUICKLIST_2 {
+                let c = cur.len("a quicklist node container")?;
+                if c != QUICKLIST_NODE_PLAIN && c != QUICKLIST_NODE_PACKED {
+                    return Err(corrupt(at, "a quicklist container of 1 (plain) or 2 (packed)", format!("{c}")));
+                }
+                c
+            } else {
+                QUICKLIST_NODE_PACKED
+            };
+            let sat = cur.offset();
+            let s = cur.string("a quicklist node")?;
+            if s.is_empty() && t == T_LIST_QUICKLIST_2 {
+                return Err(corrupt(sat, "a non-empty quicklist node", "an empty string"));
+            }
+            if self.skip {
+                continue;
+            }
+            if container == QUICKLIST_NODE_PLAIN {
+                self.with_str(s, |v, e| v.list_item(e))?;
+                continue;
+            }
+            let base = match s {
+                RdbStr::Lzf { offset, .. } => offset,
+                _ => cur.offset().saturating_sub(s.len()),
+            };
+            let mut a = std::mem::take(&mut self.scratch.a);
+            let r = (|| {
+                let blob = match s {
+                    RdbStr::Raw(b) => b,
+                    RdbStr::Int(_) => return Err(corrupt(sat, "a quicklist node blob", "an integer")),
+                    lzf => lzf.decode(&mut a)?,
+                };
+                if t == T_LIST_QUICKLIST {
+                    for e in Ziplist::parse(blob, base)?.iter() {
+                        self.visitor.list_item(e?)?;
+                    }
+                } else {
+                    for e in Listpack::parse(blob, base)?.iter() {
+                        self.visitor.list_item(e?)?;
+                    }
+                }
+                Ok(())
+            })();
+            self.scratch.a = a;
+            r?;
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, cur: &mut Cursor<'_>, ty: ValueType, t: u8) -> Result<()> {
+        let at = cur.offset();
+        let count = cur.count("an array element count", 3)?;
+        if count == 0 {
+            return Err(corrupt(at, "a non-empty array", "count 0"));
+        }
+        let fat = cur.offset();
+        let flag = cur.len("an array insert-index flag")?;
+        let insert_idx = match flag {
+            0 => None,
+            1 => Some(cur.len("an array insert index")?),
+            _ => return Err(corrupt(fat, "an array insert-index flag of 0 or 1", format!("{flag}"))),
+        };
+        self.begin(ty, t, Some(count))?;
+        if !self.skip {
+            self.visitor.array_meta(count, insert_idx)?;
+        }
+        for _ in 0..count {
+            let iat = cur.offset();
+            let idx = match cur.len_or_encoding("an array index")? {
+                crate::rdb::cursor::LenOrEncoding::Len(i) if i != u64::MAX => i,
+                _ => return Err(corrupt(iat, "an array index", "an encoded or out-of-range index")),
+            };
+            let tat = cur.offset();
+            let tag = cur.len("an array element tag")?;
+            match tag {
+                ARRAY_TAG_INT => {
+                    let v = cur.i64_le("an array integer")?;
+                    if !self.skip {
+                        self.visitor.array_item(idx, ArrayItem::Int(v))?;
+                    }
+                }
+                ARRAY_TAG_FLOAT => {
+                    let v = cur.f64_le("an array double")?;
+                    if !self.skip {
+                        self.visitor.array_item(idx, ArrayItem::Float(v))?;
+                    }
+                }
+                ARRAY_TAG_SDS | ARRAY_TAG_SMALLSTR => {
+                    let s = cur.string("an array string")?;
+                    if !self.skip {
+                        if tag == ARRAY_TAG_SMALLSTR && s.len() > 7 {
+                            return Err(corrupt(tat, "an array small string of at most 7 bytes", format!("{} bytes", s.len())));
+                        }
+                        self.with_str(s, |v, e| v.array_item(idx, ArrayItem::Bytes(e)))?;
+                    }
+                }
+                _ => return Err(corrupt(tat, "an array element tag (0-3)", format!("{tag}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Skips a module opcode stream up to and including its EOF opcode (§7.9).
+pub(crate) fn module_opcodes(cur: &mut Cursor<'_>) -> Result<()> {
+    loop {
+        let at = cur.offset();
+        let op = cur.len("a module opcode")?;
+        match op {
+            MODULE_OP_EOF => return Ok(()),
+            MODULE_OP_SINT | MODULE_OP_UINT => {
+                cur.len("a module integer")?;
+            }
+            MODULE_OP_FLOAT => cur.skip(4, "a module float")?,
+            MODULE_OP_DOUBLE => cur.skip(8, "a module double")?,
+            MODULE_OP_STRING => {
+                cur.string("a module string")?;
+            }
+            _ => return Err(corrupt(at, "a module opcode (0-5)", format!("{op}"))),
+        }
+    }
+}
