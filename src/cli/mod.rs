@@ -1,0 +1,58 @@
+//! Command-line interface: one module per subcommand, each with clap-derive `Args` and a
+//! `run` that returns the exit code (0 ok, 1 input damaged, 2 usage or I/O error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod output;
+
+/// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
+#[derive(Debug, Parser)]
+#[command(name = "redsafe", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check an RDB file, an AOF file, an AOF directory or a manifest; report the first damage.
+    Check(check::CheckArgs),
+}
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the input is damaged.
+pub const EXIT_DAMAGED: u8 = 1;
+/// Exit code: usage or I/O error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Parses arguments, runs the subcommand and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => check::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(EXIT_OK);
+            }
+            eprintln!("redsafe: {e:#}");
+            let damaged = e
+                .downcast_ref::<redsafe::Error>()
+                .is_some_and(|e| e.is_damage());
+            ExitCode::from(if damaged { EXIT_DAMAGED } else { EXIT_ERROR })
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,61 @@
+//! Shared output helpers: progress bars (only on a terminal, never with `--json`) and JSON
+//! rendering of library errors.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+/// A byte progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.
+pub fn byte_progress(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// Bytes as a JSON string when valid UTF-8, otherwise `{"hex": "..."}`.
+pub fn bytes_json(b: &[u8]) -> Value {
+    match std::str::from_utf8(b) {
+        Ok(s) => Value::String(s.to_string()),
+        Err(_) => json!({ "hex": hex(b) }),
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for c in b {
+        s.push_str(&format!("{c:02x}"));
+    }
+    s
+}
+
+/// A library error as JSON: file, offset, message, db, key, context.
+pub fn error_json(e: &redsafe::Error) -> Value {
+    let mut o = json!({
+        "message": e.message(),
+        "display": e.to_string(),
+    });
+    if let Some(f) = e.file() {
+        o["file"] = json!(f.display().to_string());
+    }
+    if let Some(off) = e.offset() {
+        o["offset"] = json!(off);
+    }
+    if let Some(db) = e.db() {
+        o["db"] = json!(db);
+    }
+    if let Some(k) = e.key() {
+        o["key"] = bytes_json(k);
+    }
+    if let Some(c) = e.context() {
+        o["context"] = json!(c);
+    }
+    o
+}
