@@ -240,7 +240,127 @@ pub fn check_rdb_with_progress(
     report
 }
 
-/// Walks the file; returns the stored checksum (None before v5).
+/// Per-worker statistics, kept in flat arrays on the hot path and merged at the end.
+#[derive(Default)]
+struct Tally {
+    /// db → index into `per_db`.
+    db_index: BTreeMap<u64, usize>,
+    per_db: Vec<DbTally>,
+    already_expired: u64,
+    subexpires: u64,
+    empty_keys: u64,
+    modules: BTreeSet<String>,
+}
+
+struct DbTally {
+    db: u64,
+    keys: u64,
+    expires: u64,
+    by_type_byte: [u64; 256],
+}
+
+impl Tally {
+    #[inline]
+    fn db(&mut self, db: u64, hint: &mut usize) -> &mut DbTally {
+        if *hint >= self.per_db.len() || self.per_db[*hint].db != db {
+            let next = self.per_db.len();
+            *hint = *self.db_index.entry(db).or_insert(next);
+            if *hint == next {
+                self.per_db.push(DbTally {
+                    db,
+                    keys: 0,
+                    expires: 0,
+                    by_type_byte: [0; 256],
+                });
+            }
+        }
+        &mut self.per_db[*hint]
+    }
+
+    fn merge_into(self, report: &mut RdbReport, dialect: crate::rdb::Dialect) {
+        for d in self.per_db {
+            let s = report.dbs.entry(d.db).or_default();
+            s.keys += d.keys;
+            s.expires += d.expires;
+            report.keys += d.keys;
+            report.expires += d.expires;
+            for (t, &n) in d.by_type_byte.iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                let t = t as u8;
+                let ty = crate::rdb::value::value_type_of(dialect, t).unwrap_or(ValueType::Module);
+                *s.types.entry(ty.name()).or_default() += n;
+                let enc = crate::rdb::format::type_name(dialect, t).unwrap_or("unknown");
+                *s.encodings.entry(enc).or_default() += n;
+            }
+        }
+        report.already_expired += self.already_expired;
+        report.subexpires += self.subexpires;
+        report.empty_keys += self.empty_keys;
+        report.modules.extend(self.modules);
+    }
+}
+
+/// One key handed from the parsing thread to a validating worker.
+struct Job<'a> {
+    db: u64,
+    key: std::borrow::Cow<'a, [u8]>,
+    expire_ms: Option<i64>,
+    value: crate::rdb::reader::ValueHandle<'a>,
+}
+
+const BATCH: usize = 2048;
+
+/// Validates a batch; returns the index and error of the first bad value.
+fn validate_batch(
+    jobs: &[Job<'_>],
+    tally: &mut Tally,
+    scratch: &mut Scratch,
+    counter: &mut Counter,
+    dopts: DecodeOptions,
+    now_ms: i64,
+) -> Option<(usize, Error)> {
+    let mut hint = usize::MAX;
+    for (i, j) in jobs.iter().enumerate() {
+        let v = j.value;
+        if let Err(err) = v.visit(counter, scratch, dopts) {
+            return Some((
+                i,
+                err.with_key(Some(j.db), &j.key)
+                    .with_context(format!("{} value", v.encoding_name())),
+            ));
+        }
+        let ty = v.value_type();
+        if ty == ValueType::Module {
+            if let Ok(crate::rdb::Value::Module(ModuleValue { name, .. })) = v.materialize() {
+                tally.modules.insert(name);
+            }
+        }
+        if counter.elems == 0
+            && !matches!(ty, ValueType::Stream | ValueType::Module | ValueType::String)
+        {
+            tally.empty_keys += 1;
+            continue;
+        }
+        if counter.field_ttls > 0 {
+            tally.subexpires += 1;
+        }
+        if let Some(x) = j.expire_ms {
+            if x < now_ms {
+                tally.already_expired += 1;
+            }
+        }
+        let d = tally.db(j.db, &mut hint);
+        d.keys += 1;
+        d.by_type_byte[v.type_byte() as usize] += 1;
+        d.expires += j.expire_ms.is_some() as u64;
+    }
+    None
+}
+
+/// Walks the file; returns the stored checksum (None before v5). Values are validated on
+/// worker threads in batches while this thread parses records.
 fn walk(
     data: &[u8],
     base: u64,
@@ -249,78 +369,129 @@ fn walk(
     report: &mut RdbReport,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<u64>> {
-    let mut reader = RdbReader::with_base(data, base);
-    let mut scratch = Scratch::default();
-    let mut counter = Counter::default();
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+
     let dopts = DecodeOptions { deep: opts.deep };
-    let mut next_progress = 8u64 << 20;
-    while let Some(item) = reader.next() {
-        let item = item?;
-        match item.record {
-            Record::Header(h) => report.header = Some(h),
-            Record::Aux { key, value } => report.aux.push((lossy(&key), lossy(&value))),
-            Record::SelectDb(db) => {
-                report.dbs.entry(db).or_default();
-            }
-            Record::Function { code } => {
-                let first = code.split(|&c| c == b'\n').next().unwrap_or(&[]);
-                report.functions.push(lossy(first));
-            }
-            Record::FunctionPreGa { name, .. } => report.functions.push(lossy(&name)),
-            Record::ModuleAux { name, .. } => {
-                report.modules.insert(name);
-            }
-            Record::Entry(e) => {
-                let v = e.value;
-                if let Err(err) = v.visit(&mut counter, &mut scratch, dopts) {
-                    return Err(err
-                        .with_key(Some(e.db), &e.key)
-                        .with_context(format!("{} value", v.encoding_name())));
-                }
-                let ty = v.value_type();
-                if ty == ValueType::Module {
-                    if let Ok(crate::rdb::Value::Module(ModuleValue { name, .. })) =
-                        v.materialize()
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Bounded queue: memory stays at a few batches of handles whatever the file size.
+        let (tx, rx) = mpsc::sync_channel::<(usize, Vec<Job<'_>>)>(workers * 2);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let rx = Arc::clone(&rx);
+            let stop = &stop;
+            handles.push(s.spawn(move || {
+                let mut tally = Tally::default();
+                let mut scratch = Scratch::default();
+                let mut counter = Counter::default();
+                let mut first_err: Option<(usize, usize, Error)> = None;
+                loop {
+                    let msg = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, jobs)) = msg else { break };
+                    if first_err.is_some() {
+                        continue;
+                    }
+                    if let Some((i, e)) =
+                        validate_batch(&jobs, &mut tally, &mut scratch, &mut counter, dopts, now_ms)
                     {
-                        report.modules.insert(name);
+                        first_err = Some((seq, i, e));
+                        stop.store(true, Ordering::Relaxed);
                     }
                 }
-                let empty = counter.elems == 0
-                    && !matches!(ty, ValueType::Stream | ValueType::Module | ValueType::String);
-                if empty {
-                    report.empty_keys += 1;
-                    continue;
-                }
-                let db = report.dbs.entry(e.db).or_default();
-                db.keys += 1;
-                *db.types.entry(ty.name()).or_default() += 1;
-                *db.encodings.entry(v.encoding_name()).or_default() += 1;
-                report.keys += 1;
-                if counter.field_ttls > 0 {
-                    report.subexpires += 1;
-                }
-                if let Some(x) = e.expire_ms {
-                    db.expires += 1;
-                    report.expires += 1;
-                    if x < now_ms {
-                        report.already_expired += 1;
-                    }
-                }
-                let done = reader.offset() - base;
-                if done >= next_progress {
-                    progress(done);
-                    next_progress = done + (8 << 20);
-                }
-            }
-            Record::Eof { checksum, trailing } => {
-                report.eof_offset = reader.eof_offset();
-                report.end_offset = reader.end_offset();
-                report.trailing_bytes = trailing;
-                progress(data.len() as u64);
-                return Ok(checksum);
-            }
-            Record::ResizeDb { .. } | Record::SlotInfo { .. } | Record::SlotImport { .. } => {}
+                (tally, first_err)
+            }));
         }
-    }
-    Err(Error::truncated(reader.offset(), "the EOF opcode", 1))
+
+        let mut reader = RdbReader::with_base(data, base);
+        let mut batch: Vec<Job<'_>> = Vec::with_capacity(BATCH);
+        let mut seq = 0usize;
+        let mut next_progress = 8u64 << 20;
+        let mut parse_result: Result<Option<u64>> =
+            Err(Error::truncated(base + data.len() as u64, "the EOF opcode", 1));
+        while let Some(item) = reader.next() {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    parse_result = Err(e);
+                    break;
+                }
+            };
+            match item.record {
+                Record::Header(h) => report.header = Some(h),
+                Record::Aux { key, value } => report.aux.push((lossy(&key), lossy(&value))),
+                Record::SelectDb(db) => {
+                    report.dbs.entry(db).or_default();
+                }
+                Record::Function { code } => {
+                    let first = code.split(|&c| c == b'\n').next().unwrap_or(&[]);
+                    report.functions.push(lossy(first));
+                }
+                Record::FunctionPreGa { name, .. } => report.functions.push(lossy(&name)),
+                Record::ModuleAux { name, .. } => {
+                    report.modules.insert(name);
+                }
+                Record::Entry(e) => {
+                    batch.push(Job {
+                        db: e.db,
+                        key: e.key,
+                        expire_ms: e.expire_ms,
+                        value: e.value,
+                    });
+                    if batch.len() == BATCH {
+                        if stop.load(Ordering::Relaxed) {
+                            batch.clear();
+                            break;
+                        }
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if tx.send((seq, full)).is_err() {
+                            break;
+                        }
+                        seq += 1;
+                        let done = reader.offset() - base;
+                        if done >= next_progress {
+                            progress(done);
+                            next_progress = done + (8 << 20);
+                        }
+                    }
+                }
+                Record::Eof { checksum, trailing } => {
+                    report.eof_offset = reader.eof_offset();
+                    report.end_offset = reader.end_offset();
+                    report.trailing_bytes = trailing;
+                    parse_result = Ok(checksum);
+                }
+                Record::ResizeDb { .. } | Record::SlotInfo { .. } | Record::SlotImport { .. } => {}
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send((seq, batch));
+        }
+        drop(tx);
+        let mut value_err: Option<(usize, usize, Error)> = None;
+        let dialect = report.header.map(|h| h.dialect).unwrap_or(crate::rdb::Dialect::Redis);
+        for h in handles {
+            let Ok((tally, err)) = h.join() else { continue };
+            tally.merge_into(report, dialect);
+            if let Some(e) = err {
+                if value_err.as_ref().is_none_or(|v| (e.0, e.1) < (v.0, v.1)) {
+                    value_err = Some(e);
+                }
+            }
+        }
+        progress(data.len() as u64);
+        // A value error always lies before any parse error (the value was parsed first).
+        match value_err {
+            Some((_, _, e)) => Err(e),
+            None => parse_result,
+        }
+    })
 }

@@ -532,8 +532,20 @@ impl<'a> RdbReader<'a> {
                     };
                     let vstart = self.cur.pos();
                     let voff = self.cur.offset();
-                    let r = if t == T_STRING {
-                        self.cur.string("a string value").map(|_| ())
+                    let r = if matches!(
+                        t,
+                        T_STRING
+                            | T_HASH_ZIPMAP
+                            | T_LIST_ZIPLIST
+                            | T_SET_INTSET
+                            | T_ZSET_ZIPLIST
+                            | T_HASH_ZIPLIST
+                            | T_HASH_LISTPACK
+                            | T_ZSET_LISTPACK
+                            | T_SET_LISTPACK
+                    ) {
+                        // One string: no walker needed to find the end.
+                        self.cur.string("a value").map(|_| ())
                     } else {
                         let mut scratch = Scratch::default();
                         let mut w = Walker {

@@ -113,45 +113,89 @@ pub struct Scratch {
     dup: DupSet,
 }
 
-/// Exact duplicate detection over byte strings, reusing its buffers.
+/// Exact duplicate detection over byte strings, reusing its buffers: the strings are copied
+/// into an arena and indexed by an open-addressing table of their hashes.
 #[derive(Debug, Default)]
 struct DupSet {
     arena: Vec<u8>,
-    items: Vec<(u64, u32, u32)>,
+    /// (hash, start, len) per slot; `len == u32::MAX` marks an empty slot.
+    table: Vec<(u64, u32, u32)>,
+    count: usize,
+    dup: Option<(u32, u32)>,
     active: bool,
 }
+
+const EMPTY_SLOT: (u64, u32, u32) = (0, 0, u32::MAX);
 
 impl DupSet {
     #[inline]
     fn start(&mut self, active: bool) {
         self.active = active;
+        if !active {
+            return;
+        }
         self.arena.clear();
-        self.items.clear();
+        self.count = 0;
+        self.dup = None;
+        if self.table.len() > 64 {
+            self.table.clear();
+        }
+        if self.table.is_empty() {
+            self.table.resize(16, EMPTY_SLOT);
+        } else {
+            self.table.fill(EMPTY_SLOT);
+        }
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.table);
+        self.table = vec![EMPTY_SLOT; old.len() * 2];
+        let mask = self.table.len() - 1;
+        for e in old.into_iter().filter(|e| e.2 != u32::MAX) {
+            let mut i = (e.0 as usize) & mask;
+            while self.table[i].2 != u32::MAX {
+                i = (i + 1) & mask;
+            }
+            self.table[i] = e;
+        }
     }
 
     #[inline]
     fn add(&mut self, e: Elem<'_>) {
-        if !self.active {
+        if !self.active || self.dup.is_some() {
             return;
+        }
+        if (self.count + 1) * 2 > self.table.len() {
+            self.grow();
         }
         let start = self.arena.len();
         e.push_to(&mut self.arena);
         let s = &self.arena[start..];
-        self.items.push((hash_bytes(s), start as u32, s.len() as u32));
+        let h = hash_bytes(s);
+        let mask = self.table.len() - 1;
+        let mut i = (h as usize) & mask;
+        loop {
+            let (sh, ss, sl) = self.table[i];
+            if sl == u32::MAX {
+                self.table[i] = (h, start as u32, s.len() as u32);
+                self.count += 1;
+                return;
+            }
+            if sh == h && &self.arena[ss as usize..(ss + sl) as usize] == s {
+                self.dup = Some((ss, sl));
+                return;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// The first duplicated string, if any.
     fn find(&mut self) -> Option<Vec<u8>> {
-        if !self.active || self.items.len() < 2 {
+        if !self.active {
             return None;
         }
-        let arena = &self.arena;
-        let get = |&(_, s, l): &(u64, u32, u32)| &arena[s as usize..(s + l) as usize];
-        self.items.sort_unstable_by(|x, y| x.0.cmp(&y.0).then_with(|| get(x).cmp(get(y))));
-        self.items
-            .windows(2)
-            .find(|w| w[0].0 == w[1].0 && get(&w[0]) == get(&w[1]))
-            .map(|w| get(&w[0]).to_vec())
+        self.dup
+            .map(|(s, l)| self.arena[s as usize..(s + l) as usize].to_vec())
     }
 }
 
@@ -739,5 +783,40 @@ pub(crate) fn module_opcodes(cur: &mut Cursor<'_>) -> Result<()> {
             }
             _ => return Err(corrupt(at, "a module opcode (0-5)", format!("{op}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::cursor::Cursor;
+
+    fn walk(t: u8, payload: &[u8]) -> Result<()> {
+        let mut scratch = Scratch::default();
+        let mut w = Walker {
+            ctx: ValueCtx { dialect: Dialect::Redis, version: 11 },
+            skip: false,
+            deep: true,
+            visitor: &mut IgnoreVisitor,
+            scratch: &mut scratch,
+        };
+        w.value(&mut Cursor::new(payload, 0), t)
+    }
+
+    #[test]
+    fn duplicate_hash_fields_and_set_members_are_detected() {
+        // HASH (4): 2 pairs, field "a" twice.
+        assert!(walk(T_HASH, b"\x02\x01a\x01x\x01a\x01y").is_err());
+        assert!(walk(T_HASH, b"\x02\x01a\x01x\x01b\x01y").is_ok());
+        // SET (2): "5" as text and 5 as int8 are the same member.
+        assert!(walk(T_SET, b"\x02\x015\xc0\x05").is_err());
+        // Many distinct members (forces the table to grow), then a duplicate.
+        let mut p = vec![0x40, 201];
+        for i in 0..200u8 {
+            p.extend_from_slice(&[0x02, b'm', i]);
+        }
+        assert!(walk(T_SET, &{ let mut q = p.clone(); q[1] = 200; q }).is_ok());
+        p.extend_from_slice(&[0x02, b'm', 17]);
+        assert!(walk(T_SET, &p).is_err());
     }
 }

@@ -18,56 +18,59 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
         ));
     }
     let ulen = ulen as usize;
-    out.reserve(ulen);
+    out.resize(ulen, 0);
+    let buf = out.as_mut_slice();
     let mut ip = 0usize;
+    let mut op = 0usize;
     let bad = |what: &str, ip: usize| {
         Error::corrupt(offset + ip as u64, "valid LZF data", what.to_string())
     };
-    while ip < input.len() {
-        let ctrl = input[ip] as usize;
+    while let Some(&c) = input.get(ip) {
+        let ctrl = c as usize;
         ip += 1;
         if ctrl < 32 {
             let n = ctrl + 1;
-            if ip + n > input.len() {
-                return Err(bad("a literal run past the end of the input", ip));
-            }
-            if out.len() + n > ulen {
-                return Err(bad("output longer than the stored length", ip));
-            }
-            out.extend_from_slice(&input[ip..ip + n]);
+            let (Some(src), Some(dst)) = (input.get(ip..ip + n), buf.get_mut(op..op + n)) else {
+                out.clear();
+                return Err(bad("a literal run past the end of the input or output", ip));
+            };
+            dst.copy_from_slice(src);
             ip += n;
+            op += n;
         } else {
             let mut len = ctrl >> 5;
             if len == 7 {
-                match input.get(ip) {
-                    Some(&b) => len += b as usize,
-                    None => return Err(bad("a back-reference past the end of the input", ip)),
-                }
+                let Some(&b) = input.get(ip) else {
+                    out.clear();
+                    return Err(bad("a back-reference past the end of the input", ip));
+                };
+                len += b as usize;
                 ip += 1;
             }
             len += 2;
-            let lo = match input.get(ip) {
-                Some(&b) => b as usize,
-                None => return Err(bad("a back-reference past the end of the input", ip)),
+            let Some(&lo) = input.get(ip) else {
+                out.clear();
+                return Err(bad("a back-reference past the end of the input", ip));
             };
             ip += 1;
-            let dist = ((ctrl & 0x1f) << 8) + lo + 1;
-            if dist > out.len() {
-                return Err(bad("a back-reference before the start of the output", ip));
+            let dist = ((ctrl & 0x1f) << 8) + lo as usize + 1;
+            if dist > op || op + len > ulen {
+                out.clear();
+                return Err(bad("a back-reference outside the output", ip));
             }
-            if out.len() + len > ulen {
-                return Err(bad("output longer than the stored length", ip));
-            }
-            let start = out.len() - dist;
+            let start = op - dist;
             if dist >= len {
-                out.extend_from_within(start..start + len);
+                buf.copy_within(start..start + len, op);
             } else {
                 for k in 0..len {
-                    let b = out[start + k];
-                    out.push(b);
+                    buf[op + k] = buf[start + k];
                 }
             }
+            op += len;
         }
+    }
+    if op != ulen {
+        out.truncate(op);
     }
     if out.len() != ulen {
         return Err(Error::corrupt(
