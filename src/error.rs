@@ -183,7 +183,9 @@ impl Error {
         match &self.0.kind {
             ErrorKind::Truncated { expected, needed } => {
                 if *needed > 0 {
-                    format!("unexpected end of input reading {expected} ({needed} more bytes needed)")
+                    format!(
+                        "unexpected end of input reading {expected} ({needed} more bytes needed)"
+                    )
                 } else {
                     format!("unexpected end of input reading {expected}")
                 }
@@ -195,9 +197,9 @@ impl Error {
                     format!("expected {expected}, found {found}")
                 }
             }
-            ErrorKind::ChecksumMismatch { stored, computed } => format!(
-                "checksum mismatch: stored CRC-64 {stored:016x}, computed {computed:016x}"
-            ),
+            ErrorKind::ChecksumMismatch { stored, computed } => {
+                format!("checksum mismatch: stored CRC-64 {stored:016x}, computed {computed:016x}")
+            }
             ErrorKind::Unsupported(s) => format!("unsupported: {s}"),
             ErrorKind::Io(s) => format!("I/O error: {s}"),
             ErrorKind::Usage(s) => s.clone(),

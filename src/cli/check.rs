@@ -14,8 +14,10 @@ use super::{EXIT_DAMAGED, EXIT_OK};
 
 /// Arguments of `redsafe check`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 valid, 1 damaged, 2 usage or I/O error.\n\n\
-Examples:\n  redsafe check dump.rdb\n  redsafe check --json /var/lib/redis/dump.rdb")]
+#[command(
+    after_help = "Exit status: 0 valid, 1 damaged, 2 usage or I/O error.\n\n\
+Examples:\n  redsafe check dump.rdb\n  redsafe check --json /var/lib/redis/dump.rdb"
+)]
 pub struct CheckArgs {
     /// The file to check (RDB; AOF file, AOF directory or manifest).
     pub path: PathBuf,
@@ -46,7 +48,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         report.error = Some(e.in_file(&args.path));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rdb_json(&args, &report))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rdb_json(&args, &report))?
+        );
     } else {
         print_rdb_text(&args, &report);
     }

@@ -202,9 +202,8 @@ pub fn check_rdb_with_progress(
     let parallel = opts.verify_checksum && data.len() > (1 << 20);
     std::thread::scope(|s| {
         let guess_end = data.len().saturating_sub(8);
-        let crc_thread = parallel.then(|| {
-            s.spawn(move || crate::rdb::crc::crc64(data.get(..guess_end).unwrap_or(&[])))
-        });
+        let crc_thread = parallel
+            .then(|| s.spawn(move || crate::rdb::crc::crc64(data.get(..guess_end).unwrap_or(&[]))));
         let result = walk(data, base, opts, now_ms, &mut report, progress);
         match result {
             Err(e) => {
@@ -338,7 +337,10 @@ fn validate_batch(
             }
         }
         if counter.elems == 0
-            && !matches!(ty, ValueType::Stream | ValueType::Module | ValueType::String)
+            && !matches!(
+                ty,
+                ValueType::Stream | ValueType::Module | ValueType::String
+            )
         {
             tally.empty_keys += 1;
             continue;
@@ -415,8 +417,11 @@ fn walk(
         let mut batch: Vec<Job<'_>> = Vec::with_capacity(BATCH);
         let mut seq = 0usize;
         let mut next_progress = 8u64 << 20;
-        let mut parse_result: Result<Option<u64>> =
-            Err(Error::truncated(base + data.len() as u64, "the EOF opcode", 1));
+        let mut parse_result: Result<Option<u64>> = Err(Error::truncated(
+            base + data.len() as u64,
+            "the EOF opcode",
+            1,
+        ));
         while let Some(item) = reader.next() {
             let item = match item {
                 Ok(i) => i,
@@ -477,7 +482,10 @@ fn walk(
         }
         drop(tx);
         let mut value_err: Option<(usize, usize, Error)> = None;
-        let dialect = report.header.map(|h| h.dialect).unwrap_or(crate::rdb::Dialect::Redis);
+        let dialect = report
+            .header
+            .map(|h| h.dialect)
+            .unwrap_or(crate::rdb::Dialect::Redis);
         for h in handles {
             let Ok((tally, err)) = h.join() else { continue };
             tally.merge_into(report, dialect);

@@ -241,7 +241,9 @@ impl<'a> Cursor<'a> {
                 Ok(LenOrEncoding::Len((((b & 0x3f) as u64) << 8) | b2 as u64))
             }
             2 => match b {
-                0x80 => Ok(LenOrEncoding::Len(u32::from_be_bytes(self.array(what)?) as u64)),
+                0x80 => Ok(LenOrEncoding::Len(
+                    u32::from_be_bytes(self.array(what)?) as u64
+                )),
                 0x81 => Ok(LenOrEncoding::Len(u64::from_be_bytes(self.array(what)?))),
                 _ => Err(Error::corrupt(
                     start,
@@ -277,7 +279,10 @@ impl<'a> Cursor<'a> {
             return Err(Error::corrupt(
                 start,
                 what,
-                format!("a count of {n}, more than the {} bytes left can hold", self.remaining()),
+                format!(
+                    "a count of {n}, more than the {} bytes left can hold",
+                    self.remaining()
+                ),
             )
             .with_context("count"));
         }

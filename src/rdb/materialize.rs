@@ -83,7 +83,12 @@ impl ValueVisitor for Materializer {
         Ok(())
     }
 
-    fn stream_entry(&mut self, id: StreamId, fields: &[Elem<'_>], values: &[Elem<'_>]) -> Result<()> {
+    fn stream_entry(
+        &mut self,
+        id: StreamId,
+        fields: &[Elem<'_>],
+        values: &[Elem<'_>],
+    ) -> Result<()> {
         if let Some(s) = &mut self.stream {
             s.entries.push(StreamEntry {
                 id,

@@ -435,8 +435,9 @@ impl<'a> RdbReader<'a> {
                     }
                     let when = self.cur.len("a module AUX when value")?;
                     let start = self.cur.pos();
-                    module_opcodes(&mut self.cur)
-                        .map_err(|e| e.with_context(format!("module AUX {}", module_name(type_id))))?;
+                    module_opcodes(&mut self.cur).map_err(|e| {
+                        e.with_context(format!("module AUX {}", module_name(type_id)))
+                    })?;
                     Record::ModuleAux {
                         type_id,
                         name: module_name(type_id),
@@ -498,7 +499,11 @@ impl<'a> RdbReader<'a> {
                     let nat = self.cur.offset();
                     let n = self.cur.len("a KEY_META class count")?;
                     if n > 7 {
-                        return Err(Error::corrupt(nat, "a KEY_META class count ≤ 7", format!("{n}")));
+                        return Err(Error::corrupt(
+                            nat,
+                            "a KEY_META class count ≤ 7",
+                            format!("{n}"),
+                        ));
                     }
                     for _ in 0..n {
                         self.cur.skip(4, "a KEY_META class spec")?;

@@ -33,7 +33,11 @@ fn owned(cur: &mut Cursor<'_>, what: &'static str, scratch: &mut Vec<u8>) -> Res
 fn int_elem(e: Option<Result<Elem<'_>>>, at: u64, what: &'static str) -> Result<i64> {
     match e {
         Some(Ok(Elem::Int(i))) => Ok(i),
-        Some(Ok(Elem::Bytes(b))) => Err(corrupt(at, what, format!("a string \"{}\"", crate::error::escape_bytes(b)))),
+        Some(Ok(Elem::Bytes(b))) => Err(corrupt(
+            at,
+            what,
+            format!("a string \"{}\"", crate::error::escape_bytes(b)),
+        )),
         Some(Err(e)) => Err(e),
         None => Err(corrupt(at, what, "the end of the node")),
     }
@@ -66,7 +70,11 @@ impl Walker<'_> {
                 _ => {
                     let v = key.to_vec()?;
                     if v.len() != 16 {
-                        return Err(corrupt(kat, "a 16-byte stream node key", format!("{} bytes", v.len())));
+                        return Err(corrupt(
+                            kat,
+                            "a 16-byte stream node key",
+                            format!("{} bytes", v.len()),
+                        ));
                     }
                     let mut a = [0u8; 16];
                     a.copy_from_slice(&v);
@@ -77,13 +85,21 @@ impl Walker<'_> {
             let lat = cur.offset();
             let lp = cur.string("a stream node listpack")?;
             if lp.is_empty() {
-                return Err(corrupt(lat, "a non-empty stream listpack", "an empty string"));
+                return Err(corrupt(
+                    lat,
+                    "a non-empty stream listpack",
+                    "an empty string",
+                ));
             }
             if self.skip {
                 continue;
             }
             if !node_keys.insert(master) {
-                return Err(corrupt(kat, "unique stream node keys", format!("node {master} twice")));
+                return Err(corrupt(
+                    kat,
+                    "unique stream node keys",
+                    format!("node {master} twice"),
+                ));
             }
             let base = match lp {
                 RdbStr::Lzf { offset, .. } => offset,
@@ -93,7 +109,9 @@ impl Walker<'_> {
             let r = (|| {
                 let blob = match lp {
                     RdbStr::Raw(b) => b,
-                    RdbStr::Int(_) => return Err(corrupt(lat, "a stream node listpack", "an integer")),
+                    RdbStr::Int(_) => {
+                        return Err(corrupt(lat, "a stream node listpack", "an integer"))
+                    }
                     lzf => lzf.decode(&mut a)?,
                 };
                 self.stream_node(blob, base, master)
@@ -104,7 +122,11 @@ impl Walker<'_> {
         let mat = cur.offset();
         let length = cur.len("a stream length")?;
         let last_id = read_id(cur, "a stream last ID")?;
-        let mut meta = StreamMeta { length, last_id, ..Default::default() };
+        let mut meta = StreamMeta {
+            length,
+            last_id,
+            ..Default::default()
+        };
         if version >= 2 {
             meta.first_id = Some(read_id(cur, "a stream first ID")?);
             meta.max_deleted_id = Some(read_id(cur, "a stream max deleted ID")?);
@@ -112,7 +134,11 @@ impl Walker<'_> {
         }
         if !self.skip {
             if live_total != length {
-                return Err(corrupt(mat, "a stream length equal to the live entries in its nodes", format!("{length} (nodes hold {live_total})")));
+                return Err(corrupt(
+                    mat,
+                    "a stream length equal to the live entries in its nodes",
+                    format!("{length} (nodes hold {live_total})"),
+                ));
             }
             self.visitor.stream_meta(&meta)?;
         }
@@ -123,7 +149,11 @@ impl Walker<'_> {
             let gat = cur.offset();
             let name = owned(cur, "a consumer group name", &mut name_buf)?;
             let last_id = read_id(cur, "a consumer group last ID")?;
-            let entries_read = if version >= 2 { Some(cur.len("a consumer group entries-read")?) } else { None };
+            let entries_read = if version >= 2 {
+                Some(cur.len("a consumer group entries-read")?)
+            } else {
+                None
+            };
             let npel = cur.count("a group PEL size", 17)?;
             let mut pending = Vec::with_capacity(if self.skip { 0 } else { npel as usize });
             let mut pel_ids: HashSet<StreamId> = HashSet::new();
@@ -136,7 +166,11 @@ impl Walker<'_> {
                     if !pel_ids.insert(id) {
                         return Err(corrupt(pat, "unique PEL entries", format!("{id} twice")));
                     }
-                    pending.push(PendingEntry { id, delivery_time_ms, delivery_count });
+                    pending.push(PendingEntry {
+                        id,
+                        delivery_time_ms,
+                        delivery_count,
+                    });
                 }
             }
             let ncons = cur.count("a consumer count", 10)?;
@@ -147,7 +181,11 @@ impl Walker<'_> {
                 let cat = cur.offset();
                 let cname = owned(cur, "a consumer name", &mut name_buf)?;
                 let seen_time_ms = cur.u64_le("a consumer seen time")?;
-                let active_time_ms = if version >= 3 { Some(cur.u64_le("a consumer active time")?) } else { None };
+                let active_time_ms = if version >= 3 {
+                    Some(cur.u64_le("a consumer active time")?)
+                } else {
+                    None
+                };
                 let n = cur.count("a consumer PEL size", 16)?;
                 let mut ids = Vec::with_capacity(if self.skip { 0 } else { n as usize });
                 for _ in 0..n {
@@ -155,19 +193,36 @@ impl Walker<'_> {
                     let id = raw_id(cur, "a consumer PEL entry ID")?;
                     if !self.skip {
                         if !pel_ids.contains(&id) {
-                            return Err(corrupt(iat, "consumer PEL entries that are in the group PEL", format!("{id}")));
+                            return Err(corrupt(
+                                iat,
+                                "consumer PEL entries that are in the group PEL",
+                                format!("{id}"),
+                            ));
                         }
                         if !owned_ids.insert(id) {
-                            return Err(corrupt(iat, "each PEL entry owned by one consumer", format!("{id} owned twice")));
+                            return Err(corrupt(
+                                iat,
+                                "each PEL entry owned by one consumer",
+                                format!("{id} owned twice"),
+                            ));
                         }
                         ids.push(id);
                     }
                 }
                 if !self.skip {
                     if !cons_names.insert(cname.clone()) {
-                        return Err(corrupt(cat, "unique consumer names", format!("\"{}\" twice", crate::error::escape_bytes(&cname))));
+                        return Err(corrupt(
+                            cat,
+                            "unique consumer names",
+                            format!("\"{}\" twice", crate::error::escape_bytes(&cname)),
+                        ));
                     }
-                    consumers.push(Consumer { name: cname, seen_time_ms, active_time_ms, pending: ids });
+                    consumers.push(Consumer {
+                        name: cname,
+                        seen_time_ms,
+                        active_time_ms,
+                        pending: ids,
+                    });
                 }
             }
             let mut nacked = Vec::new();
@@ -178,7 +233,11 @@ impl Walker<'_> {
                     let id = raw_id(cur, "a NACK zone entry ID")?;
                     if !self.skip {
                         if !pel_ids.contains(&id) || owned_ids.contains(&id) {
-                            return Err(corrupt(iat, "NACK zone entries in the PEL with no owner", format!("{id}")));
+                            return Err(corrupt(
+                                iat,
+                                "NACK zone entries in the PEL with no owner",
+                                format!("{id}"),
+                            ));
                         }
                         nacked.push(id);
                     }
@@ -188,20 +247,41 @@ impl Walker<'_> {
                 continue;
             }
             if self.deep && owned_ids.len() + nacked.len() != pel_ids.len() {
-                return Err(corrupt(gat, "every PEL entry owned by a consumer", format!("{} of {} owned", owned_ids.len(), pel_ids.len())));
+                return Err(corrupt(
+                    gat,
+                    "every PEL entry owned by a consumer",
+                    format!("{} of {} owned", owned_ids.len(), pel_ids.len()),
+                ));
             }
             if !group_names.insert(name.clone()) {
-                return Err(corrupt(gat, "unique consumer group names", format!("\"{}\" twice", crate::error::escape_bytes(&name))));
+                return Err(corrupt(
+                    gat,
+                    "unique consumer group names",
+                    format!("\"{}\" twice", crate::error::escape_bytes(&name)),
+                ));
             }
-            let g = ConsumerGroup { name, last_id, entries_read, pending, consumers, nacked };
+            let g = ConsumerGroup {
+                name,
+                last_id,
+                entries_read,
+                pending,
+                consumers,
+                nacked,
+            };
             self.visitor.stream_group(&g)?;
         }
         if version >= 4 {
             let iat = cur.offset();
             let duration_s = cur.len("an IDMP duration")?;
             let max_entries = cur.len("an IDMP max entries")?;
-            if !self.skip && (!(1..=86400).contains(&duration_s) || !(1..=10000).contains(&max_entries)) {
-                return Err(corrupt(iat, "IDMP duration in 1..86400 and max entries in 1..10000", format!("{duration_s}, {max_entries}")));
+            if !self.skip
+                && (!(1..=86400).contains(&duration_s) || !(1..=10000).contains(&max_entries))
+            {
+                return Err(corrupt(
+                    iat,
+                    "IDMP duration in 1..86400 and max entries in 1..10000",
+                    format!("{duration_s}, {max_entries}"),
+                ));
             }
             let np = cur.count("an IDMP producer count", 2)?;
             let mut producers = Vec::new();
@@ -223,7 +303,13 @@ impl Walker<'_> {
             let iids_added = cur.len("an IDMP iids-added counter")?;
             let iids_duplicates = cur.len("an IDMP iids-duplicates counter")?;
             if !self.skip {
-                self.visitor.stream_idmp(&StreamIdmp { duration_s, max_entries, producers, iids_added, iids_duplicates })?;
+                self.visitor.stream_idmp(&StreamIdmp {
+                    duration_s,
+                    max_entries,
+                    producers,
+                    iids_added,
+                    iids_duplicates,
+                })?;
             }
         }
         Ok(())
@@ -236,12 +322,20 @@ impl Walker<'_> {
         let at = base;
         let count = int_elem(it.next(), at, "a stream node entry count")?;
         if count <= 0 {
-            return Err(corrupt(at, "a stream node entry count > 0", format!("{count}")));
+            return Err(corrupt(
+                at,
+                "a stream node entry count > 0",
+                format!("{count}"),
+            ));
         }
         let deleted = int_elem(it.next(), at, "a stream node deleted count")?;
         let nfields = int_elem(it.next(), at, "a stream master field count")?;
         if deleted < 0 || nfields < 0 || nfields as usize > blob.len() {
-            return Err(corrupt(at, "non-negative stream node counts", format!("deleted {deleted}, fields {nfields}")));
+            return Err(corrupt(
+                at,
+                "non-negative stream node counts",
+                format!("deleted {deleted}, fields {nfields}"),
+            ));
         }
         let mut master_fields: Vec<Elem<'_>> = Vec::with_capacity(nfields as usize);
         for _ in 0..nfields {
@@ -251,7 +345,11 @@ impl Walker<'_> {
             }
         }
         if int_elem(it.next(), at, "the stream master entry terminator 0")? != 0 {
-            return Err(corrupt(at, "the stream master entry terminator 0", "another value"));
+            return Err(corrupt(
+                at,
+                "the stream master entry terminator 0",
+                "another value",
+            ));
         }
         let total = count.saturating_add(deleted);
         let mut fields: Vec<Elem<'_>> = Vec::new();
@@ -273,7 +371,9 @@ impl Walker<'_> {
                     fields.push(master_fields[j as usize]);
                     match it.next() {
                         Some(e) => values.push(e?),
-                        None => return Err(corrupt(eat, "a stream entry value", "the end of the node")),
+                        None => {
+                            return Err(corrupt(eat, "a stream entry value", "the end of the node"))
+                        }
                     }
                 }
             } else {
@@ -289,13 +389,23 @@ impl Walker<'_> {
                             values.push(v?);
                         }
                         (Some(Err(e)), _) | (_, Some(Err(e))) => return Err(e),
-                        _ => return Err(corrupt(eat, "a stream entry field and value", "the end of the node")),
+                        _ => {
+                            return Err(corrupt(
+                                eat,
+                                "a stream entry field and value",
+                                "the end of the node",
+                            ))
+                        }
                     }
                 }
             }
             let lp_count = int_elem(it.next(), eat, "a stream entry lp-count")?;
             if lp_count != n + extra {
-                return Err(corrupt(eat, "a stream entry lp-count matching its fields", format!("{lp_count} (expected {})", n + extra)));
+                return Err(corrupt(
+                    eat,
+                    "a stream entry lp-count matching its fields",
+                    format!("{lp_count} (expected {})", n + extra),
+                ));
             }
             if flags & STREAM_ITEM_FLAG_DELETED == 0 {
                 live += 1;
@@ -309,10 +419,20 @@ impl Walker<'_> {
         match it.next() {
             None => {}
             Some(Err(e)) => return Err(e),
-            Some(Ok(_)) => return Err(corrupt(it.offset(), "the end of the stream node after its last entry", "more elements")),
+            Some(Ok(_)) => {
+                return Err(corrupt(
+                    it.offset(),
+                    "the end of the stream node after its last entry",
+                    "more elements",
+                ))
+            }
         }
         if live != count as u64 {
-            return Err(corrupt(at, "a stream node live count equal to its live entries", format!("{count} declared, {live} found")));
+            return Err(corrupt(
+                at,
+                "a stream node live count equal to its live entries",
+                format!("{count} declared, {live} found"),
+            ));
         }
         Ok(live)
     }

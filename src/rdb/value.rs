@@ -51,11 +51,21 @@ pub trait ValueVisitor {
         Ok(())
     }
     /// A hash field, its value and its absolute expiry in unix ms (if it has one).
-    fn hash_field(&mut self, field: Elem<'_>, value: Elem<'_>, expire_ms: Option<u64>) -> Result<()> {
+    fn hash_field(
+        &mut self,
+        field: Elem<'_>,
+        value: Elem<'_>,
+        expire_ms: Option<u64>,
+    ) -> Result<()> {
         Ok(())
     }
     /// A live stream entry: its ID and its field/value pairs (`fields[i]` goes with `values[i]`).
-    fn stream_entry(&mut self, id: StreamId, fields: &[Elem<'_>], values: &[Elem<'_>]) -> Result<()> {
+    fn stream_entry(
+        &mut self,
+        id: StreamId,
+        fields: &[Elem<'_>],
+        values: &[Elem<'_>],
+    ) -> Result<()> {
         Ok(())
     }
     /// Stream metadata (after all entries).
@@ -224,7 +234,9 @@ pub fn value_type_of(dialect: Dialect, t: u8) -> Option<ValueType> {
         T_23 if dialect == Dialect::Redis => ValueType::Hash,
         T_HASH_METADATA | T_HASH_LISTPACK_EX if dialect == Dialect::Redis => ValueType::Hash,
         T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => ValueType::Stream,
-        T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 if dialect == Dialect::Redis => ValueType::Stream,
+        T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 if dialect == Dialect::Redis => {
+            ValueType::Stream
+        }
         T_MODULE_PRE_GA | T_MODULE_2 => ValueType::Module,
         T_ARRAY if dialect == Dialect::Redis => ValueType::Array,
         _ => return None,
@@ -245,7 +257,11 @@ fn corrupt(at: u64, expected: &'static str, found: impl Into<String>) -> Error {
 }
 
 fn dup_error(at: u64, what: &'static str, d: &[u8]) -> Error {
-    corrupt(at, what, format!("a duplicate \"{}\"", crate::error::escape_bytes(d)))
+    corrupt(
+        at,
+        what,
+        format!("a duplicate \"{}\"", crate::error::escape_bytes(d)),
+    )
 }
 
 /// Reads a zset v1 string-encoded double.
@@ -268,9 +284,8 @@ impl<'v> Walker<'v> {
     /// Walks one value of type `t` starting at the cursor.
     pub(crate) fn value(&mut self, cur: &mut Cursor<'_>, t: u8) -> Result<()> {
         let start = cur.offset();
-        let ty = value_type_of(self.ctx.dialect, t).ok_or_else(|| {
-            corrupt(start, "a value type byte", format!("unknown type {t}"))
-        })?;
+        let ty = value_type_of(self.ctx.dialect, t)
+            .ok_or_else(|| corrupt(start, "a value type byte", format!("unknown type {t}")))?;
         match t {
             T_STRING => {
                 let s = cur.string("a string value")?;
@@ -374,7 +389,13 @@ impl<'v> Walker<'v> {
                 }
             }
             T_ARRAY => self.array(cur, ty, t)?,
-            _ => return Err(corrupt(start, "a value type byte", format!("unknown type {t}"))),
+            _ => {
+                return Err(corrupt(
+                    start,
+                    "a value type byte",
+                    format!("unknown type {t}"),
+                ))
+            }
         }
         if !self.skip {
             self.visitor.end()?;
@@ -447,7 +468,13 @@ impl<'v> Walker<'v> {
         self.visitor.hash_field(fe, ve, ttl)
     }
 
-    fn hash_metadata(&mut self, cur: &mut Cursor<'_>, start: u64, ty: ValueType, t: u8) -> Result<()> {
+    fn hash_metadata(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        start: u64,
+        ty: ValueType,
+        t: u8,
+    ) -> Result<()> {
         let pre_ga = t == T_22;
         let min_expire = if pre_ga {
             0
@@ -455,7 +482,11 @@ impl<'v> Walker<'v> {
             let at = cur.offset();
             let m = cur.u64_le("a hash minimum expire time")?;
             if m > EB_EXPIRE_TIME_MAX + 1 {
-                return Err(corrupt(at, "a hash minimum expire time ≤ 2^48", format!("{m}")));
+                return Err(corrupt(
+                    at,
+                    "a hash minimum expire time ≤ 2^48",
+                    format!("{m}"),
+                ));
             }
             m
         };
@@ -490,7 +521,13 @@ impl<'v> Walker<'v> {
         Ok(())
     }
 
-    fn hash2_valkey(&mut self, cur: &mut Cursor<'_>, start: u64, ty: ValueType, t: u8) -> Result<()> {
+    fn hash2_valkey(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        start: u64,
+        ty: ValueType,
+        t: u8,
+    ) -> Result<()> {
         let n = cur.count("a hash length", 10)?;
         self.begin(ty, t, Some(n))?;
         self.scratch.dup.start(!self.skip);
@@ -524,14 +561,24 @@ impl<'v> Walker<'v> {
             let (blob, base): (&[u8], u64) = match s {
                 RdbStr::Raw(b) => (b, at),
                 RdbStr::Int(_) => {
-                    return Err(corrupt(at, "an encoded value blob", "an integer-encoded string"))
+                    return Err(corrupt(
+                        at,
+                        "an encoded value blob",
+                        "an integer-encoded string",
+                    ))
                 }
                 lzf => (lzf.decode(&mut a)?, at),
             };
             self.blob_bytes(blob, base, ty, t)
         })();
         self.scratch.a = a;
-        res.map_err(|e| if in_lzf { e.with_context("inside an LZF-compressed blob; offset is of the compressed string") } else { e })
+        res.map_err(|e| {
+            if in_lzf {
+                e.with_context("inside an LZF-compressed blob; offset is of the compressed string")
+            } else {
+                e
+            }
+        })
     }
 
     fn blob_bytes(&mut self, blob: &[u8], base: u64, ty: ValueType, t: u8) -> Result<()> {
@@ -550,7 +597,8 @@ impl<'v> Walker<'v> {
                 self.scratch.dup.start(true);
                 for &(f, v) in &pairs {
                     self.scratch.dup.add(Elem::Bytes(f));
-                    self.visitor.hash_field(Elem::Bytes(f), Elem::Bytes(v), None)?;
+                    self.visitor
+                        .hash_field(Elem::Bytes(f), Elem::Bytes(v), None)?;
                 }
                 if let Some(d) = self.scratch.dup.find() {
                     return Err(dup_error(base, "unique zipmap fields", &d));
@@ -600,10 +648,20 @@ impl<'v> Walker<'v> {
                     let m = m?;
                     let s = match it.next() {
                         Some(s) => s?,
-                        None => return Err(corrupt(base, "a score after each sorted set member", "an odd number of elements")),
+                        None => {
+                            return Err(corrupt(
+                                base,
+                                "a score after each sorted set member",
+                                "an odd number of elements",
+                            ))
+                        }
                     };
                     let score = s.as_f64().filter(|f| !f.is_nan()).ok_or_else(|| {
-                        corrupt(base, "a numeric sorted set score", format!("{:?}", s.to_vec().escape_ascii().to_string()))
+                        corrupt(
+                            base,
+                            "a numeric sorted set score",
+                            format!("{:?}", s.to_vec().escape_ascii().to_string()),
+                        )
                     })?;
                     self.scratch.dup.add(m);
                     self.visitor.zset_member(m, score)?;
@@ -618,28 +676,56 @@ impl<'v> Walker<'v> {
                     let f = f?;
                     let v = match it.next() {
                         Some(v) => v?,
-                        None => return Err(corrupt(base, "a value after each hash field", "an odd number of elements")),
+                        None => {
+                            return Err(corrupt(
+                                base,
+                                "a value after each hash field",
+                                "an odd number of elements",
+                            ))
+                        }
                     };
                     let mut ttl = None;
                     if triples {
                         let te = match it.next() {
                             Some(x) => x?,
-                            None => return Err(corrupt(base, "a TTL after each hash field and value", "a missing TTL")),
+                            None => {
+                                return Err(corrupt(
+                                    base,
+                                    "a TTL after each hash field and value",
+                                    "a missing TTL",
+                                ))
+                            }
                         };
                         let tv = match te {
                             Elem::Int(i) if i >= 0 && i as u64 <= EB_EXPIRE_TIME_MAX => i as u64,
                             _ if !self.deep => match te.as_int() {
                                 Some(i) if i >= 0 => i as u64,
-                                _ => return Err(corrupt(base, "an integer hash field TTL", "a non-integer")),
+                                _ => {
+                                    return Err(corrupt(
+                                        base,
+                                        "an integer hash field TTL",
+                                        "a non-integer",
+                                    ))
+                                }
                             },
-                            _ => return Err(corrupt(base, "an integer hash field TTL in [0, 2^48-1]", format!("{:?}", te))),
+                            _ => {
+                                return Err(corrupt(
+                                    base,
+                                    "an integer hash field TTL in [0, 2^48-1]",
+                                    format!("{:?}", te),
+                                ))
+                            }
                         };
                         if self.deep {
                             if tv == 0 {
                                 seen_no_ttl = true;
                             } else {
                                 if seen_no_ttl || last_ttl.is_some_and(|l| tv < l) {
-                                    return Err(corrupt(base, "hash fields with TTLs first, in non-decreasing TTL order", format!("TTL {tv} out of order")));
+                                    return Err(corrupt(
+                                        base,
+                                        "hash fields with TTLs first, in non-decreasing TTL order",
+                                        format!("TTL {tv} out of order"),
+                                    ));
                                 }
                                 last_ttl = Some(tv);
                             }
@@ -666,7 +752,11 @@ impl<'v> Walker<'v> {
             let container = if t == T_LIST_QUICKLIST_2 {
                 let c = cur.len("a quicklist node container")?;
                 if c != QUICKLIST_NODE_PLAIN && c != QUICKLIST_NODE_PACKED {
-                    return Err(corrupt(at, "a quicklist container of 1 (plain) or 2 (packed)", format!("{c}")));
+                    return Err(corrupt(
+                        at,
+                        "a quicklist container of 1 (plain) or 2 (packed)",
+                        format!("{c}"),
+                    ));
                 }
                 c
             } else {
@@ -675,7 +765,11 @@ impl<'v> Walker<'v> {
             let sat = cur.offset();
             let s = cur.string("a quicklist node")?;
             if s.is_empty() && t == T_LIST_QUICKLIST_2 {
-                return Err(corrupt(sat, "a non-empty quicklist node", "an empty string"));
+                return Err(corrupt(
+                    sat,
+                    "a non-empty quicklist node",
+                    "an empty string",
+                ));
             }
             if self.skip {
                 continue;
@@ -692,7 +786,9 @@ impl<'v> Walker<'v> {
             let r = (|| {
                 let blob = match s {
                     RdbStr::Raw(b) => b,
-                    RdbStr::Int(_) => return Err(corrupt(sat, "a quicklist node blob", "an integer")),
+                    RdbStr::Int(_) => {
+                        return Err(corrupt(sat, "a quicklist node blob", "an integer"))
+                    }
                     lzf => lzf.decode(&mut a)?,
                 };
                 if t == T_LIST_QUICKLIST {
@@ -723,7 +819,13 @@ impl<'v> Walker<'v> {
         let insert_idx = match flag {
             0 => None,
             1 => Some(cur.len("an array insert index")?),
-            _ => return Err(corrupt(fat, "an array insert-index flag of 0 or 1", format!("{flag}"))),
+            _ => {
+                return Err(corrupt(
+                    fat,
+                    "an array insert-index flag of 0 or 1",
+                    format!("{flag}"),
+                ))
+            }
         };
         self.begin(ty, t, Some(count))?;
         if !self.skip {
@@ -733,7 +835,13 @@ impl<'v> Walker<'v> {
             let iat = cur.offset();
             let idx = match cur.len_or_encoding("an array index")? {
                 crate::rdb::cursor::LenOrEncoding::Len(i) if i != u64::MAX => i,
-                _ => return Err(corrupt(iat, "an array index", "an encoded or out-of-range index")),
+                _ => {
+                    return Err(corrupt(
+                        iat,
+                        "an array index",
+                        "an encoded or out-of-range index",
+                    ))
+                }
             };
             let tat = cur.offset();
             let tag = cur.len("an array element tag")?;
@@ -754,7 +862,11 @@ impl<'v> Walker<'v> {
                     let s = cur.string("an array string")?;
                     if !self.skip {
                         if tag == ARRAY_TAG_SMALLSTR && s.len() > 7 {
-                            return Err(corrupt(tat, "an array small string of at most 7 bytes", format!("{} bytes", s.len())));
+                            return Err(corrupt(
+                                tat,
+                                "an array small string of at most 7 bytes",
+                                format!("{} bytes", s.len()),
+                            ));
                         }
                         self.with_str(s, |v, e| v.array_item(idx, ArrayItem::Bytes(e)))?;
                     }
@@ -794,7 +906,10 @@ mod tests {
     fn walk(t: u8, payload: &[u8]) -> Result<()> {
         let mut scratch = Scratch::default();
         let mut w = Walker {
-            ctx: ValueCtx { dialect: Dialect::Redis, version: 11 },
+            ctx: ValueCtx {
+                dialect: Dialect::Redis,
+                version: 11,
+            },
             skip: false,
             deep: true,
             visitor: &mut IgnoreVisitor,
@@ -815,7 +930,12 @@ mod tests {
         for i in 0..200u8 {
             p.extend_from_slice(&[0x02, b'm', i]);
         }
-        assert!(walk(T_SET, &{ let mut q = p.clone(); q[1] = 200; q }).is_ok());
+        assert!(walk(T_SET, &{
+            let mut q = p.clone();
+            q[1] = 200;
+            q
+        })
+        .is_ok());
         p.extend_from_slice(&[0x02, b'm', 17]);
         assert!(walk(T_SET, &p).is_err());
     }

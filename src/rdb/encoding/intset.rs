@@ -15,11 +15,19 @@ impl<'a> Intset<'a> {
     /// costs one comparison per element) checks strict ascending order.
     pub fn parse(blob: &'a [u8], base: u64) -> Result<Self> {
         if blob.len() < 8 {
-            return Err(Error::corrupt(base, "an intset of at least 8 bytes", format!("{} bytes", blob.len())));
+            return Err(Error::corrupt(
+                base,
+                "an intset of at least 8 bytes",
+                format!("{} bytes", blob.len()),
+            ));
         }
         let width = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
         if !matches!(width, 2 | 4 | 8) {
-            return Err(Error::corrupt(base, "an intset encoding of 2, 4 or 8", format!("{width}")));
+            return Err(Error::corrupt(
+                base,
+                "an intset encoding of 2, 4 or 8",
+                format!("{width}"),
+            ));
         }
         let len = u32::from_le_bytes([blob[4], blob[5], blob[6], blob[7]]) as usize;
         if 8 + len * width != blob.len() {
@@ -30,9 +38,17 @@ impl<'a> Intset<'a> {
             ));
         }
         if len == 0 {
-            return Err(Error::corrupt(base + 4, "a non-empty intset", "0 elements".to_string()));
+            return Err(Error::corrupt(
+                base + 4,
+                "a non-empty intset",
+                "0 elements".to_string(),
+            ));
         }
-        let s = Intset { body: &blob[8..], width, len };
+        let s = Intset {
+            body: &blob[8..],
+            width,
+            len,
+        };
         let mut prev = None;
         for (i, v) in s.iter().enumerate() {
             if let Some(p) = prev {

@@ -151,52 +151,109 @@ impl<'a> ListpackIter<'a> {
             let len = (b0 & 0x3f) as usize;
             match blob.get(p + 1..p + 1 + len) {
                 Some(s) => (Elem::Bytes(s), 1 + len),
-                None => return Err(self.err(p, "a listpack string inside the listpack", format!("length {len}"))),
+                None => {
+                    return Err(self.err(
+                        p,
+                        "a listpack string inside the listpack",
+                        format!("length {len}"),
+                    ))
+                }
             }
         } else if b0 & 0xE0 == 0xC0 {
             let b1 = match blob.get(p + 1) {
                 Some(&b) => b,
-                None => return Err(self.err(p, "a 13-bit listpack integer", "end of listpack".into())),
+                None => {
+                    return Err(self.err(p, "a 13-bit listpack integer", "end of listpack".into()))
+                }
             };
             let uv = (((b0 & 0x1f) as u64) << 8) | b1 as u64;
-            let v = if uv >= 1 << 12 { uv as i64 - (1 << 13) } else { uv as i64 };
+            let v = if uv >= 1 << 12 {
+                uv as i64 - (1 << 13)
+            } else {
+                uv as i64
+            };
             (Elem::Int(v), 2)
         } else if b0 & 0xF0 == 0xE0 {
             let b1 = match blob.get(p + 1) {
                 Some(&b) => b,
-                None => return Err(self.err(p, "a 12-bit listpack string length", "end of listpack".into())),
+                None => {
+                    return Err(self.err(
+                        p,
+                        "a 12-bit listpack string length",
+                        "end of listpack".into(),
+                    ))
+                }
             };
             let len = (((b0 & 0x0f) as usize) << 8) | b1 as usize;
             match blob.get(p + 2..p + 2 + len) {
                 Some(s) => (Elem::Bytes(s), 2 + len),
-                None => return Err(self.err(p, "a listpack string inside the listpack", format!("length {len}"))),
+                None => {
+                    return Err(self.err(
+                        p,
+                        "a listpack string inside the listpack",
+                        format!("length {len}"),
+                    ))
+                }
             }
         } else {
             match b0 {
                 0xF0 => {
                     let len = match blob.get(p + 1..p + 5) {
                         Some(h) => u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize,
-                        None => return Err(self.err(p, "a 32-bit listpack string length", "end of listpack".into())),
+                        None => {
+                            return Err(self.err(
+                                p,
+                                "a 32-bit listpack string length",
+                                "end of listpack".into(),
+                            ))
+                        }
                     };
                     match p.checked_add(5 + len).and_then(|e| blob.get(p + 5..e)) {
                         Some(s) => (Elem::Bytes(s), 5 + len),
-                        None => return Err(self.err(p, "a listpack string inside the listpack", format!("length {len}"))),
+                        None => {
+                            return Err(self.err(
+                                p,
+                                "a listpack string inside the listpack",
+                                format!("length {len}"),
+                            ))
+                        }
                     }
                 }
                 0xF1 => match blob.get(p + 1..p + 3) {
                     Some(h) => (Elem::Int(i16::from_le_bytes([h[0], h[1]]) as i64), 3),
-                    None => return Err(self.err(p, "a 16-bit listpack integer", "end of listpack".into())),
+                    None => {
+                        return Err(self.err(
+                            p,
+                            "a 16-bit listpack integer",
+                            "end of listpack".into(),
+                        ))
+                    }
                 },
                 0xF2 => match blob.get(p + 1..p + 4) {
                     Some(h) => {
                         let v = (i32::from_le_bytes([0, h[0], h[1], h[2]]) >> 8) as i64;
                         (Elem::Int(v), 4)
                     }
-                    None => return Err(self.err(p, "a 24-bit listpack integer", "end of listpack".into())),
+                    None => {
+                        return Err(self.err(
+                            p,
+                            "a 24-bit listpack integer",
+                            "end of listpack".into(),
+                        ))
+                    }
                 },
                 0xF3 => match blob.get(p + 1..p + 5) {
-                    Some(h) => (Elem::Int(i32::from_le_bytes([h[0], h[1], h[2], h[3]]) as i64), 5),
-                    None => return Err(self.err(p, "a 32-bit listpack integer", "end of listpack".into())),
+                    Some(h) => (
+                        Elem::Int(i32::from_le_bytes([h[0], h[1], h[2], h[3]]) as i64),
+                        5,
+                    ),
+                    None => {
+                        return Err(self.err(
+                            p,
+                            "a 32-bit listpack integer",
+                            "end of listpack".into(),
+                        ))
+                    }
                 },
                 0xF4 => match blob.get(p + 1..p + 9) {
                     Some(h) => {
@@ -204,7 +261,13 @@ impl<'a> ListpackIter<'a> {
                         a.copy_from_slice(h);
                         (Elem::Int(i64::from_le_bytes(a)), 9)
                     }
-                    None => return Err(self.err(p, "a 64-bit listpack integer", "end of listpack".into())),
+                    None => {
+                        return Err(self.err(
+                            p,
+                            "a 64-bit listpack integer",
+                            "end of listpack".into(),
+                        ))
+                    }
                 },
                 0xFF => {
                     self.done = true;
@@ -233,10 +296,18 @@ impl<'a> ListpackIter<'a> {
         let end = p + size + bl;
         // The element and its back-length must end before the terminator byte.
         if end >= blob.len() {
-            return Err(self.err(p, "a listpack element that ends inside the listpack", format!("{} bytes", size + bl)));
+            return Err(self.err(
+                p,
+                "a listpack element that ends inside the listpack",
+                format!("{} bytes", size + bl),
+            ));
         }
         if !backlen_ok(&blob[p + size..end], size) {
-            return Err(self.err(p + size, "a listpack back-length equal to the element size", format!("element of {size} bytes")));
+            return Err(self.err(
+                p + size,
+                "a listpack back-length equal to the element size",
+                format!("element of {size} bytes"),
+            ));
         }
         self.pos = end;
         self.count += 1;
@@ -288,7 +359,17 @@ mod tests {
 
     #[test]
     fn backlen_round_trips() {
-        for l in [1usize, 127, 128, 16382, 16383, 2_097_150, 2_097_151, 268_435_454, 268_435_455] {
+        for l in [
+            1usize,
+            127,
+            128,
+            16382,
+            16383,
+            2_097_150,
+            2_097_151,
+            268_435_454,
+            268_435_455,
+        ] {
             let mut v = Vec::new();
             encode_backlen(l, &mut v);
             assert_eq!(v.len(), backlen_size(l));
@@ -310,7 +391,15 @@ mod tests {
         lp[..4].copy_from_slice(&n.to_le_bytes());
         let l = Listpack::parse(&lp, 0).unwrap();
         let v: Vec<_> = l.iter().collect::<Result<_>>().unwrap();
-        assert_eq!(v, vec![Elem::Bytes(b"a"), Elem::Int(5), Elem::Int(-1), Elem::Int(300)]);
+        assert_eq!(
+            v,
+            vec![
+                Elem::Bytes(b"a"),
+                Elem::Int(5),
+                Elem::Int(-1),
+                Elem::Int(300)
+            ]
+        );
         let mut bad = lp.clone();
         bad[4] = 3;
         assert!(Listpack::parse(&bad, 0).unwrap().iter().any(|e| e.is_err()));

@@ -10,7 +10,11 @@ const MAX_RATIO: u64 = 140;
 /// `offset` is the file offset of `input`, used in errors.
 pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) -> Result<()> {
     out.clear();
-    if ulen > (input.len() as u64).saturating_mul(MAX_RATIO).saturating_add(64) {
+    if ulen
+        > (input.len() as u64)
+            .saturating_mul(MAX_RATIO)
+            .saturating_add(64)
+    {
         return Err(Error::corrupt(
             offset,
             "an LZF string whose length fits its compressed size",

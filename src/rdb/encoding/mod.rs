@@ -80,7 +80,8 @@ pub fn hash_bytes(b: &[u8]) -> u64 {
     for c in &mut chunks {
         let mut a = [0u8; 8];
         a.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
+        h = (h ^ u64::from_le_bytes(a))
+            .wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
         h ^= h >> 29;
     }
     for &c in chunks.remainder() {
