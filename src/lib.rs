@@ -11,6 +11,8 @@
 #![deny(unsafe_code)]
 
 pub mod error;
+pub mod export;
+pub mod filter;
 pub mod mmap;
 pub mod rdb;
 

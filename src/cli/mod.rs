@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod check;
+mod dump;
 mod output;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
@@ -20,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Check an RDB file, an AOF file, an AOF directory or a manifest; report the first damage.
     Check(check::CheckArgs),
+    /// Export an RDB file's keys as JSON lines, JSON, Redis commands or RESTORE payloads.
+    Dump(dump::DumpArgs),
 }
 
 /// Exit code: success.
@@ -34,6 +38,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check::run(a),
+        Command::Dump(a) => dump::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

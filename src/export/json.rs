@@ -1,0 +1,672 @@
+//! JSON export: one key per line (`jsonl`) or one document (`json`), in the format of
+//! `shared/fixtures/README.md`.
+//!
+//! Each key is an object with `db`, `key`, `type`, `encoding`, optionally `expire_ms`
+//! (absolute unix ms), `lru_idle`, `lfu_freq`, then `value`, and for hashes with field TTLs
+//! `field_expire_ms` (JSON-encoded field name → unix ms); streams add `stream` (length,
+//! last/first/max-deleted IDs, entries added), `groups` (name, `last-delivered-id`,
+//! `pending` count, `entries_read`, the PEL, consumers and their PELs) and `idmp`;
+//! arrays add `insert_idx`.
+//!
+//! Values: string → string; list → array; set → array (file order); zset → `[member, score]`
+//! (file order; scores are numbers or `"inf"`/`"-inf"`); hash → `[field, value]` pairs;
+//! stream → `[id, [field, value, …]]`; array → `[index, value]`; module →
+//! `{"module", "type_id", "encver", "raw"}`. Byte strings are UTF-8 text where valid,
+//! otherwise `{"hex": "…"}`. Integers stored as integers are written as their decimal
+//! text, as the server returns them.
+
+use crate::error::Result;
+use crate::export::out::OutBuf;
+use crate::export::{EntrySink, Meta};
+use crate::rdb::encoding::Elem;
+use crate::rdb::model::{module_name, ConsumerGroup, StreamId, StreamIdmp, StreamMeta, ValueType};
+use crate::rdb::value::ArrayItem;
+use crate::rdb::{DecodeOptions, Entry, Header, Scratch, ValueVisitor};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// 0 = copy as is; otherwise the character after the backslash (`u` = `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Appends `s` (valid UTF-8) as a quoted, escaped JSON string.
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        let e = ESCAPE[c as usize];
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        out.push(b'\\');
+        out.push(e);
+        if e == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[(c >> 4) as usize]);
+            out.push(HEX[(c & 15) as usize]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+/// Appends lower-case hex.
+#[inline]
+pub fn write_hex(out: &mut Vec<u8>, b: &[u8]) {
+    out.reserve(b.len() * 2);
+    for &c in b {
+        out.push(HEX[(c >> 4) as usize]);
+        out.push(HEX[(c & 15) as usize]);
+    }
+}
+
+/// Appends a byte string: a JSON string when it is valid UTF-8, otherwise `{"hex":"…"}`.
+#[inline]
+pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    if std::str::from_utf8(b).is_ok() {
+        write_str(out, b);
+    } else {
+        out.extend_from_slice(b"{\"hex\":\"");
+        write_hex(out, b);
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// Appends an element: bytes as [`write_bytes`], integers as their decimal text in quotes.
+#[inline]
+pub fn write_elem(out: &mut Vec<u8>, e: Elem<'_>) {
+    match e {
+        Elem::Bytes(b) => write_bytes(out, b),
+        Elem::Int(i) => {
+            out.push(b'"');
+            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            out.push(b'"');
+        }
+    }
+}
+
+/// Appends an integer.
+#[inline]
+pub fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// Appends a score: a JSON number (shortest round-trip form), or `"inf"`, `"-inf"`, `"nan"`.
+#[inline]
+pub fn write_score(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
+    } else if f.is_nan() {
+        out.extend_from_slice(b"\"nan\"");
+    } else if f > 0.0 {
+        out.extend_from_slice(b"\"inf\"");
+    } else {
+        out.extend_from_slice(b"\"-inf\"");
+    }
+}
+
+/// Appends a stream ID as `"ms-seq"`.
+#[inline]
+pub fn write_id(out: &mut Vec<u8>, id: StreamId) {
+    out.push(b'"');
+    write_int(out, id.ms);
+    out.push(b'-');
+    write_int(out, id.seq);
+    out.push(b'"');
+}
+
+/// Output layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonLayout {
+    /// One key object per line.
+    Lines,
+    /// One document: `{"dialect", "version", "keys": [...], "aux": [...], "functions": [...]}`.
+    Document,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Inside the value (array of elements, or nothing yet for strings).
+    Value,
+    /// Stream: inside `groups`.
+    Groups,
+    /// Stream: after `groups` (IDMP written).
+    AfterGroups,
+}
+
+/// Streams one value as JSON into the output buffer.
+struct JsonValue<'a, 'w> {
+    out: &'a mut OutBuf<'w>,
+    ty: ValueType,
+    first: bool,
+    part: Part,
+    saw_field_ttl: bool,
+    insert_idx: Option<u64>,
+}
+
+impl JsonValue<'_, '_> {
+    #[inline]
+    fn sep(&mut self) {
+        if self.first {
+            self.first = false;
+        } else {
+            self.out.buf.push(b',');
+        }
+    }
+}
+
+impl ValueVisitor for JsonValue<'_, '_> {
+    fn begin(&mut self, ty: ValueType, _t: u8, _n: Option<u64>) -> Result<()> {
+        self.ty = ty;
+        self.first = true;
+        self.part = Part::Value;
+        if !matches!(ty, ValueType::String | ValueType::Module) {
+            self.out.buf.push(b'[');
+        }
+        Ok(())
+    }
+
+    fn string(&mut self, value: Elem<'_>) -> Result<()> {
+        write_elem(&mut self.out.buf, value);
+        self.out.maybe_flush()
+    }
+
+    fn list_item(&mut self, item: Elem<'_>) -> Result<()> {
+        self.sep();
+        write_elem(&mut self.out.buf, item);
+        self.out.maybe_flush()
+    }
+
+    fn set_member(&mut self, member: Elem<'_>) -> Result<()> {
+        self.sep();
+        write_elem(&mut self.out.buf, member);
+        self.out.maybe_flush()
+    }
+
+    fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
+        self.sep();
+        let b = &mut self.out.buf;
+        b.push(b'[');
+        write_elem(b, member);
+        b.push(b',');
+        write_score(b, score);
+        b.push(b']');
+        self.out.maybe_flush()
+    }
+
+    fn hash_field(
+        &mut self,
+        field: Elem<'_>,
+        value: Elem<'_>,
+        expire_ms: Option<u64>,
+    ) -> Result<()> {
+        self.sep();
+        if expire_ms.is_some() {
+            self.saw_field_ttl = true;
+        }
+        let b = &mut self.out.buf;
+        b.push(b'[');
+        write_elem(b, field);
+        b.push(b',');
+        write_elem(b, value);
+        b.push(b']');
+        self.out.maybe_flush()
+    }
+
+    fn stream_entry(
+        &mut self,
+        id: StreamId,
+        fields: &[Elem<'_>],
+        values: &[Elem<'_>],
+    ) -> Result<()> {
+        self.sep();
+        let b = &mut self.out.buf;
+        b.push(b'[');
+        write_id(b, id);
+        b.extend_from_slice(b",[");
+        for (i, (f, v)) in fields.iter().zip(values).enumerate() {
+            if i > 0 {
+                b.push(b',');
+            }
+            write_elem(b, *f);
+            b.push(b',');
+            write_elem(b, *v);
+        }
+        b.extend_from_slice(b"]]");
+        self.out.maybe_flush()
+    }
+
+    fn stream_meta(&mut self, m: &StreamMeta) -> Result<()> {
+        let b = &mut self.out.buf;
+        b.extend_from_slice(b"],\"stream\":{\"length\":");
+        write_int(b, m.length);
+        b.extend_from_slice(b",\"last_id\":");
+        write_id(b, m.last_id);
+        if let Some(id) = m.first_id {
+            b.extend_from_slice(b",\"first_id\":");
+            write_id(b, id);
+        }
+        if let Some(id) = m.max_deleted_id {
+            b.extend_from_slice(b",\"max_deleted_id\":");
+            write_id(b, id);
+        }
+        if let Some(n) = m.entries_added {
+            b.extend_from_slice(b",\"entries_added\":");
+            write_int(b, n);
+        }
+        b.extend_from_slice(b"},\"groups\":[");
+        self.part = Part::Groups;
+        self.first = true;
+        Ok(())
+    }
+
+    fn stream_group(&mut self, g: &ConsumerGroup) -> Result<()> {
+        self.sep();
+        let b = &mut self.out.buf;
+        b.extend_from_slice(b"{\"name\":");
+        write_bytes(b, &g.name);
+        b.extend_from_slice(b",\"last-delivered-id\":");
+        write_id(b, g.last_id);
+        b.extend_from_slice(b",\"pending\":");
+        write_int(b, g.pending.len());
+        if let Some(n) = g.entries_read {
+            b.extend_from_slice(b",\"entries_read\":");
+            // u64::MAX is the server's "invalid" (-1) marker.
+            write_int(b, n as i64);
+        }
+        b.extend_from_slice(b",\"pel\":[");
+        for (i, p) in g.pending.iter().enumerate() {
+            if i > 0 {
+                b.push(b',');
+            }
+            b.push(b'[');
+            write_id(b, p.id);
+            b.push(b',');
+            write_int(b, p.delivery_time_ms);
+            b.push(b',');
+            write_int(b, p.delivery_count);
+            b.push(b']');
+        }
+        b.extend_from_slice(b"],\"consumers\":[");
+        for (i, c) in g.consumers.iter().enumerate() {
+            if i > 0 {
+                b.push(b',');
+            }
+            b.extend_from_slice(b"{\"name\":");
+            write_bytes(b, &c.name);
+            b.extend_from_slice(b",\"seen_time_ms\":");
+            write_int(b, c.seen_time_ms);
+            if let Some(t) = c.active_time_ms {
+                b.extend_from_slice(b",\"active_time_ms\":");
+                write_int(b, t);
+            }
+            b.extend_from_slice(b",\"pending\":[");
+            for (j, id) in c.pending.iter().enumerate() {
+                if j > 0 {
+                    b.push(b',');
+                }
+                write_id(b, *id);
+            }
+            b.extend_from_slice(b"]}");
+        }
+        b.push(b']');
+        if !g.nacked.is_empty() {
+            b.extend_from_slice(b",\"nacked\":[");
+            for (j, id) in g.nacked.iter().enumerate() {
+                if j > 0 {
+                    b.push(b',');
+                }
+                write_id(b, *id);
+            }
+            b.push(b']');
+        }
+        b.push(b'}');
+        self.out.maybe_flush()
+    }
+
+    fn stream_idmp(&mut self, m: &StreamIdmp) -> Result<()> {
+        let b = &mut self.out.buf;
+        b.extend_from_slice(b"],\"idmp\":{\"duration_s\":");
+        write_int(b, m.duration_s);
+        b.extend_from_slice(b",\"max_entries\":");
+        write_int(b, m.max_entries);
+        b.extend_from_slice(b",\"iids_added\":");
+        write_int(b, m.iids_added);
+        b.extend_from_slice(b",\"iids_duplicates\":");
+        write_int(b, m.iids_duplicates);
+        b.extend_from_slice(b",\"producers\":[");
+        for (i, p) in m.producers.iter().enumerate() {
+            if i > 0 {
+                b.push(b',');
+            }
+            b.extend_from_slice(b"{\"pid\":");
+            write_bytes(b, &p.pid);
+            b.extend_from_slice(b",\"entries\":[");
+            for (j, (iid, id)) in p.entries.iter().enumerate() {
+                if j > 0 {
+                    b.push(b',');
+                }
+                b.push(b'[');
+                write_bytes(b, iid);
+                b.push(b',');
+                write_id(b, *id);
+                b.push(b']');
+            }
+            b.extend_from_slice(b"]}");
+        }
+        b.extend_from_slice(b"]}");
+        self.part = Part::AfterGroups;
+        self.out.maybe_flush()
+    }
+
+    fn module_value(&mut self, type_id: u64, body: &[u8]) -> Result<()> {
+        let b = &mut self.out.buf;
+        b.extend_from_slice(b"{\"module\":");
+        write_str(b, module_name(type_id).as_bytes());
+        b.extend_from_slice(b",\"type_id\":");
+        write_int(b, type_id);
+        b.extend_from_slice(b",\"encver\":");
+        write_int(b, type_id & 1023);
+        b.extend_from_slice(b",\"raw\":\"");
+        for chunk in body.chunks(64 * 1024) {
+            write_hex(&mut self.out.buf, chunk);
+            self.out.maybe_flush()?;
+        }
+        self.out.buf.extend_from_slice(b"\"}");
+        Ok(())
+    }
+
+    fn array_meta(&mut self, _count: u64, insert_idx: Option<u64>) -> Result<()> {
+        self.insert_idx = insert_idx;
+        Ok(())
+    }
+
+    fn array_item(&mut self, index: u64, item: ArrayItem<'_>) -> Result<()> {
+        self.sep();
+        let b = &mut self.out.buf;
+        b.push(b'[');
+        write_int(b, index);
+        b.push(b',');
+        match item {
+            ArrayItem::Bytes(e) => write_elem(b, e),
+            ArrayItem::Int(i) => write_elem(b, Elem::Int(i)),
+            ArrayItem::Float(f) => {
+                b.push(b'"');
+                b.extend_from_slice(format_double(f).as_bytes());
+                b.push(b'"');
+            }
+        }
+        b.push(b']');
+        self.out.maybe_flush()
+    }
+
+    fn end(&mut self) -> Result<()> {
+        match (self.ty, self.part) {
+            (ValueType::String | ValueType::Module, _) => {}
+            (ValueType::Stream, Part::Groups) => self.out.buf.push(b']'),
+            (ValueType::Stream, Part::AfterGroups) => {}
+            _ => self.out.buf.push(b']'),
+        }
+        Ok(())
+    }
+}
+
+/// Formats a double the way Redis replies with one (shortest round-trip text, `inf`,
+/// `-inf`, `nan`; integral values without a fraction).
+pub fn format_double(f: f64) -> String {
+    if f.is_nan() {
+        "nan".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf" } else { "-inf" }.into()
+    } else if f == f.trunc() && f.abs() < 1e17 {
+        format!("{}", f as i64)
+    } else {
+        ryu::Buffer::new().format_finite(f).to_string()
+    }
+}
+
+/// Writes the field TTLs of a hash as `{"<json of field>": ms, ...}`.
+struct FieldTtls<'a, 'w> {
+    out: &'a mut OutBuf<'w>,
+    first: bool,
+    tmp: Vec<u8>,
+}
+
+impl ValueVisitor for FieldTtls<'_, '_> {
+    fn hash_field(&mut self, field: Elem<'_>, _v: Elem<'_>, expire_ms: Option<u64>) -> Result<()> {
+        let Some(t) = expire_ms else { return Ok(()) };
+        if !self.first {
+            self.out.buf.push(b',');
+        }
+        self.first = false;
+        self.tmp.clear();
+        write_elem(&mut self.tmp, field);
+        write_str(&mut self.out.buf, &self.tmp);
+        self.out.buf.push(b':');
+        write_int(&mut self.out.buf, t);
+        self.out.maybe_flush()
+    }
+}
+
+/// The JSON exporter: an [`EntrySink`] writing each key as a JSON object.
+pub struct JsonSink<'w> {
+    out: OutBuf<'w>,
+    layout: JsonLayout,
+    opts: DecodeOptions,
+    scratch: Scratch,
+    first_key: bool,
+    meta: Meta,
+    header: Option<Header>,
+}
+
+impl std::fmt::Debug for JsonSink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonSink")
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+impl<'w> JsonSink<'w> {
+    /// A sink writing to `w` in the given layout.
+    pub fn new(w: &'w mut dyn std::io::Write, layout: JsonLayout, opts: DecodeOptions) -> Self {
+        JsonSink {
+            out: OutBuf::new(w),
+            layout,
+            opts,
+            scratch: Scratch::default(),
+            first_key: true,
+            meta: Meta::default(),
+            header: None,
+        }
+    }
+
+    fn write_entry(&mut self, e: &Entry<'_>) -> Result<()> {
+        let b = &mut self.out.buf;
+        b.extend_from_slice(b"{\"db\":");
+        write_int(b, e.db);
+        b.extend_from_slice(b",\"key\":");
+        write_bytes(b, &e.key);
+        b.extend_from_slice(b",\"type\":\"");
+        b.extend_from_slice(e.value.value_type().name().as_bytes());
+        b.extend_from_slice(b"\",\"encoding\":\"");
+        b.extend_from_slice(e.value.encoding_name().as_bytes());
+        b.push(b'"');
+        if let Some(t) = e.expire_ms {
+            b.extend_from_slice(b",\"expire_ms\":");
+            write_int(b, t);
+        }
+        if let Some(t) = e.lru_idle {
+            b.extend_from_slice(b",\"lru_idle\":");
+            write_int(b, t);
+        }
+        if let Some(t) = e.lfu_freq {
+            b.extend_from_slice(b",\"lfu_freq\":");
+            write_int(b, t);
+        }
+        b.extend_from_slice(b",\"value\":");
+        let mut v = JsonValue {
+            out: &mut self.out,
+            ty: ValueType::String,
+            first: true,
+            part: Part::Value,
+            saw_field_ttl: false,
+            insert_idx: None,
+        };
+        e.value.visit(&mut v, &mut self.scratch, self.opts)?;
+        let saw_ttl = v.saw_field_ttl;
+        let insert_idx = v.insert_idx;
+        if saw_ttl {
+            self.out.buf.extend_from_slice(b",\"field_expire_ms\":{");
+            let mut t = FieldTtls {
+                out: &mut self.out,
+                first: true,
+                tmp: Vec::new(),
+            };
+            e.value.visit(&mut t, &mut self.scratch, self.opts)?;
+            self.out.buf.push(b'}');
+        }
+        if let Some(i) = insert_idx {
+            self.out.buf.extend_from_slice(b",\"insert_idx\":");
+            write_int(&mut self.out.buf, i);
+        }
+        self.out.buf.push(b'}');
+        Ok(())
+    }
+}
+
+impl EntrySink for JsonSink<'_> {
+    fn header(&mut self, h: Header) -> Result<()> {
+        self.header = Some(h);
+        if self.layout == JsonLayout::Document {
+            let b = &mut self.out.buf;
+            b.extend_from_slice(b"{\"dialect\":\"");
+            b.extend_from_slice(h.dialect.name().as_bytes());
+            b.extend_from_slice(b"\",\"version\":");
+            write_int(b, h.version);
+            b.extend_from_slice(b",\"keys\":[\n");
+        }
+        Ok(())
+    }
+
+    fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.meta.aux.push((key.to_vec(), value.to_vec()));
+        Ok(())
+    }
+
+    fn function(&mut self, code: &[u8]) -> Result<()> {
+        self.meta.functions.push(code.to_vec());
+        Ok(())
+    }
+
+    fn module_aux(&mut self, name: &str) -> Result<()> {
+        self.meta.module_aux.push(name.to_string());
+        Ok(())
+    }
+
+    fn entry(&mut self, e: &Entry<'_>) -> Result<bool> {
+        self.out.mark();
+        if self.layout == JsonLayout::Document && !self.first_key {
+            self.out.buf.extend_from_slice(b",\n");
+        }
+        match self.write_entry(e) {
+            Ok(()) => {}
+            Err(err) => {
+                self.out.withdraw();
+                return Err(err);
+            }
+        }
+        if self.layout == JsonLayout::Lines {
+            self.out.buf.push(b'\n');
+        }
+        self.first_key = false;
+        self.out.maybe_flush()?;
+        Ok(true)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.layout == JsonLayout::Document {
+            let b = &mut self.out.buf;
+            if !self.first_key {
+                b.push(b'\n');
+            }
+            b.extend_from_slice(b"],\"aux\":[");
+            for (i, (k, v)) in self.meta.aux.iter().enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                b.push(b'[');
+                write_bytes(b, k);
+                b.push(b',');
+                write_bytes(b, v);
+                b.push(b']');
+            }
+            b.extend_from_slice(b"],\"functions\":[");
+            for (i, code) in self.meta.functions.iter().enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                write_bytes(b, code);
+            }
+            b.extend_from_slice(b"],\"module_aux\":[");
+            for (i, name) in self.meta.module_aux.iter().enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                write_str(b, name.as_bytes());
+            }
+            b.extend_from_slice(b"]}\n");
+        }
+        self.out.finish()
+    }
+
+    fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.out.take_io_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn strings_and_bytes() {
+        assert_eq!(
+            s(|v| write_bytes(v, b"a\"b\\c\n\x01")),
+            r#""a\"b\\c\n\u0001""#
+        );
+        assert_eq!(s(|v| write_bytes(v, b"\xff\x00")), r#"{"hex":"ff00"}"#);
+        assert_eq!(s(|v| write_bytes(v, "é".as_bytes())), "\"é\"");
+        assert_eq!(s(|v| write_elem(v, Elem::Int(-12))), "\"-12\"");
+        assert_eq!(s(|v| write_score(v, f64::NEG_INFINITY)), "\"-inf\"");
+        assert_eq!(s(|v| write_score(v, -891.0)), "-891.0");
+        assert_eq!(s(|v| write_id(v, StreamId { ms: 5, seq: 1 })), "\"5-1\"");
+        for x in [0.1, 1e300, -3.5e-7, 670994.593109998] {
+            let t = s(|v| write_score(v, x));
+            assert_eq!(t.parse::<f64>().unwrap(), x);
+        }
+    }
+}
