@@ -45,7 +45,9 @@ impl Glob {
     fn build(pattern: &[u8], nocase: bool) -> Glob {
         let fast = if nocase {
             Fast::General
-        } else if !pattern.is_empty() && pattern.iter().all(|&c| c == b'*') {
+        } else if pattern == b"*" {
+            // As KEYS and SCAN: a lone `*` matches every key, even the empty one (which
+            // `stringmatchlen` itself would not match).
             Fast::Any
         } else if !pattern.iter().any(|&c| is_special(c)) {
             Fast::Exact
@@ -78,7 +80,8 @@ impl Glob {
         (self.fast == Fast::Exact).then_some(&self.pattern[..])
     }
 
-    /// True if `s` matches, exactly as `stringmatchlen(pattern, s, nocase)` in Redis.
+    /// True if `s` matches, exactly as `KEYS pattern` selects keys in Redis:
+    /// `stringmatchlen(pattern, s, nocase)`, except that a lone `*` also matches the empty key.
     pub fn matches(&self, s: &[u8]) -> bool {
         match self.fast {
             Fast::Any => true,
@@ -251,17 +254,21 @@ mod tests {
     fn m(p: &str, s: &str) -> bool {
         let g = Glob::new(p.as_bytes());
         let r = g.matches(s.as_bytes());
-        assert_eq!(
-            r,
-            stringmatchlen(p.as_bytes(), s.as_bytes(), false),
-            "{p} {s}"
-        );
+        if !(p == "*" && s.is_empty()) {
+            assert_eq!(
+                r,
+                stringmatchlen(p.as_bytes(), s.as_bytes(), false),
+                "{p} {s}"
+            );
+        }
         r
     }
 
     #[test]
     fn basics() {
         assert!(m("*", ""));
+        assert!(!stringmatchlen(b"*", b"", false));
+        assert!(!m("**", ""));
         assert!(m("*", "abc"));
         assert!(m("", ""));
         assert!(!m("", "a"));
