@@ -36,7 +36,9 @@ pub fn server_fixture_dirs() -> Vec<PathBuf> {
 
 /// Path of a project fixture under `fixtures/`.
 pub fn project_fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 /// The redsafe binary built for this test run.
@@ -90,7 +92,11 @@ impl Drop for TempDir {
 
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A redis-server child process on loopback, killed on drop.
@@ -108,16 +114,21 @@ impl RedisServer {
         let port = free_port();
         let log = dir.join(format!("redis-{port}.log"));
         let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir",
-        ])
-        .arg(dir)
-        .args(["--save", "", "--enable-debug-command", "yes", "--daemonize", "no"])
-        .args(["--logfile"])
-        .arg(&log)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .args([
+                "--save",
+                "",
+                "--enable-debug-command",
+                "yes",
+                "--daemonize",
+                "no",
+            ])
+            .args(["--logfile"])
+            .arg(&log)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -132,11 +143,18 @@ impl RedisServer {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(format!("timeout; log: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+                return Err(format!(
+                    "timeout; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(RedisServer { child, port, dir: dir.to_path_buf() })
+        Ok(RedisServer {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn client(&self) -> Client {
@@ -193,7 +211,10 @@ impl Client {
     pub fn connect(port: u16) -> std::io::Result<Client> {
         let s = TcpStream::connect(("127.0.0.1", port))?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Client { r: BufReader::new(s.try_clone()?), w: s })
+        Ok(Client {
+            r: BufReader::new(s.try_clone()?),
+            w: s,
+        })
     }
 
     /// Encodes a command as RESP.
