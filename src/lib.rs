@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod aof;
 pub mod error;
 pub mod export;
 pub mod filter;

@@ -1,0 +1,3 @@
+//! Append-only files.
+
+pub mod keys;
