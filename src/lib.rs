@@ -14,6 +14,7 @@ pub mod aof;
 pub mod error;
 pub mod export;
 pub mod filter;
+pub mod fsutil;
 pub mod mmap;
 pub mod rdb;
 

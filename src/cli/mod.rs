@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 mod args;
 mod check;
 mod dump;
+mod convert;
+mod filter;
 mod output;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
@@ -24,6 +26,11 @@ enum Command {
     Check(check::CheckArgs),
     /// Export an RDB file's keys as JSON lines, JSON, Redis commands or RESTORE payloads.
     Dump(dump::DumpArgs),
+    /// Write a new RDB with a subset of the keys (by db, key glob, type, size, expiry),
+    /// optionally moving databases.
+    Filter(filter::FilterArgs),
+    /// Rewrite an RDB for another RDB version (Redis 1-14) or dialect (Valkey 80).
+    Convert(convert::ConvertArgs),
 }
 
 /// Exit code: success.
@@ -39,6 +46,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Dump(a) => dump::run(a),
+        Command::Filter(a) => filter::run(a),
+        Command::Convert(a) => convert::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

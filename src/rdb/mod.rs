@@ -14,16 +14,20 @@
 pub mod check;
 pub mod crc;
 pub mod cursor;
+pub mod encode;
 pub mod encoding;
 pub mod format;
 pub mod materialize;
 pub mod model;
 pub mod reader;
 mod stream;
+pub mod transform;
 pub mod value;
+pub mod writer;
 
 pub use check::{check_rdb, CheckOptions, ChecksumStatus, RdbReport};
 pub use format::Dialect;
 pub use model::{Value, ValueType};
 pub use reader::{Entry, Header, Item, RdbReader, Record, ValueHandle};
 pub use value::{DecodeOptions, Scratch, ValueVisitor};
+pub use writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};

@@ -1,0 +1,229 @@
+//! `redsafe filter`: keep a subset of the keys of an RDB (or, later, an AOF) in a new file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use redsafe::fsutil::{same_file, AtomicFile};
+use redsafe::mmap::MappedFile;
+use redsafe::rdb::transform::{transform, KeyEvent, TransformOptions, TransformReport};
+use redsafe::rdb::WriterOptions;
+
+use super::args::KeyFilterArgs;
+use super::output::{byte_progress, bytes_json};
+use super::{EXIT_ERROR, EXIT_OK};
+
+/// Arguments of `redsafe filter`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 written, 1 the input is damaged, 2 usage or I/O error.\n\n\
+Examples:\n  redsafe filter dump.rdb -o users.rdb --key 'user:*'\n  \
+redsafe filter dump.rdb -o db0.rdb --db 1 --move-db 1:0\n  \
+redsafe filter dump.rdb --dry-run --type stream --json")]
+pub struct FilterArgs {
+    /// Input file (RDB; AOF input is detected and handled by the AOF filter).
+    pub input: PathBuf,
+    /// Output file (written atomically; never the input).
+    #[arg(short, long, value_name = "OUT", required_unless_present = "dry_run")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub filter: KeyFilterArgs,
+    /// Renumber a database: keys of FROM are written to TO (repeatable). Applied after the
+    /// filter, which sees the input's numbers.
+    #[arg(long = "move-db", value_name = "FROM:TO", value_parser = parse_move)]
+    pub move_db: Vec<(u64, u64)>,
+    /// Print what would be kept and dropped; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a JSON report.
+    #[arg(long)]
+    pub json: bool,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_move(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once(':').ok_or_else(|| format!("expected FROM:TO, got {s:?}"))?;
+    let p = |x: &str| x.trim().parse::<u64>().map_err(|_| format!("invalid database number {x:?} in {s:?}"));
+    Ok((p(a)?, p(b)?))
+}
+
+/// The kind of a persistence file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// An RDB snapshot (also a `*.base.rdb`).
+    Rdb,
+    /// An AOF file, directory or manifest.
+    Aof,
+}
+
+/// Detects RDB (magic `REDIS`/`VALKEY`, not named `*.aof`) versus AOF.
+pub fn detect_kind(path: &Path) -> Result<InputKind> {
+    if path.is_dir() {
+        return Ok(InputKind::Aof);
+    }
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut head = [0u8; 9];
+    let n = f.read(&mut head).with_context(|| format!("{}: cannot read", path.display()))?;
+    let magic = head[..n].starts_with(b"REDIS") || head[..n].starts_with(b"VALKEY");
+    let aof_name = path.extension().is_some_and(|e| e == "aof" || e == "manifest");
+    Ok(if magic && !aof_name { InputKind::Rdb } else { InputKind::Aof })
+}
+
+/// Runs `redsafe filter`.
+pub fn run(args: FilterArgs) -> Result<u8> {
+    match detect_kind(&args.input)? {
+        InputKind::Aof => {
+            eprintln!(
+                "redsafe: {}: AOF filtering is not available yet (only RDB files can be filtered)",
+                args.input.display()
+            );
+            Ok(EXIT_ERROR)
+        }
+        InputKind::Rdb => {
+            let opts = TransformOptions {
+                target: None,
+                filter: args.filter.to_filter()?,
+                move_db: args.move_db.clone(),
+                writer: WriterOptions::default(),
+                verify_checksum: true,
+            };
+            run_transform("filter", &args.input, args.output.as_deref(), args.dry_run, args.json, args.force, &opts)
+        }
+    }
+}
+
+/// Shared by `filter` and `convert`: runs a transform into an atomic output (or nowhere).
+pub fn run_transform(
+    cmd: &str,
+    input: &Path,
+    output: Option<&Path>,
+    dry_run: bool,
+    json: bool,
+    force: bool,
+    opts: &TransformOptions,
+) -> Result<u8> {
+    let file = MappedFile::open(input)?;
+    let data = file.bytes();
+    let pb = byte_progress(data.len() as u64, json || dry_run);
+    let mut events: Vec<KeyEvent> = Vec::new();
+    let mut lines = std::io::stdout().lock();
+    let mut print_err: Option<std::io::Error> = None;
+    let mut on_key = |e: &KeyEvent| {
+        if !dry_run {
+            return;
+        }
+        if json {
+            events.push(e.clone());
+        } else if print_err.is_none() {
+            let mut l = format!("{:<15} db {}", e.action, e.db);
+            if e.out_db != e.db {
+                l.push_str(&format!("->{}", e.out_db));
+            }
+            l.push_str(&format!(" {:<6} \"{}\"", e.ty.name(), redsafe::error::escape_bytes(&e.key)));
+            if let Some(n) = &e.note {
+                l.push_str(&format!(" ({n})"));
+            }
+            if let Err(err) = writeln!(lines, "{l}") {
+                print_err = Some(err);
+            }
+        }
+    };
+    let result: Result<TransformReport> = if dry_run {
+        transform(data, std::io::sink(), opts, &mut on_key, &mut |d| pb.set_position(d))
+            .map(|(r, _)| r)
+            .map_err(|e| anyhow::Error::new(e.in_file(input)))
+    } else {
+        let Some(out) = output else { bail!("--output is required") };
+        if same_file(input, out) {
+            bail!("{}: the output must not be the input", out.display());
+        }
+        let af = AtomicFile::create(out, force)?;
+        match transform(data, af, opts, &mut on_key, &mut |d| pb.set_position(d)) {
+            Ok((r, af)) => {
+                af.commit()?;
+                Ok(r)
+            }
+            Err(e) => Err(anyhow::Error::new(e.in_file(input))),
+        }
+    };
+    pb.finish_and_clear();
+    if let Some(e) = print_err {
+        return Err(e.into());
+    }
+    let rep = result?;
+    if json {
+        let mut o = report_json(&rep);
+        o["command"] = json!(cmd);
+        o["input"] = json!(input.display().to_string());
+        o["output"] = json!(output.map(|p| p.display().to_string()));
+        o["dry_run"] = json!(dry_run);
+        if dry_run {
+            o["keys"] = events
+                .iter()
+                .map(|e| {
+                    let mut k = serde_json::to_value(e).unwrap_or_default();
+                    k["key"] = bytes_json(&e.key);
+                    k["type"] = json!(e.ty.name());
+                    k
+                })
+                .collect();
+        }
+        println!("{}", serde_json::to_string_pretty(&o)?);
+    } else {
+        print_report(&rep, input, output, dry_run);
+    }
+    Ok(EXIT_OK)
+}
+
+fn report_json(r: &TransformReport) -> serde_json::Value {
+    json!({
+        "ok": true,
+        "input_format": r.input.map(|h| json!({"dialect": h.dialect.name(), "version": h.version})),
+        "output_format": r.output.map(|h| json!({"dialect": h.dialect.name(), "version": h.version})),
+        "keys_in": r.keys_in,
+        "keys_written": r.keys_written,
+        "keys_filtered_out": r.keys_filtered_out,
+        "values_copied": r.values_copied,
+        "values_reencoded": r.values_reencoded,
+        "empty_skipped": r.empty_skipped,
+        "dbs": r.dbs,
+        "losses": r.losses.iter().map(|l| json!({"db": l.db, "key": if l.key.is_empty() { serde_json::Value::Null } else { bytes_json(&l.key) }, "what": l.what, "key_written": l.key_written})).collect::<Vec<_>>(),
+        "notes": r.notes,
+        "bytes_in": r.bytes_in,
+        "bytes_out": r.bytes_out,
+    })
+}
+
+fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_run: bool) {
+    let fmt = |h: Option<redsafe::rdb::Header>| h.map(|h| format!("{} RDB {}", h.dialect.name(), h.version)).unwrap_or_default();
+    println!("input: {} ({}, {} bytes)", input.display(), fmt(r.input), r.bytes_in);
+    match (dry_run, output) {
+        (true, _) => println!("dry run: nothing written ({} would be {})", fmt(r.output), r.bytes_out),
+        (false, Some(o)) => println!("output: {} ({}, {} bytes)", o.display(), fmt(r.output), r.bytes_out),
+        _ => {}
+    }
+    for (db, c) in &r.dbs {
+        println!("db {db}: {} kept, {} dropped", c.kept, c.dropped);
+    }
+    println!(
+        "keys: {} read, {} written ({} copied, {} re-encoded), {} filtered out",
+        r.keys_in, r.keys_written, r.values_copied, r.values_reencoded, r.keys_filtered_out
+    );
+    if r.empty_skipped > 0 {
+        println!("empty collections not written (Redis skips them on load): {}", r.empty_skipped);
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    for l in &r.losses {
+        if l.key.is_empty() {
+            println!("lost: {}", l.what);
+        } else {
+            println!("lost: db {} key \"{}\": {}", l.db.unwrap_or(0), redsafe::error::escape_bytes(&l.key), l.what);
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Rewriting an RDB: keep a subset of keys (filter), move databases, and/or write another
+//! dialect and version (convert). The engine behind `redsafe filter` and `redsafe convert`.
+//!
+//! Values whose encoding the target holds are copied byte for byte, keys keep their original
+//! encoding when the format does not change, and everything else goes through
+//! [`RdbWriter`]. Per-database and per-slot hints (RESIZEDB, SLOT_INFO) are recomputed for
+//! the keys actually kept, in a first pass over the input that only walks lengths.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::filter::KeyFilter;
+use crate::rdb::format::Dialect;
+use crate::rdb::model::ValueType;
+use crate::rdb::reader::{Header, RdbReader, Record};
+use crate::rdb::writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
+
+/// What to do.
+#[derive(Debug, Clone, Default)]
+pub struct TransformOptions {
+    /// Target dialect and version (`None`: the input's).
+    pub target: Option<(Dialect, u32)>,
+    /// Which keys to keep (applied with the input's database numbers).
+    pub filter: KeyFilter,
+    /// Database renumbering `(from, to)`, applied after filtering.
+    pub move_db: Vec<(u64, u64)>,
+    /// Writer options (`lossy` decides whether unrepresentable data fails the run).
+    pub writer: WriterOptions,
+    /// Verify the input's CRC-64 before trusting it (default in the CLI: on).
+    pub verify_checksum: bool,
+}
+
+/// One key's fate, reported to the caller's callback.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyEvent {
+    /// Input database.
+    pub db: u64,
+    /// Output database (after `--move-db`).
+    pub out_db: u64,
+    /// The key.
+    #[serde(skip)]
+    pub key: Vec<u8>,
+    /// Logical type.
+    pub ty: ValueType,
+    /// `keep`, `drop` (filtered out), `empty` (empty collection, not written),
+    /// `lossy` (written without data the target cannot hold), `unrepresentable` (not written).
+    pub action: &'static str,
+    /// What was lost, for `lossy` / `unrepresentable`.
+    pub note: Option<String>,
+}
+
+/// Something the target could not hold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Loss {
+    /// Database of the key, if a key.
+    pub db: Option<u64>,
+    /// The key (empty for file-level records such as functions).
+    #[serde(skip)]
+    pub key: Vec<u8>,
+    /// What was lost.
+    pub what: String,
+    /// True when the key is still in the output (only part of it was lost).
+    pub key_written: bool,
+}
+
+/// Per-database counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DbCounts {
+    /// Keys written.
+    pub kept: u64,
+    /// Keys filtered out.
+    pub dropped: u64,
+}
+
+/// What a transform did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TransformReport {
+    /// Input format.
+    pub input: Option<Header>,
+    /// Output format.
+    pub output: Option<Header>,
+    /// Keys read.
+    pub keys_in: u64,
+    /// Keys written.
+    pub keys_written: u64,
+    /// Keys removed by the filter.
+    pub keys_filtered_out: u64,
+    /// Keys whose value bytes were copied unchanged.
+    pub values_copied: u64,
+    /// Keys whose value was re-encoded for the target.
+    pub values_reencoded: u64,
+    /// Empty collections not written (Redis skips them on load).
+    pub empty_skipped: u64,
+    /// Per input database.
+    pub dbs: BTreeMap<u64, DbCounts>,
+    /// Data the target cannot hold (dropped only with `lossy`; otherwise the run fails).
+    pub losses: Vec<Loss>,
+    /// File-level notes (records the target has no place for and that carry no data, such as
+    /// AUX fields below RDB 7).
+    pub notes: Vec<String>,
+    /// Input size.
+    pub bytes_in: u64,
+    /// Output size.
+    pub bytes_out: u64,
+}
+
+fn usage(msg: String) -> Error {
+    Error::new(ErrorKind::Usage(msg))
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    keys: u64,
+    expires: u64,
+}
+
+/// Rewrites the RDB in `data` into `out` (use [`std::io::sink`] for a dry run). Calls
+/// `on_key` for every key and `progress(bytes_done)` every few megabytes. On error nothing
+/// useful is in `out`: write to a temporary file and commit only on success.
+pub fn transform<W: Write>(
+    data: &[u8],
+    out: W,
+    opts: &TransformOptions,
+    on_key: &mut dyn FnMut(&KeyEvent),
+    progress: &mut dyn FnMut(u64),
+) -> Result<(TransformReport, W)> {
+    let header = Header::parse(data, 0)?;
+    let (dialect, version) = opts.target.unwrap_or((header.dialect, header.version));
+    let same_format = dialect == header.dialect && version == header.version;
+    let map_db = |db: u64| opts.move_db.iter().find(|m| m.0 == db).map(|m| m.1).unwrap_or(db);
+    let pass_all = opts.filter.is_pass_all() && opts.move_db.is_empty();
+
+    // Pass 1: counts of kept keys per section (SELECTDB) and per SLOT_INFO record, unless
+    // nothing is filtered and the input's own RESIZEDB records can be reused.
+    let need_counts = !pass_all || header.version < 7 || version < header.version;
+    let mut sec_counts: Vec<Counts> = vec![Counts::default()];
+    let mut slot_counts: Vec<Counts> = Vec::new();
+    if need_counts {
+        let mut sec = 0usize;
+        let mut slot: Option<usize> = None;
+        for item in RdbReader::new(data) {
+            let item = item?;
+            match item.record {
+                Record::SelectDb(_) => {
+                    sec_counts.push(Counts::default());
+                    sec += 1;
+                    slot = None;
+                }
+                Record::SlotInfo { .. } => {
+                    slot_counts.push(Counts::default());
+                    slot = Some(slot_counts.len() - 1);
+                }
+                Record::Entry(e) => {
+                    if opts.filter.matches_entry(&e) {
+                        let c = &mut sec_counts[sec];
+                        c.keys += 1;
+                        c.expires += e.expire_ms.is_some() as u64;
+                        if let Some(s) = slot {
+                            slot_counts[s].keys += 1;
+                            slot_counts[s].expires += e.expire_ms.is_some() as u64;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let mut wopts = opts.writer;
+    let fail_on_loss = !wopts.lossy;
+    wopts.lossy = true; // collect every loss, then fail at the end if not allowed
+    let mut w = RdbWriter::with_options(out, dialect, version, wopts)?;
+    let mut rep = TransformReport {
+        input: Some(header),
+        output: Some(Header { dialect, version }),
+        bytes_in: data.len() as u64,
+        ..Default::default()
+    };
+
+    let mut reader = RdbReader::new(data);
+    let mut sec = 0usize;
+    let mut slots_seen = 0usize;
+    // Pending SELECTDB (output db) and its RESIZEDB counts, emitted before the first key kept.
+    let mut pending_db: Option<(u64, Option<Counts>)> = None;
+    let mut pending_slot: Option<(u64, Counts)> = None;
+    let mut origin: HashMap<(u64, Vec<u8>), u64> = HashMap::new();
+    let mut next_progress = 8u64 << 20;
+    let mut notes_aux_dropped = false;
+    let mut stored_checksum: Option<u64> = None;
+    let mut eof_at: Option<usize> = None;
+
+    while let Some(item) = reader.next() {
+        let item = item?;
+        let rec_start = item.offset as usize;
+        match item.record {
+            Record::Header(_) => {}
+            Record::Aux { key, value } => {
+                if w.has_aux() {
+                    w.aux(&key, &value)?;
+                } else if !notes_aux_dropped {
+                    notes_aux_dropped = true;
+                    rep.notes.push(format!("AUX fields dropped: RDB {version} has none"));
+                }
+            }
+            Record::SelectDb(db) => {
+                sec += 1;
+                pending_slot = None;
+                let counts = if need_counts { sec_counts.get(sec).copied() } else { None };
+                pending_db = Some((map_db(db), counts));
+            }
+            Record::ResizeDb { db_size, expires_size } => {
+                if let Some((_, c @ None)) = &mut pending_db {
+                    *c = Some(Counts { keys: db_size, expires: expires_size });
+                }
+            }
+            Record::SlotInfo { slot, size, expires } => {
+                slots_seen += 1;
+                let c = if need_counts {
+                    slot_counts.get(slots_seen - 1).copied().unwrap_or_default()
+                } else {
+                    Counts { keys: size, expires }
+                };
+                pending_slot = Some((slot, c));
+            }
+            Record::Function { code } => {
+                if version >= 10 {
+                    w.function(&code)?;
+                } else {
+                    rep.losses.push(Loss { db: None, key: Vec::new(), what: format!("function library {} (functions need RDB 10)", first_line(&code)), key_written: false });
+                }
+            }
+            Record::FunctionPreGa { name, .. } => {
+                if same_format {
+                    let end = reader.offset() as usize;
+                    w.raw_record(&data[rec_start..end])?;
+                } else {
+                    rep.losses.push(Loss {
+                        db: None,
+                        key: Vec::new(),
+                        what: format!("pre-release (7.0-rc) function {}", String::from_utf8_lossy(&name)),
+                        key_written: false,
+                    });
+                }
+            }
+            Record::ModuleAux { type_id, name, when, body } => {
+                if version >= 9 {
+                    w.module_aux(type_id, when, body)?;
+                } else {
+                    rep.losses.push(Loss { db: None, key: Vec::new(), what: format!("module AUX data of {name} (needs RDB 9)"), key_written: false });
+                }
+            }
+            Record::SlotImport { .. } => {
+                if dialect == Dialect::Valkey && header.dialect == Dialect::Valkey {
+                    let end = reader.offset() as usize;
+                    w.raw_record(&data[rec_start..end])?;
+                } else {
+                    rep.notes.push("Valkey SLOT_IMPORT record dropped (Valkey 9 dialect only)".into());
+                }
+            }
+            Record::Entry(e) => {
+                rep.keys_in += 1;
+                let ty = e.value.value_type();
+                let out_db = map_db(e.db);
+                let dbc = rep.dbs.entry(e.db).or_default();
+                if !opts.filter.matches_entry(&e) {
+                    dbc.dropped += 1;
+                    rep.keys_filtered_out += 1;
+                    on_key(&KeyEvent { db: e.db, out_db, key: e.key.to_vec(), ty, action: "drop", note: None });
+                    continue;
+                }
+                if !opts.move_db.is_empty() {
+                    let k = (out_db, e.key.to_vec());
+                    if let Some(prev) = origin.get(&k) {
+                        return Err(usage(format!(
+                            "key \"{}\" is in db {prev} and db {} which --move-db both maps to db {out_db}",
+                            crate::error::escape_bytes(&e.key),
+                            e.db
+                        )));
+                    }
+                    origin.insert(k, e.db);
+                }
+                if let Some((db, counts)) = pending_db.take() {
+                    w.select_db(db)?;
+                    let c = counts.unwrap_or(Counts { keys: 0, expires: 0 });
+                    w.resize_db(c.keys, c.expires)?;
+                }
+                if let Some((slot, c)) = pending_slot.take() {
+                    w.slot_info(slot, c.keys, c.expires)?;
+                }
+                let meta = EntryMeta::of(&e);
+                let outcome = if same_format {
+                    let end = (e.value.offset() as usize).saturating_add(e.value.len());
+                    match data.get(rec_start..end) {
+                        Some(record) => w.entry_copy(&e.key, &meta, record)?,
+                        None => w.entry(&e)?,
+                    }
+                } else {
+                    w.entry(&e)?
+                };
+                let (action, note) = match &outcome {
+                    EntryOutcome::Copied => {
+                        rep.values_copied += 1;
+                        ("keep", None)
+                    }
+                    EntryOutcome::Reencoded => {
+                        rep.values_reencoded += 1;
+                        ("keep", None)
+                    }
+                    EntryOutcome::Lossy(l) => {
+                        rep.values_reencoded += 1;
+                        let what = l.join("; ");
+                        rep.losses.push(Loss { db: Some(e.db), key: e.key.to_vec(), what: what.clone(), key_written: true });
+                        ("lossy", Some(what))
+                    }
+                    EntryOutcome::Dropped(why) => {
+                        rep.losses.push(Loss { db: Some(e.db), key: e.key.to_vec(), what: why.clone(), key_written: false });
+                        ("unrepresentable", Some(why.clone()))
+                    }
+                    EntryOutcome::Empty => {
+                        rep.empty_skipped += 1;
+                        ("empty", None)
+                    }
+                };
+                if outcome.written() {
+                    rep.keys_written += 1;
+                    rep.dbs.entry(e.db).or_default().kept += 1;
+                }
+                on_key(&KeyEvent { db: e.db, out_db, key: e.key.to_vec(), ty, action, note });
+                let done = reader.offset();
+                if done >= next_progress {
+                    progress(done);
+                    next_progress = done + (8 << 20);
+                }
+            }
+            Record::Eof { checksum, .. } => {
+                stored_checksum = checksum;
+                eof_at = reader.eof_offset().map(|o| o as usize);
+            }
+        }
+    }
+    let Some(eof) = eof_at else {
+        return Err(Error::truncated(reader.offset(), "the EOF opcode", 1));
+    };
+    if opts.verify_checksum {
+        if let Some(stored) = stored_checksum.filter(|&c| c != 0) {
+            let computed = crate::rdb::crc::crc64(&data[..=eof]);
+            if computed != stored {
+                return Err(Error::new(ErrorKind::ChecksumMismatch { stored, computed }).at(eof as u64 + 1));
+            }
+        }
+    }
+    if fail_on_loss && !rep.losses.is_empty() {
+        let mut msg = format!(
+            "{} RDB {version} cannot hold {} item(s) of the input (use --lossy to drop them):",
+            dialect.name(),
+            rep.losses.len()
+        );
+        for l in rep.losses.iter().take(20) {
+            if l.key.is_empty() {
+                msg.push_str(&format!("\n  {}", l.what));
+            } else {
+                msg.push_str(&format!("\n  db {} key \"{}\": {}", l.db.unwrap_or(0), crate::error::escape_bytes(&l.key), l.what));
+            }
+        }
+        if rep.losses.len() > 20 {
+            msg.push_str(&format!("\n  … and {} more", rep.losses.len() - 20));
+        }
+        return Err(usage(msg));
+    }
+    progress(data.len() as u64);
+    rep.bytes_out = w.bytes_written() + if version >= 5 { 9 } else { 1 };
+    let out = w.finish()?;
+    Ok((rep, out))
+}
+
+fn first_line(code: &[u8]) -> String {
+    String::from_utf8_lossy(code.split(|&c| c == b'\n').next().unwrap_or(&[])).into_owned()
+}

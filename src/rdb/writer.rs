@@ -1,0 +1,768 @@
+//! The RDB writer: writes a complete RDB file of a chosen dialect and version.
+//!
+//! Values read from another RDB are copied byte for byte when the target version has their
+//! encoding (the fast path that makes filtering cheap) and re-encoded otherwise, with the
+//! encoding Redis of the target version would choose under its default thresholds
+//! ([`crate::rdb::encode::collection`]). Values built in memory ([`Value`]) are encoded the
+//! same way. Every byte goes through a running CRC-64/REDIS; [`RdbWriter::finish`] writes the
+//! EOF opcode and the checksum.
+//!
+//! **Dropping a writer without calling [`RdbWriter::finish`] leaves an unfinished file** (no
+//! EOF, no checksum, possibly unflushed bytes): Redis refuses such a file. Write to a
+//! temporary file and rename it only after `finish` succeeded (see [`crate::fsutil`]).
+//!
+//! ```no_run
+//! use redsafe::rdb::{writer::{RdbWriter, EntryMeta}, Dialect, Value};
+//! let mut w = RdbWriter::new(Vec::new(), Dialect::Redis, 9)?;
+//! w.aux(b"redis-ver", b"5.0.14")?;
+//! w.select_db(0)?;
+//! w.resize_db(1, 0)?;
+//! w.entry_value(b"greeting", &EntryMeta::default(), &Value::String(b"hello".to_vec()))?;
+//! let bytes: Vec<u8> = w.finish()?;
+//! # Ok::<(), redsafe::Error>(())
+//! ```
+
+use std::io::Write;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::rdb::crc::Crc64;
+use crate::rdb::cursor::Cursor;
+use crate::rdb::encode::collection::{CollectionEncoder, Flat, FlatVisitor, Target, Thresholds};
+use crate::rdb::encode::stream::{downgrade_losses, stream_version, write_nodes, write_tail};
+use crate::rdb::encode::{write_len, StringEncoder};
+use crate::rdb::format::*;
+use crate::rdb::model::*;
+use crate::rdb::reader::{Entry, ValueHandle};
+use crate::rdb::value::{DecodeOptions, Scratch, ValueVisitor};
+
+/// Options of a writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// LZF-compress strings longer than 20 bytes when it saves ≥ 4 bytes (`rdbcompression`,
+    /// default true).
+    pub compression: bool,
+    /// Store the CRC-64 (RDB ≥ 5). When false, stores 0 ("not computed"), like
+    /// `rdbchecksum no`. Default true.
+    pub checksum: bool,
+    /// Write what the target can hold and drop the rest (reported in the [`EntryOutcome`]),
+    /// instead of failing. Default false.
+    pub lossy: bool,
+    /// Thresholds for compact encodings of re-encoded values.
+    pub thresholds: Thresholds,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            compression: true,
+            checksum: true,
+            lossy: false,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// Per-key metadata written before a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// Absolute expiry, unix ms.
+    pub expire_ms: Option<i64>,
+    /// LRU idle time, seconds (written for RDB ≥ 9).
+    pub lru_idle: Option<u64>,
+    /// LFU counter (written for RDB ≥ 9).
+    pub lfu_freq: Option<u8>,
+    /// Raw `KEY_META` block (Redis RDB ≥ 13), as [`Entry::key_meta`].
+    pub key_meta: Option<Vec<u8>>,
+}
+
+impl EntryMeta {
+    /// The metadata of an entry read from an RDB.
+    pub fn of(e: &Entry<'_>) -> Self {
+        EntryMeta {
+            expire_ms: e.expire_ms,
+            lru_idle: e.lru_idle,
+            lfu_freq: e.lfu_freq,
+            key_meta: e.key_meta.map(|m| m.to_vec()),
+        }
+    }
+}
+
+/// What the writer did with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryOutcome {
+    /// The value's bytes were copied unchanged.
+    Copied,
+    /// The value was re-encoded for the target version, losslessly.
+    Reencoded,
+    /// Written, but something the target cannot hold was dropped (only with `lossy`).
+    Lossy(Vec<String>),
+    /// Not written: the target cannot hold the value at all (only with `lossy`).
+    Dropped(String),
+    /// Not written: an empty collection, which Redis skips on load and never writes.
+    Empty,
+}
+
+impl EntryOutcome {
+    /// True when the key is in the output.
+    pub fn written(&self) -> bool {
+        matches!(self, EntryOutcome::Copied | EntryOutcome::Reencoded | EntryOutcome::Lossy(_))
+    }
+}
+
+const FLUSH_AT: usize = 1 << 18;
+
+/// Writes one RDB file. See the module documentation.
+pub struct RdbWriter<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+    crc: Crc64,
+    written: u64,
+    target: Target,
+    opts: WriterOptions,
+    s: StringEncoder,
+    coll: CollectionEncoder,
+    flat: FlatVisitor,
+    scratch: Scratch,
+    tmp: Vec<u8>,
+}
+
+impl<W: Write> std::fmt::Debug for RdbWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RdbWriter")
+            .field("target", &self.target)
+            .field("written", &(self.written + self.buf.len() as u64))
+            .finish()
+    }
+}
+
+/// True when an encoded value is a collection with no elements, which Redis skips on load
+/// (and redis-check-rdb rejects) and never writes. Only looks at small values: every empty
+/// encoding is a few bytes long.
+pub fn is_empty_collection(dialect: Dialect, t: u8, raw: &[u8]) -> bool {
+    use crate::rdb::cursor::RdbStr;
+    if raw.len() > 256 {
+        return false;
+    }
+    let mut cur = Cursor::new(raw, 0);
+    let blob_count = |s: RdbStr<'_>, t: u8| -> Option<u64> {
+        let RdbStr::Raw(b) = s else { return None };
+        match t {
+            T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST => {
+                let n = u16::from_le_bytes([*b.get(8)?, *b.get(9)?]);
+                Some(if n == u16::MAX { 1 } else { n as u64 })
+            }
+            T_HASH_ZIPMAP => Some((b.first() != Some(&0xFF) && b.get(1) != Some(&0xFF)) as u64),
+            T_SET_INTSET => Some(u32::from_le_bytes([*b.get(4)?, *b.get(5)?, *b.get(6)?, *b.get(7)?]) as u64),
+            _ => {
+                let n = u16::from_le_bytes([*b.get(4)?, *b.get(5)?]);
+                Some(if n == u16::MAX { 1 } else { n as u64 })
+            }
+        }
+    };
+    let r: Option<bool> = (|| match t {
+        T_LIST | T_SET | T_ZSET | T_HASH | T_ZSET_2 => Some(cur.len("n").ok()? == 0),
+        T_22 if dialect == Dialect::Valkey => Some(cur.len("n").ok()? == 0),
+        T_HASH_METADATA if dialect == Dialect::Redis => {
+            cur.skip(8, "min").ok()?;
+            Some(cur.len("n").ok()? == 0)
+        }
+        T_22 => Some(cur.len("n").ok()? == 0),
+        T_HASH_ZIPMAP | T_LIST_ZIPLIST | T_SET_INTSET | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_HASH_LISTPACK
+        | T_ZSET_LISTPACK | T_SET_LISTPACK => Some(blob_count(cur.string("b").ok()?, t)? == 0),
+        T_23 | T_HASH_LISTPACK_EX if dialect == Dialect::Redis => {
+            if t == T_HASH_LISTPACK_EX {
+                cur.skip(8, "min").ok()?;
+            }
+            Some(blob_count(cur.string("b").ok()?, T_HASH_LISTPACK)? == 0)
+        }
+        T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => {
+            let n = cur.len("n").ok()?;
+            for _ in 0..n {
+                if t == T_LIST_QUICKLIST_2 && cur.len("c").ok()? == QUICKLIST_NODE_PLAIN {
+                    return Some(false);
+                }
+                let c = blob_count(cur.string("b").ok()?, if t == T_LIST_QUICKLIST { t } else { T_HASH_LISTPACK })?;
+                if c != 0 {
+                    return Some(false);
+                }
+            }
+            Some(true)
+        }
+        _ => Some(false),
+    })();
+    r.unwrap_or(false)
+}
+
+/// An expiry in ms as the 32-bit seconds of `EXPIRETIME` (rounded up, so a key never
+/// expires earlier than it would have).
+fn expire_secs(ms: i64) -> Option<i32> {
+    let secs = ms.div_euclid(1000) + (ms.rem_euclid(1000) != 0) as i64;
+    i32::try_from(secs).ok()
+}
+
+fn unsupported(msg: String) -> Error {
+    Error::new(ErrorKind::Unsupported(msg))
+}
+
+impl<W: Write> RdbWriter<W> {
+    /// A writer for `dialect`/`version` (Redis 1–14, Valkey 80–81) with default options;
+    /// writes the magic.
+    pub fn new(w: W, dialect: Dialect, version: u32) -> Result<Self> {
+        Self::with_options(w, dialect, version, WriterOptions::default())
+    }
+
+    /// A writer with options; writes the magic.
+    pub fn with_options(w: W, dialect: Dialect, version: u32, opts: WriterOptions) -> Result<Self> {
+        let ok = match dialect {
+            Dialect::Redis => (1..=MAX_REDIS_VERSION).contains(&version),
+            Dialect::Valkey => (MIN_VALKEY_MAGIC_VERSION..=MAX_VALKEY_VERSION).contains(&version),
+        };
+        if !ok {
+            return Err(Error::usage(format!(
+                "cannot write {} RDB version {version} (Redis 1-{MAX_REDIS_VERSION}, Valkey {MIN_VALKEY_MAGIC_VERSION}-{MAX_VALKEY_VERSION})",
+                dialect.name()
+            )));
+        }
+        let mut coll = CollectionEncoder::default();
+        coll.thresholds = opts.thresholds;
+        let mut wr = RdbWriter {
+            w,
+            buf: Vec::with_capacity(FLUSH_AT + 4096),
+            crc: Crc64::default(),
+            written: 0,
+            target: Target { dialect, version },
+            opts,
+            s: StringEncoder::new(opts.compression),
+            coll,
+            flat: FlatVisitor::default(),
+            scratch: Scratch::default(),
+            tmp: Vec::new(),
+        };
+        let magic = match dialect {
+            Dialect::Redis => format!("REDIS{version:04}"),
+            Dialect::Valkey => format!("VALKEY{version:03}"),
+        };
+        wr.buf.extend_from_slice(magic.as_bytes());
+        Ok(wr)
+    }
+
+    /// The target dialect and version.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The options.
+    pub fn options(&self) -> WriterOptions {
+        self.opts
+    }
+
+    /// Bytes produced so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    fn flush_buf(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.crc.update(&self.buf);
+            self.w.write_all(&self.buf).map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+            self.written += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn maybe_flush(&mut self) -> Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    /// Appends bytes, writing large ones straight through.
+    fn put(&mut self, b: &[u8]) -> Result<()> {
+        if b.len() >= FLUSH_AT / 4 {
+            self.flush_buf()?;
+            self.crc.update(b);
+            self.w.write_all(b).map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+            self.written += b.len() as u64;
+            Ok(())
+        } else {
+            self.buf.extend_from_slice(b);
+            self.maybe_flush()
+        }
+    }
+
+    fn need(&self, min: u32, what: &str) -> Result<()> {
+        if self.target.version < min {
+            return Err(unsupported(format!(
+                "{what} needs RDB version {min} or later; the target is {} RDB {}",
+                self.target.dialect.name(),
+                self.target.version
+            )));
+        }
+        Ok(())
+    }
+
+    /// True when the target has AUX fields, RESIZEDB (RDB ≥ 7).
+    pub fn has_aux(&self) -> bool {
+        self.target.version >= 7
+    }
+
+    /// An AUX field (RDB ≥ 7). Name and value are written with the string rules.
+    pub fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.need(7, "an AUX field")?;
+        self.buf.push(OP_AUX);
+        self.s.write(&mut self.buf, key);
+        self.s.write(&mut self.buf, value);
+        self.maybe_flush()
+    }
+
+    /// SELECTDB.
+    pub fn select_db(&mut self, db: u64) -> Result<()> {
+        self.buf.push(OP_SELECTDB);
+        write_len(&mut self.buf, db);
+        Ok(())
+    }
+
+    /// RESIZEDB hints (RDB ≥ 7; silently skipped for older targets, which have no such
+    /// record: it is only a hint).
+    pub fn resize_db(&mut self, db_size: u64, expires_size: u64) -> Result<()> {
+        if self.target.version >= 7 {
+            self.buf.push(OP_RESIZEDB);
+            write_len(&mut self.buf, db_size);
+            write_len(&mut self.buf, expires_size);
+        }
+        Ok(())
+    }
+
+    /// SLOT_INFO (Redis RDB ≥ 12); Valkey targets get the equivalent `slot-info` AUX field.
+    /// Silently skipped for older targets (a hint).
+    pub fn slot_info(&mut self, slot: u64, size: u64, expires: u64) -> Result<()> {
+        match self.target.dialect {
+            Dialect::Redis if self.target.version >= 12 => {
+                self.buf.push(OP_SLOT_INFO);
+                write_len(&mut self.buf, slot);
+                write_len(&mut self.buf, size);
+                write_len(&mut self.buf, expires);
+            }
+            Dialect::Valkey => {
+                let v = format!("{slot},{size},{expires}");
+                self.aux(b"slot-info", v.as_bytes())?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A function library (FUNCTION2, RDB ≥ 10): its full source.
+    pub fn function(&mut self, code: &[u8]) -> Result<()> {
+        self.need(10, "a function library")?;
+        self.buf.push(OP_FUNCTION2);
+        self.s.write(&mut self.buf, code);
+        self.maybe_flush()
+    }
+
+    /// Module auxiliary data (RDB ≥ 9): `body` is the raw opcode stream from
+    /// [`crate::rdb::Record::ModuleAux`], up to and including its EOF opcode.
+    pub fn module_aux(&mut self, type_id: u64, when: u64, body: &[u8]) -> Result<()> {
+        self.need(9, "module AUX data")?;
+        self.buf.push(OP_MODULE_AUX);
+        write_len(&mut self.buf, type_id);
+        write_len(&mut self.buf, MODULE_OP_UINT);
+        write_len(&mut self.buf, when);
+        self.put(body)
+    }
+
+    /// Writes already-encoded record bytes verbatim (e.g. a record copied from a file of the
+    /// same dialect and version). The caller guarantees the target can read them.
+    pub fn raw_record(&mut self, bytes: &[u8]) -> Result<()> {
+        self.put(bytes)
+    }
+
+    /// True when `v` (read from a file of any dialect/version) can be copied byte for byte.
+    pub fn can_copy(&self, v: &ValueHandle<'_>) -> bool {
+        let t = v.type_byte();
+        let src = v.ctx();
+        if !self.target.has_type(src.dialect, t) {
+            return false;
+        }
+        // Ziplists from RDB ≥ 6 may use integer forms older readers do not know.
+        if matches!(t, T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST)
+            && self.target.version < 6
+            && src.version >= 6
+        {
+            return false;
+        }
+        true
+    }
+
+    /// Writes the per-key prefix (expiry, LRU/LFU, KEY_META). Returns notes on what could not
+    /// be written.
+    fn prefix(&mut self, meta: &EntryMeta) -> Result<Vec<String>> {
+        let mut lost = Vec::new();
+        let v = self.target.version;
+        if let Some(ms) = meta.expire_ms {
+            if v >= 3 {
+                self.buf.push(OP_EXPIRETIME_MS);
+                self.buf.extend_from_slice(&ms.to_le_bytes());
+            } else {
+                let secs = expire_secs(ms).unwrap_or(i32::MAX);
+                self.buf.push(OP_EXPIRETIME);
+                self.buf.extend_from_slice(&secs.to_le_bytes());
+            }
+        }
+        if v >= 9 {
+            if let Some(idle) = meta.lru_idle {
+                self.buf.push(OP_IDLE);
+                write_len(&mut self.buf, idle);
+            }
+            if let Some(f) = meta.lfu_freq {
+                self.buf.push(OP_FREQ);
+                self.buf.push(f);
+            }
+        }
+        if let Some(km) = &meta.key_meta {
+            if self.target.dialect == Dialect::Redis && v >= 13 {
+                self.buf.push(OP_KEY_META_OR_SLOT_IMPORT);
+                self.buf.extend_from_slice(km);
+            } else {
+                lost.push("module key metadata (KEY_META, Redis RDB 13+)".to_string());
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Why this key's metadata cannot be written at all (an expiry past 2038 in RDB 1–2).
+    fn meta_unfit(&self, meta: &EntryMeta) -> Option<String> {
+        match meta.expire_ms {
+            Some(ms) if self.target.version < 3 && expire_secs(ms).is_none() => Some(format!(
+                "an expiry of {ms} ms (RDB {} stores expiries as 32-bit seconds)",
+                self.target.version
+            )),
+            _ => None,
+        }
+    }
+
+    fn check_lossy(&self, key: &[u8], lost: &[String]) -> Result<()> {
+        if !lost.is_empty() && !self.opts.lossy {
+            return Err(unsupported(format!(
+                "{} RDB {} cannot hold: {} (use --lossy to drop it)",
+                self.target.dialect.name(),
+                self.target.version,
+                lost.join("; ")
+            ))
+            .with_key(None, key));
+        }
+        Ok(())
+    }
+
+    /// Copies an entry whose key and value are already encoded: `record` is the type byte,
+    /// the encoded key and the value's raw bytes, exactly as in the source file. Use when
+    /// [`Self::can_copy`] is true and the key's original encoding should be kept.
+    pub fn entry_copy(&mut self, key: &[u8], meta: &EntryMeta, record: &[u8]) -> Result<EntryOutcome> {
+        if let Some(why) = self.meta_unfit(meta) {
+            return self.drop_or_fail(key, &why);
+        }
+        if let Some(&t) = record.first() {
+            // The value starts after the type byte and the key.
+            let mut cur = Cursor::new(record, 0);
+            cur.skip(1, "type")?;
+            cur.string("key")?;
+            if is_empty_collection(self.target.dialect, t, cur.rest()) {
+                return Ok(EntryOutcome::Empty);
+            }
+        }
+        let lost = self.prefix_checked(key, meta)?;
+        self.put(record)?;
+        Ok(if lost.is_empty() { EntryOutcome::Copied } else { EntryOutcome::Lossy(lost) })
+    }
+
+    fn prefix_checked(&mut self, key: &[u8], meta: &EntryMeta) -> Result<Vec<String>> {
+        if meta.key_meta.is_some() && !(self.target.dialect == Dialect::Redis && self.target.version >= 13) {
+            self.check_lossy(key, &["module key metadata (KEY_META, Redis RDB 13+)".to_string()])?;
+        }
+        self.prefix(meta)
+    }
+
+    /// Writes an entry read from an RDB: copied raw when the target has its encoding,
+    /// otherwise decoded and re-encoded.
+    pub fn entry(&mut self, e: &Entry<'_>) -> Result<EntryOutcome> {
+        self.entry_handle(&e.key, &EntryMeta::of(e), &e.value)
+            .map_err(|err| err.with_key(Some(e.db), &e.key))
+    }
+
+    /// Writes `key` with a value from an RDB (see [`Self::entry`]).
+    pub fn entry_handle(&mut self, key: &[u8], meta: &EntryMeta, v: &ValueHandle<'_>) -> Result<EntryOutcome> {
+        if let Some(why) = self.meta_unfit(meta) {
+            return self.drop_or_fail(key, &why);
+        }
+        if self.can_copy(v) {
+            if is_empty_collection(v.ctx().dialect, v.type_byte(), v.raw()) {
+                return Ok(EntryOutcome::Empty);
+            }
+            let lost = self.prefix_checked(key, meta)?;
+            self.buf.push(v.type_byte());
+            self.s.write(&mut self.buf, key);
+            self.put(v.raw())?;
+            return Ok(if lost.is_empty() { EntryOutcome::Copied } else { EntryOutcome::Lossy(lost) });
+        }
+        let ty = v.value_type();
+        match ty {
+            ValueType::List | ValueType::Set | ValueType::Zset | ValueType::Hash | ValueType::String => {
+                self.flat.flat.clear();
+                let mut fv = std::mem::take(&mut self.flat);
+                let r = v.visit(&mut fv, &mut self.scratch, DecodeOptions { deep: false });
+                let res = r.and_then(|_| {
+                    let flat = std::mem::take(&mut fv.flat);
+                    let out = self.encode_flat(key, meta, ty, &flat);
+                    fv.flat = flat;
+                    out
+                });
+                self.flat = fv;
+                res
+            }
+            ValueType::Stream => self.stream_handle(key, meta, v),
+            _ => {
+                let value = v.materialize()?;
+                self.entry_value(key, meta, &value)
+            }
+        }
+    }
+
+    fn encode_flat(&mut self, key: &[u8], meta: &EntryMeta, ty: ValueType, flat: &Flat) -> Result<EntryOutcome> {
+        if ty != ValueType::String && flat.is_empty() {
+            return Ok(EntryOutcome::Empty);
+        }
+        let mut lost = Vec::new();
+        if ty == ValueType::Hash && flat.has_ttls() && !self.target.field_ttls() {
+            lost.push(format!(
+                "hash field TTLs ({} fields; {} RDB 12+ / Valkey 80+); the fields are kept without TTL",
+                flat.ttls.iter().filter(|&&t| t != 0).count(),
+                "Redis"
+            ));
+        }
+        self.check_lossy(key, &lost)?;
+        let mut more = self.prefix_checked(key, meta)?;
+        lost.append(&mut more);
+        let tpos = self.buf.len();
+        self.buf.push(0);
+        self.s.write(&mut self.buf, key);
+        let t = self.target;
+        let tb = match ty {
+            ValueType::String => {
+                self.s.write(&mut self.buf, flat.get(0));
+                T_STRING
+            }
+            ValueType::List => self.coll.list(t, &mut self.s, flat, &mut self.buf),
+            ValueType::Set => self.coll.set(t, &mut self.s, flat, &mut self.buf),
+            ValueType::Zset => self.coll.zset(t, &mut self.s, flat, &mut self.buf),
+            _ => self.coll.hash(t, &mut self.s, flat, &mut self.buf),
+        };
+        self.buf[tpos] = tb;
+        self.maybe_flush()?;
+        Ok(if lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(lost) })
+    }
+
+    fn stream_handle(&mut self, key: &[u8], meta: &EntryMeta, v: &ValueHandle<'_>) -> Result<EntryOutcome> {
+        let Some(tt) = self.target.stream_type() else {
+            return self.drop_or_fail(key, "a stream (streams need RDB 9 or later)");
+        };
+        #[derive(Default)]
+        struct Tail {
+            meta: StreamMeta,
+            groups: Vec<ConsumerGroup>,
+            idmp: Option<StreamIdmp>,
+            first: Option<StreamId>,
+        }
+        impl ValueVisitor for Tail {
+            fn stream_entry(&mut self, id: StreamId, _f: &[crate::rdb::encoding::Elem<'_>], _v: &[crate::rdb::encoding::Elem<'_>]) -> Result<()> {
+                if self.first.is_none() {
+                    self.first = Some(id);
+                }
+                Ok(())
+            }
+            fn stream_meta(&mut self, m: &StreamMeta) -> Result<()> {
+                self.meta = m.clone();
+                Ok(())
+            }
+            fn stream_group(&mut self, g: &ConsumerGroup) -> Result<()> {
+                self.groups.push(g.clone());
+                Ok(())
+            }
+            fn stream_idmp(&mut self, i: &StreamIdmp) -> Result<()> {
+                self.idmp = Some(i.clone());
+                Ok(())
+            }
+        }
+        let mut tail = Tail::default();
+        v.visit(&mut tail, &mut self.scratch, DecodeOptions { deep: false })?;
+        let sv = stream_version(tt);
+        let lost = downgrade_losses(sv, &tail.meta, &tail.groups, tail.idmp.as_ref());
+        self.check_lossy(key, &lost)?;
+        // The node section (count, then key and listpack strings) is copied as is.
+        let raw = v.raw();
+        let mut cur = Cursor::new(raw, v.offset());
+        let n = cur.len("a stream node count")?;
+        let nodes_start = cur.pos();
+        for _ in 0..n {
+            cur.string("a stream node key")?;
+            cur.string("a stream node listpack")?;
+        }
+        let nodes = &raw[nodes_start..cur.pos()];
+        let mut all_lost = self.prefix_checked(key, meta)?;
+        all_lost.extend(lost);
+        self.buf.push(tt);
+        self.s.write(&mut self.buf, key);
+        write_len(&mut self.buf, n);
+        self.put(nodes)?;
+        let mut out = std::mem::take(&mut self.tmp);
+        out.clear();
+        write_tail(sv, &tail.meta, tail.first, &tail.groups, tail.idmp.as_ref(), &mut self.s, &mut out);
+        self.put(&out)?;
+        self.tmp = out;
+        Ok(if all_lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(all_lost) })
+    }
+
+    fn drop_or_fail(&mut self, key: &[u8], what: &str) -> Result<EntryOutcome> {
+        let msg = format!("{} RDB {} cannot hold {what}", self.target.dialect.name(), self.target.version);
+        if self.opts.lossy {
+            Ok(EntryOutcome::Dropped(msg))
+        } else {
+            Err(unsupported(format!("{msg} (use --lossy to drop the key)")).with_key(None, key))
+        }
+    }
+
+    /// Writes `key` with an owned value, choosing the encoding Redis of the target version
+    /// would use under the default thresholds. Empty collections are not written
+    /// ([`EntryOutcome::Empty`]).
+    pub fn entry_value(&mut self, key: &[u8], meta: &EntryMeta, value: &Value) -> Result<EntryOutcome> {
+        if let Some(why) = self.meta_unfit(meta) {
+            return self.drop_or_fail(key, &why);
+        }
+        let ty = value.value_type();
+        let mut flat = std::mem::take(&mut self.flat.flat);
+        flat.clear();
+        let res = match value {
+            Value::String(s) => {
+                flat.push(s);
+                self.encode_flat(key, meta, ty, &flat)
+            }
+            Value::List(items) | Value::Set(items) => {
+                for i in items {
+                    flat.push(i);
+                }
+                self.encode_flat(key, meta, ty, &flat)
+            }
+            Value::Zset(items) => {
+                for (m, s) in items {
+                    flat.push(m);
+                    flat.scores.push(*s);
+                }
+                self.encode_flat(key, meta, ty, &flat)
+            }
+            Value::Hash(fields) => {
+                for f in fields {
+                    flat.push(&f.field);
+                    flat.push(&f.value);
+                    flat.ttls.push(f.expire_ms.unwrap_or(0));
+                }
+                self.encode_flat(key, meta, ty, &flat)
+            }
+            Value::Stream(st) => self.stream_value(key, meta, st),
+            Value::Module(m) => {
+                if self.target.version < 8 {
+                    self.drop_or_fail(key, "a module value (module values need RDB 8 or later)")
+                } else {
+                    let lost = self.prefix_checked(key, meta)?;
+                    self.buf.push(T_MODULE_2);
+                    self.s.write(&mut self.buf, key);
+                    write_len(&mut self.buf, m.type_id);
+                    self.put(&m.raw)?;
+                    Ok(if lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(lost) })
+                }
+            }
+            Value::Array { insert_idx, items } => {
+                if !(self.target.dialect == Dialect::Redis && self.target.version >= 14) {
+                    self.drop_or_fail(key, "an array (arrays need Redis RDB 14)")
+                } else if items.is_empty() {
+                    Ok(EntryOutcome::Empty)
+                } else {
+                    let lost = self.prefix_checked(key, meta)?;
+                    self.buf.push(T_ARRAY);
+                    self.s.write(&mut self.buf, key);
+                    write_len(&mut self.buf, items.len() as u64);
+                    match insert_idx {
+                        Some(i) => {
+                            write_len(&mut self.buf, 1);
+                            write_len(&mut self.buf, *i);
+                        }
+                        None => write_len(&mut self.buf, 0),
+                    }
+                    let mut sorted: Vec<&(u64, ArrayElem)> = items.iter().collect();
+                    sorted.sort_by_key(|x| x.0);
+                    for (idx, e) in sorted {
+                        write_len(&mut self.buf, *idx);
+                        match e {
+                            ArrayElem::Int(i) => {
+                                write_len(&mut self.buf, ARRAY_TAG_INT);
+                                self.buf.extend_from_slice(&i.to_le_bytes());
+                            }
+                            ArrayElem::Float(f) => {
+                                write_len(&mut self.buf, ARRAY_TAG_FLOAT);
+                                self.buf.extend_from_slice(&f.to_le_bytes());
+                            }
+                            ArrayElem::Bytes(b) => {
+                                write_len(&mut self.buf, if b.len() <= 7 { ARRAY_TAG_SMALLSTR } else { ARRAY_TAG_SDS });
+                                self.s.write(&mut self.buf, b);
+                            }
+                        }
+                        self.maybe_flush()?;
+                    }
+                    Ok(if lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(lost) })
+                }
+            }
+        };
+        self.flat.flat = flat;
+        res
+    }
+
+    fn stream_value(&mut self, key: &[u8], meta: &EntryMeta, st: &Stream) -> Result<EntryOutcome> {
+        let Some(tt) = self.target.stream_type() else {
+            return self.drop_or_fail(key, "a stream (streams need RDB 9 or later)");
+        };
+        let sv = stream_version(tt);
+        let mut smeta = st.meta.clone();
+        smeta.length = st.entries.len() as u64;
+        let lost = downgrade_losses(sv, &smeta, &st.groups, st.idmp.as_ref());
+        self.check_lossy(key, &lost)?;
+        let mut all_lost = self.prefix_checked(key, meta)?;
+        all_lost.extend(lost);
+        self.buf.push(tt);
+        self.s.write(&mut self.buf, key);
+        let th = self.opts.thresholds;
+        let mut out = std::mem::take(&mut self.tmp);
+        out.clear();
+        write_nodes(&st.entries, th.stream_node_bytes, th.stream_node_entries, &mut self.s, &mut out);
+        let first = st.entries.first().map(|e| e.id);
+        write_tail(sv, &smeta, first, &st.groups, st.idmp.as_ref(), &mut self.s, &mut out);
+        self.put(&out)?;
+        self.tmp = out;
+        Ok(if all_lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(all_lost) })
+    }
+
+    /// Writes the EOF opcode and the checksum (RDB ≥ 5), flushes, and returns the sink.
+    pub fn finish(mut self) -> Result<W> {
+        self.buf.push(OP_EOF);
+        self.flush_buf()?;
+        if self.target.version >= FIRST_CHECKSUM_VERSION {
+            let crc = if self.opts.checksum { self.crc.finish() } else { 0 };
+            self.w
+                .write_all(&crc.to_le_bytes())
+                .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+            self.written += 8;
+        }
+        self.w.flush().map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+        Ok(self.w)
+    }
+}
