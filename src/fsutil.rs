@@ -20,7 +20,10 @@ pub fn parent_dir(path: &Path) -> PathBuf {
 pub fn temp_path(target: &Path) -> PathBuf {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     parent_dir(target).join(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
@@ -50,7 +53,10 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn refuse_existing(p: &Path) -> Error {
-    Error::usage(format!("{} already exists (use --force to replace it)", p.display()))
+    Error::usage(format!(
+        "{} already exists (use --force to replace it)",
+        p.display()
+    ))
 }
 
 /// A file written under a temporary name and renamed into place by [`AtomicFile::commit`].
@@ -69,8 +75,17 @@ impl AtomicFile {
             return Err(refuse_existing(target));
         }
         let tmp = temp_path(target);
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| Error::io(&tmp, &e))?;
-        Ok(AtomicFile { target: target.to_path_buf(), tmp, file: Some(file), overwrite })
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, &e))?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            tmp,
+            file: Some(file),
+            overwrite,
+        })
     }
 
     /// The file being written.
@@ -96,12 +111,15 @@ impl AtomicFile {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&self.tmp);
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(refuse_existing(&self.target)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(refuse_existing(&self.target))
+                }
                 Err(_) => {
                     if self.target.symlink_metadata().is_ok() {
                         return Err(refuse_existing(&self.target));
                     }
-                    std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, &e))?;
+                    std::fs::rename(&self.tmp, &self.target)
+                        .map_err(|e| Error::io(&self.target, &e))?;
                 }
             }
         }
@@ -145,7 +163,11 @@ mod tests {
             assert!(f.temp_path().exists());
         }
         assert!(!t.exists());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "temp file removed on drop");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "temp file removed on drop"
+        );
         let mut f = AtomicFile::create(&t, false).unwrap();
         f.write_all(b"one").unwrap();
         f.commit().unwrap();

@@ -22,11 +22,13 @@ pub enum DialectArg {
 
 /// Arguments of `redsafe convert`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 written, 1 the input is damaged, 2 usage or I/O error \
+#[command(
+    after_help = "Exit status: 0 written, 1 the input is damaged, 2 usage or I/O error \
 (including data the target version cannot hold, unless --lossy).\n\n\
 Examples:\n  redsafe convert dump.rdb -o dump-6.2.rdb --rdb-version 9\n  \
 redsafe convert dump.rdb -o valkey.rdb --rdb-version 80 --dialect valkey\n  \
-redsafe convert redis74.rdb -o redis70.rdb --rdb-version 10 --lossy --json")]
+redsafe convert redis74.rdb -o redis70.rdb --rdb-version 10 --lossy --json"
+)]
 pub struct ConvertArgs {
     /// Input RDB file.
     pub input: PathBuf,
@@ -60,9 +62,13 @@ pub struct ConvertArgs {
 /// Resolves `--rdb-version`/`--dialect` to what is written.
 pub fn resolve_target(version: u32, dialect: Option<DialectArg>) -> Result<(Dialect, u32)> {
     let d = match (dialect, version) {
-        (Some(DialectArg::Redis), v) if v >= 80 => bail!("Redis RDB versions are 1-14; {v} is a Valkey version"),
+        (Some(DialectArg::Redis), v) if v >= 80 => {
+            bail!("Redis RDB versions are 1-14; {v} is a Valkey version")
+        }
         (Some(DialectArg::Valkey), v) if (12..80).contains(&v) => {
-            bail!("Valkey writes RDB 11 (REDIS0011) or 80+ (VALKEY080); {v} is a Redis-only version")
+            bail!(
+                "Valkey writes RDB 11 (REDIS0011) or 80+ (VALKEY080); {v} is a Redis-only version"
+            )
         }
         (_, v) if v >= 80 => Dialect::Valkey,
         _ => Dialect::Redis,
@@ -77,8 +83,20 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
         target: Some(target),
         filter: KeyFilter::new(),
         move_db: Vec::new(),
-        writer: WriterOptions { lossy: args.lossy, compression: !args.no_compression, ..Default::default() },
+        writer: WriterOptions {
+            lossy: args.lossy,
+            compression: !args.no_compression,
+            ..Default::default()
+        },
         verify_checksum: true,
     };
-    run_transform("convert", &args.input, args.output.as_deref(), args.dry_run, args.json, args.force, &opts)
+    run_transform(
+        "convert",
+        &args.input,
+        args.output.as_deref(),
+        args.dry_run,
+        args.json,
+        args.force,
+        &opts,
+    )
 }

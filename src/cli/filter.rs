@@ -18,10 +18,12 @@ use super::{EXIT_ERROR, EXIT_OK};
 
 /// Arguments of `redsafe filter`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 written, 1 the input is damaged, 2 usage or I/O error.\n\n\
+#[command(
+    after_help = "Exit status: 0 written, 1 the input is damaged, 2 usage or I/O error.\n\n\
 Examples:\n  redsafe filter dump.rdb -o users.rdb --key 'user:*'\n  \
 redsafe filter dump.rdb -o db0.rdb --db 1 --move-db 1:0\n  \
-redsafe filter dump.rdb --dry-run --type stream --json")]
+redsafe filter dump.rdb --dry-run --type stream --json"
+)]
 pub struct FilterArgs {
     /// Input file (RDB; AOF input is detected and handled by the AOF filter).
     pub input: PathBuf,
@@ -46,8 +48,14 @@ pub struct FilterArgs {
 }
 
 fn parse_move(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s.split_once(':').ok_or_else(|| format!("expected FROM:TO, got {s:?}"))?;
-    let p = |x: &str| x.trim().parse::<u64>().map_err(|_| format!("invalid database number {x:?} in {s:?}"));
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected FROM:TO, got {s:?}"))?;
+    let p = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("invalid database number {x:?} in {s:?}"))
+    };
     Ok((p(a)?, p(b)?))
 }
 
@@ -65,12 +73,21 @@ pub fn detect_kind(path: &Path) -> Result<InputKind> {
     if path.is_dir() {
         return Ok(InputKind::Aof);
     }
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut head = [0u8; 9];
-    let n = f.read(&mut head).with_context(|| format!("{}: cannot read", path.display()))?;
+    let n = f
+        .read(&mut head)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let magic = head[..n].starts_with(b"REDIS") || head[..n].starts_with(b"VALKEY");
-    let aof_name = path.extension().is_some_and(|e| e == "aof" || e == "manifest");
-    Ok(if magic && !aof_name { InputKind::Rdb } else { InputKind::Aof })
+    let aof_name = path
+        .extension()
+        .is_some_and(|e| e == "aof" || e == "manifest");
+    Ok(if magic && !aof_name {
+        InputKind::Rdb
+    } else {
+        InputKind::Aof
+    })
 }
 
 /// Runs `redsafe filter`.
@@ -91,7 +108,15 @@ pub fn run(args: FilterArgs) -> Result<u8> {
                 writer: WriterOptions::default(),
                 verify_checksum: true,
             };
-            run_transform("filter", &args.input, args.output.as_deref(), args.dry_run, args.json, args.force, &opts)
+            run_transform(
+                "filter",
+                &args.input,
+                args.output.as_deref(),
+                args.dry_run,
+                args.json,
+                args.force,
+                &opts,
+            )
         }
     }
 }
@@ -123,7 +148,11 @@ pub fn run_transform(
             if e.out_db != e.db {
                 l.push_str(&format!("->{}", e.out_db));
             }
-            l.push_str(&format!(" {:<6} \"{}\"", e.ty.name(), redsafe::error::escape_bytes(&e.key)));
+            l.push_str(&format!(
+                " {:<6} \"{}\"",
+                e.ty.name(),
+                redsafe::error::escape_bytes(&e.key)
+            ));
             if let Some(n) = &e.note {
                 l.push_str(&format!(" ({n})"));
             }
@@ -133,11 +162,15 @@ pub fn run_transform(
         }
     };
     let result: Result<TransformReport> = if dry_run {
-        transform(data, std::io::sink(), opts, &mut on_key, &mut |d| pb.set_position(d))
-            .map(|(r, _)| r)
-            .map_err(|e| anyhow::Error::new(e.in_file(input)))
+        transform(data, std::io::sink(), opts, &mut on_key, &mut |d| {
+            pb.set_position(d)
+        })
+        .map(|(r, _)| r)
+        .map_err(|e| anyhow::Error::new(e.in_file(input)))
     } else {
-        let Some(out) = output else { bail!("--output is required") };
+        let Some(out) = output else {
+            bail!("--output is required")
+        };
         if same_file(input, out) {
             bail!("{}: the output must not be the input", out.display());
         }
@@ -199,11 +232,28 @@ fn report_json(r: &TransformReport) -> serde_json::Value {
 }
 
 fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_run: bool) {
-    let fmt = |h: Option<redsafe::rdb::Header>| h.map(|h| format!("{} RDB {}", h.dialect.name(), h.version)).unwrap_or_default();
-    println!("input: {} ({}, {} bytes)", input.display(), fmt(r.input), r.bytes_in);
+    let fmt = |h: Option<redsafe::rdb::Header>| {
+        h.map(|h| format!("{} RDB {}", h.dialect.name(), h.version))
+            .unwrap_or_default()
+    };
+    println!(
+        "input: {} ({}, {} bytes)",
+        input.display(),
+        fmt(r.input),
+        r.bytes_in
+    );
     match (dry_run, output) {
-        (true, _) => println!("dry run: nothing written ({} would be {})", fmt(r.output), r.bytes_out),
-        (false, Some(o)) => println!("output: {} ({}, {} bytes)", o.display(), fmt(r.output), r.bytes_out),
+        (true, _) => println!(
+            "dry run: nothing written ({} would be {})",
+            fmt(r.output),
+            r.bytes_out
+        ),
+        (false, Some(o)) => println!(
+            "output: {} ({}, {} bytes)",
+            o.display(),
+            fmt(r.output),
+            r.bytes_out
+        ),
         _ => {}
     }
     for (db, c) in &r.dbs {
@@ -214,7 +264,10 @@ fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_ru
         r.keys_in, r.keys_written, r.values_copied, r.values_reencoded, r.keys_filtered_out
     );
     if r.empty_skipped > 0 {
-        println!("empty collections not written (Redis skips them on load): {}", r.empty_skipped);
+        println!(
+            "empty collections not written (Redis skips them on load): {}",
+            r.empty_skipped
+        );
     }
     for n in &r.notes {
         println!("note: {n}");
@@ -223,7 +276,12 @@ fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_ru
         if l.key.is_empty() {
             println!("lost: {}", l.what);
         } else {
-            println!("lost: db {} key \"{}\": {}", l.db.unwrap_or(0), redsafe::error::escape_bytes(&l.key), l.what);
+            println!(
+                "lost: db {} key \"{}\": {}",
+                l.db.unwrap_or(0),
+                redsafe::error::escape_bytes(&l.key),
+                l.what
+            );
         }
     }
 }

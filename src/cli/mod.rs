@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod check;
-mod dump;
 mod convert;
+mod dump;
 mod filter;
 mod output;
 

@@ -130,7 +130,13 @@ pub fn transform<W: Write>(
     let header = Header::parse(data, 0)?;
     let (dialect, version) = opts.target.unwrap_or((header.dialect, header.version));
     let same_format = dialect == header.dialect && version == header.version;
-    let map_db = |db: u64| opts.move_db.iter().find(|m| m.0 == db).map(|m| m.1).unwrap_or(db);
+    let map_db = |db: u64| {
+        opts.move_db
+            .iter()
+            .find(|m| m.0 == db)
+            .map(|m| m.1)
+            .unwrap_or(db)
+    };
     let pass_all = opts.filter.is_pass_all() && opts.move_db.is_empty();
 
     // Pass 1: counts of kept keys per section (SELECTDB) and per SLOT_INFO record, unless
@@ -153,15 +159,13 @@ pub fn transform<W: Write>(
                     slot_counts.push(Counts::default());
                     slot = Some(slot_counts.len() - 1);
                 }
-                Record::Entry(e) => {
-                    if opts.filter.matches_entry(&e) {
-                        let c = &mut sec_counts[sec];
-                        c.keys += 1;
-                        c.expires += e.expire_ms.is_some() as u64;
-                        if let Some(s) = slot {
-                            slot_counts[s].keys += 1;
-                            slot_counts[s].expires += e.expire_ms.is_some() as u64;
-                        }
+                Record::Entry(e) if opts.filter.matches_entry(&e) => {
+                    let c = &mut sec_counts[sec];
+                    c.keys += 1;
+                    c.expires += e.expire_ms.is_some() as u64;
+                    if let Some(s) = slot {
+                        slot_counts[s].keys += 1;
+                        slot_counts[s].expires += e.expire_ms.is_some() as u64;
                     }
                 }
                 _ => {}
@@ -202,26 +206,44 @@ pub fn transform<W: Write>(
                     w.aux(&key, &value)?;
                 } else if !notes_aux_dropped {
                     notes_aux_dropped = true;
-                    rep.notes.push(format!("AUX fields dropped: RDB {version} has none"));
+                    rep.notes
+                        .push(format!("AUX fields dropped: RDB {version} has none"));
                 }
             }
             Record::SelectDb(db) => {
                 sec += 1;
                 pending_slot = None;
-                let counts = if need_counts { sec_counts.get(sec).copied() } else { None };
+                let counts = if need_counts {
+                    sec_counts.get(sec).copied()
+                } else {
+                    None
+                };
                 pending_db = Some((map_db(db), counts));
             }
-            Record::ResizeDb { db_size, expires_size } => {
+            Record::ResizeDb {
+                db_size,
+                expires_size,
+            } => {
                 if let Some((_, c @ None)) = &mut pending_db {
-                    *c = Some(Counts { keys: db_size, expires: expires_size });
+                    *c = Some(Counts {
+                        keys: db_size,
+                        expires: expires_size,
+                    });
                 }
             }
-            Record::SlotInfo { slot, size, expires } => {
+            Record::SlotInfo {
+                slot,
+                size,
+                expires,
+            } => {
                 slots_seen += 1;
                 let c = if need_counts {
                     slot_counts.get(slots_seen - 1).copied().unwrap_or_default()
                 } else {
-                    Counts { keys: size, expires }
+                    Counts {
+                        keys: size,
+                        expires,
+                    }
                 };
                 pending_slot = Some((slot, c));
             }
@@ -229,7 +251,15 @@ pub fn transform<W: Write>(
                 if version >= 10 {
                     w.function(&code)?;
                 } else {
-                    rep.losses.push(Loss { db: None, key: Vec::new(), what: format!("function library {} (functions need RDB 10)", first_line(&code)), key_written: false });
+                    rep.losses.push(Loss {
+                        db: None,
+                        key: Vec::new(),
+                        what: format!(
+                            "function library {} (functions need RDB 10)",
+                            first_line(&code)
+                        ),
+                        key_written: false,
+                    });
                 }
             }
             Record::FunctionPreGa { name, .. } => {
@@ -240,16 +270,29 @@ pub fn transform<W: Write>(
                     rep.losses.push(Loss {
                         db: None,
                         key: Vec::new(),
-                        what: format!("pre-release (7.0-rc) function {}", String::from_utf8_lossy(&name)),
+                        what: format!(
+                            "pre-release (7.0-rc) function {}",
+                            String::from_utf8_lossy(&name)
+                        ),
                         key_written: false,
                     });
                 }
             }
-            Record::ModuleAux { type_id, name, when, body } => {
+            Record::ModuleAux {
+                type_id,
+                name,
+                when,
+                body,
+            } => {
                 if version >= 9 {
                     w.module_aux(type_id, when, body)?;
                 } else {
-                    rep.losses.push(Loss { db: None, key: Vec::new(), what: format!("module AUX data of {name} (needs RDB 9)"), key_written: false });
+                    rep.losses.push(Loss {
+                        db: None,
+                        key: Vec::new(),
+                        what: format!("module AUX data of {name} (needs RDB 9)"),
+                        key_written: false,
+                    });
                 }
             }
             Record::SlotImport { .. } => {
@@ -257,7 +300,8 @@ pub fn transform<W: Write>(
                     let end = reader.offset() as usize;
                     w.raw_record(&data[rec_start..end])?;
                 } else {
-                    rep.notes.push("Valkey SLOT_IMPORT record dropped (Valkey 9 dialect only)".into());
+                    rep.notes
+                        .push("Valkey SLOT_IMPORT record dropped (Valkey 9 dialect only)".into());
                 }
             }
             Record::Entry(e) => {
@@ -268,7 +312,14 @@ pub fn transform<W: Write>(
                 if !opts.filter.matches_entry(&e) {
                     dbc.dropped += 1;
                     rep.keys_filtered_out += 1;
-                    on_key(&KeyEvent { db: e.db, out_db, key: e.key.to_vec(), ty, action: "drop", note: None });
+                    on_key(&KeyEvent {
+                        db: e.db,
+                        out_db,
+                        key: e.key.to_vec(),
+                        ty,
+                        action: "drop",
+                        note: None,
+                    });
                     continue;
                 }
                 if !opts.move_db.is_empty() {
@@ -284,7 +335,10 @@ pub fn transform<W: Write>(
                 }
                 if let Some((db, counts)) = pending_db.take() {
                     w.select_db(db)?;
-                    let c = counts.unwrap_or(Counts { keys: 0, expires: 0 });
+                    let c = counts.unwrap_or(Counts {
+                        keys: 0,
+                        expires: 0,
+                    });
                     w.resize_db(c.keys, c.expires)?;
                 }
                 if let Some((slot, c)) = pending_slot.take() {
@@ -312,11 +366,21 @@ pub fn transform<W: Write>(
                     EntryOutcome::Lossy(l) => {
                         rep.values_reencoded += 1;
                         let what = l.join("; ");
-                        rep.losses.push(Loss { db: Some(e.db), key: e.key.to_vec(), what: what.clone(), key_written: true });
+                        rep.losses.push(Loss {
+                            db: Some(e.db),
+                            key: e.key.to_vec(),
+                            what: what.clone(),
+                            key_written: true,
+                        });
                         ("lossy", Some(what))
                     }
                     EntryOutcome::Dropped(why) => {
-                        rep.losses.push(Loss { db: Some(e.db), key: e.key.to_vec(), what: why.clone(), key_written: false });
+                        rep.losses.push(Loss {
+                            db: Some(e.db),
+                            key: e.key.to_vec(),
+                            what: why.clone(),
+                            key_written: false,
+                        });
                         ("unrepresentable", Some(why.clone()))
                     }
                     EntryOutcome::Empty => {
@@ -328,7 +392,14 @@ pub fn transform<W: Write>(
                     rep.keys_written += 1;
                     rep.dbs.entry(e.db).or_default().kept += 1;
                 }
-                on_key(&KeyEvent { db: e.db, out_db, key: e.key.to_vec(), ty, action, note });
+                on_key(&KeyEvent {
+                    db: e.db,
+                    out_db,
+                    key: e.key.to_vec(),
+                    ty,
+                    action,
+                    note,
+                });
                 let done = reader.offset();
                 if done >= next_progress {
                     progress(done);
@@ -348,7 +419,9 @@ pub fn transform<W: Write>(
         if let Some(stored) = stored_checksum.filter(|&c| c != 0) {
             let computed = crate::rdb::crc::crc64(&data[..=eof]);
             if computed != stored {
-                return Err(Error::new(ErrorKind::ChecksumMismatch { stored, computed }).at(eof as u64 + 1));
+                return Err(
+                    Error::new(ErrorKind::ChecksumMismatch { stored, computed }).at(eof as u64 + 1)
+                );
             }
         }
     }
@@ -362,7 +435,12 @@ pub fn transform<W: Write>(
             if l.key.is_empty() {
                 msg.push_str(&format!("\n  {}", l.what));
             } else {
-                msg.push_str(&format!("\n  db {} key \"{}\": {}", l.db.unwrap_or(0), crate::error::escape_bytes(&l.key), l.what));
+                msg.push_str(&format!(
+                    "\n  db {} key \"{}\": {}",
+                    l.db.unwrap_or(0),
+                    crate::error::escape_bytes(&l.key),
+                    l.what
+                ));
             }
         }
         if rep.losses.len() > 20 {

@@ -105,7 +105,10 @@ pub enum EntryOutcome {
 impl EntryOutcome {
     /// True when the key is in the output.
     pub fn written(&self) -> bool {
-        matches!(self, EntryOutcome::Copied | EntryOutcome::Reencoded | EntryOutcome::Lossy(_))
+        matches!(
+            self,
+            EntryOutcome::Copied | EntryOutcome::Reencoded | EntryOutcome::Lossy(_)
+        )
     }
 }
 
@@ -152,7 +155,9 @@ pub fn is_empty_collection(dialect: Dialect, t: u8, raw: &[u8]) -> bool {
                 Some(if n == u16::MAX { 1 } else { n as u64 })
             }
             T_HASH_ZIPMAP => Some((b.first() != Some(&0xFF) && b.get(1) != Some(&0xFF)) as u64),
-            T_SET_INTSET => Some(u32::from_le_bytes([*b.get(4)?, *b.get(5)?, *b.get(6)?, *b.get(7)?]) as u64),
+            T_SET_INTSET => {
+                Some(u32::from_le_bytes([*b.get(4)?, *b.get(5)?, *b.get(6)?, *b.get(7)?]) as u64)
+            }
             _ => {
                 let n = u16::from_le_bytes([*b.get(4)?, *b.get(5)?]);
                 Some(if n == u16::MAX { 1 } else { n as u64 })
@@ -167,8 +172,10 @@ pub fn is_empty_collection(dialect: Dialect, t: u8, raw: &[u8]) -> bool {
             Some(cur.len("n").ok()? == 0)
         }
         T_22 => Some(cur.len("n").ok()? == 0),
-        T_HASH_ZIPMAP | T_LIST_ZIPLIST | T_SET_INTSET | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_HASH_LISTPACK
-        | T_ZSET_LISTPACK | T_SET_LISTPACK => Some(blob_count(cur.string("b").ok()?, t)? == 0),
+        T_HASH_ZIPMAP | T_LIST_ZIPLIST | T_SET_INTSET | T_ZSET_ZIPLIST | T_HASH_ZIPLIST
+        | T_HASH_LISTPACK | T_ZSET_LISTPACK | T_SET_LISTPACK => {
+            Some(blob_count(cur.string("b").ok()?, t)? == 0)
+        }
         T_23 | T_HASH_LISTPACK_EX if dialect == Dialect::Redis => {
             if t == T_HASH_LISTPACK_EX {
                 cur.skip(8, "min").ok()?;
@@ -181,7 +188,14 @@ pub fn is_empty_collection(dialect: Dialect, t: u8, raw: &[u8]) -> bool {
                 if t == T_LIST_QUICKLIST_2 && cur.len("c").ok()? == QUICKLIST_NODE_PLAIN {
                     return Some(false);
                 }
-                let c = blob_count(cur.string("b").ok()?, if t == T_LIST_QUICKLIST { t } else { T_HASH_LISTPACK })?;
+                let c = blob_count(
+                    cur.string("b").ok()?,
+                    if t == T_LIST_QUICKLIST {
+                        t
+                    } else {
+                        T_HASH_LISTPACK
+                    },
+                )?;
                 if c != 0 {
                     return Some(false);
                 }
@@ -264,7 +278,9 @@ impl<W: Write> RdbWriter<W> {
     fn flush_buf(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
             self.crc.update(&self.buf);
-            self.w.write_all(&self.buf).map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+            self.w
+                .write_all(&self.buf)
+                .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
             self.written += self.buf.len() as u64;
             self.buf.clear();
         }
@@ -284,7 +300,9 @@ impl<W: Write> RdbWriter<W> {
         if b.len() >= FLUSH_AT / 4 {
             self.flush_buf()?;
             self.crc.update(b);
-            self.w.write_all(b).map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+            self.w
+                .write_all(b)
+                .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
             self.written += b.len() as u64;
             Ok(())
         } else {
@@ -388,8 +406,10 @@ impl<W: Write> RdbWriter<W> {
             return false;
         }
         // Ziplists from RDB ≥ 6 may use integer forms older readers do not know.
-        if matches!(t, T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST)
-            && self.target.version < 6
+        if matches!(
+            t,
+            T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST
+        ) && self.target.version < 6
             && src.version >= 6
         {
             return false;
@@ -460,7 +480,12 @@ impl<W: Write> RdbWriter<W> {
     /// Copies an entry whose key and value are already encoded: `record` is the type byte,
     /// the encoded key and the value's raw bytes, exactly as in the source file. Use when
     /// [`Self::can_copy`] is true and the key's original encoding should be kept.
-    pub fn entry_copy(&mut self, key: &[u8], meta: &EntryMeta, record: &[u8]) -> Result<EntryOutcome> {
+    pub fn entry_copy(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        record: &[u8],
+    ) -> Result<EntryOutcome> {
         if let Some(why) = self.meta_unfit(meta) {
             return self.drop_or_fail(key, &why);
         }
@@ -475,12 +500,21 @@ impl<W: Write> RdbWriter<W> {
         }
         let lost = self.prefix_checked(key, meta)?;
         self.put(record)?;
-        Ok(if lost.is_empty() { EntryOutcome::Copied } else { EntryOutcome::Lossy(lost) })
+        Ok(if lost.is_empty() {
+            EntryOutcome::Copied
+        } else {
+            EntryOutcome::Lossy(lost)
+        })
     }
 
     fn prefix_checked(&mut self, key: &[u8], meta: &EntryMeta) -> Result<Vec<String>> {
-        if meta.key_meta.is_some() && !(self.target.dialect == Dialect::Redis && self.target.version >= 13) {
-            self.check_lossy(key, &["module key metadata (KEY_META, Redis RDB 13+)".to_string()])?;
+        if meta.key_meta.is_some()
+            && !(self.target.dialect == Dialect::Redis && self.target.version >= 13)
+        {
+            self.check_lossy(
+                key,
+                &["module key metadata (KEY_META, Redis RDB 13+)".to_string()],
+            )?;
         }
         self.prefix(meta)
     }
@@ -493,7 +527,12 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes `key` with a value from an RDB (see [`Self::entry`]).
-    pub fn entry_handle(&mut self, key: &[u8], meta: &EntryMeta, v: &ValueHandle<'_>) -> Result<EntryOutcome> {
+    pub fn entry_handle(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        v: &ValueHandle<'_>,
+    ) -> Result<EntryOutcome> {
         if let Some(why) = self.meta_unfit(meta) {
             return self.drop_or_fail(key, &why);
         }
@@ -505,11 +544,19 @@ impl<W: Write> RdbWriter<W> {
             self.buf.push(v.type_byte());
             self.s.write(&mut self.buf, key);
             self.put(v.raw())?;
-            return Ok(if lost.is_empty() { EntryOutcome::Copied } else { EntryOutcome::Lossy(lost) });
+            return Ok(if lost.is_empty() {
+                EntryOutcome::Copied
+            } else {
+                EntryOutcome::Lossy(lost)
+            });
         }
         let ty = v.value_type();
         match ty {
-            ValueType::List | ValueType::Set | ValueType::Zset | ValueType::Hash | ValueType::String => {
+            ValueType::List
+            | ValueType::Set
+            | ValueType::Zset
+            | ValueType::Hash
+            | ValueType::String => {
                 self.flat.flat.clear();
                 let mut fv = std::mem::take(&mut self.flat);
                 let r = v.visit(&mut fv, &mut self.scratch, DecodeOptions { deep: false });
@@ -530,7 +577,13 @@ impl<W: Write> RdbWriter<W> {
         }
     }
 
-    fn encode_flat(&mut self, key: &[u8], meta: &EntryMeta, ty: ValueType, flat: &Flat) -> Result<EntryOutcome> {
+    fn encode_flat(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        ty: ValueType,
+        flat: &Flat,
+    ) -> Result<EntryOutcome> {
         if ty != ValueType::String && flat.is_empty() {
             return Ok(EntryOutcome::Empty);
         }
@@ -561,10 +614,19 @@ impl<W: Write> RdbWriter<W> {
         };
         self.buf[tpos] = tb;
         self.maybe_flush()?;
-        Ok(if lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(lost) })
+        Ok(if lost.is_empty() {
+            EntryOutcome::Reencoded
+        } else {
+            EntryOutcome::Lossy(lost)
+        })
     }
 
-    fn stream_handle(&mut self, key: &[u8], meta: &EntryMeta, v: &ValueHandle<'_>) -> Result<EntryOutcome> {
+    fn stream_handle(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        v: &ValueHandle<'_>,
+    ) -> Result<EntryOutcome> {
         let Some(tt) = self.target.stream_type() else {
             return self.drop_or_fail(key, "a stream (streams need RDB 9 or later)");
         };
@@ -576,7 +638,12 @@ impl<W: Write> RdbWriter<W> {
             first: Option<StreamId>,
         }
         impl ValueVisitor for Tail {
-            fn stream_entry(&mut self, id: StreamId, _f: &[crate::rdb::encoding::Elem<'_>], _v: &[crate::rdb::encoding::Elem<'_>]) -> Result<()> {
+            fn stream_entry(
+                &mut self,
+                id: StreamId,
+                _f: &[crate::rdb::encoding::Elem<'_>],
+                _v: &[crate::rdb::encoding::Elem<'_>],
+            ) -> Result<()> {
                 if self.first.is_none() {
                     self.first = Some(id);
                 }
@@ -618,14 +685,30 @@ impl<W: Write> RdbWriter<W> {
         self.put(nodes)?;
         let mut out = std::mem::take(&mut self.tmp);
         out.clear();
-        write_tail(sv, &tail.meta, tail.first, &tail.groups, tail.idmp.as_ref(), &mut self.s, &mut out);
+        write_tail(
+            sv,
+            &tail.meta,
+            tail.first,
+            &tail.groups,
+            tail.idmp.as_ref(),
+            &mut self.s,
+            &mut out,
+        );
         self.put(&out)?;
         self.tmp = out;
-        Ok(if all_lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(all_lost) })
+        Ok(if all_lost.is_empty() {
+            EntryOutcome::Reencoded
+        } else {
+            EntryOutcome::Lossy(all_lost)
+        })
     }
 
     fn drop_or_fail(&mut self, key: &[u8], what: &str) -> Result<EntryOutcome> {
-        let msg = format!("{} RDB {} cannot hold {what}", self.target.dialect.name(), self.target.version);
+        let msg = format!(
+            "{} RDB {} cannot hold {what}",
+            self.target.dialect.name(),
+            self.target.version
+        );
         if self.opts.lossy {
             Ok(EntryOutcome::Dropped(msg))
         } else {
@@ -636,7 +719,12 @@ impl<W: Write> RdbWriter<W> {
     /// Writes `key` with an owned value, choosing the encoding Redis of the target version
     /// would use under the default thresholds. Empty collections are not written
     /// ([`EntryOutcome::Empty`]).
-    pub fn entry_value(&mut self, key: &[u8], meta: &EntryMeta, value: &Value) -> Result<EntryOutcome> {
+    pub fn entry_value(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        value: &Value,
+    ) -> Result<EntryOutcome> {
         if let Some(why) = self.meta_unfit(meta) {
             return self.drop_or_fail(key, &why);
         }
@@ -679,7 +767,11 @@ impl<W: Write> RdbWriter<W> {
                     self.s.write(&mut self.buf, key);
                     write_len(&mut self.buf, m.type_id);
                     self.put(&m.raw)?;
-                    Ok(if lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(lost) })
+                    Ok(if lost.is_empty() {
+                        EntryOutcome::Reencoded
+                    } else {
+                        EntryOutcome::Lossy(lost)
+                    })
                 }
             }
             Value::Array { insert_idx, items } => {
@@ -713,13 +805,24 @@ impl<W: Write> RdbWriter<W> {
                                 self.buf.extend_from_slice(&f.to_le_bytes());
                             }
                             ArrayElem::Bytes(b) => {
-                                write_len(&mut self.buf, if b.len() <= 7 { ARRAY_TAG_SMALLSTR } else { ARRAY_TAG_SDS });
+                                write_len(
+                                    &mut self.buf,
+                                    if b.len() <= 7 {
+                                        ARRAY_TAG_SMALLSTR
+                                    } else {
+                                        ARRAY_TAG_SDS
+                                    },
+                                );
                                 self.s.write(&mut self.buf, b);
                             }
                         }
                         self.maybe_flush()?;
                     }
-                    Ok(if lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(lost) })
+                    Ok(if lost.is_empty() {
+                        EntryOutcome::Reencoded
+                    } else {
+                        EntryOutcome::Lossy(lost)
+                    })
                 }
             }
         };
@@ -743,12 +846,30 @@ impl<W: Write> RdbWriter<W> {
         let th = self.opts.thresholds;
         let mut out = std::mem::take(&mut self.tmp);
         out.clear();
-        write_nodes(&st.entries, th.stream_node_bytes, th.stream_node_entries, &mut self.s, &mut out);
+        write_nodes(
+            &st.entries,
+            th.stream_node_bytes,
+            th.stream_node_entries,
+            &mut self.s,
+            &mut out,
+        );
         let first = st.entries.first().map(|e| e.id);
-        write_tail(sv, &smeta, first, &st.groups, st.idmp.as_ref(), &mut self.s, &mut out);
+        write_tail(
+            sv,
+            &smeta,
+            first,
+            &st.groups,
+            st.idmp.as_ref(),
+            &mut self.s,
+            &mut out,
+        );
         self.put(&out)?;
         self.tmp = out;
-        Ok(if all_lost.is_empty() { EntryOutcome::Reencoded } else { EntryOutcome::Lossy(all_lost) })
+        Ok(if all_lost.is_empty() {
+            EntryOutcome::Reencoded
+        } else {
+            EntryOutcome::Lossy(all_lost)
+        })
     }
 
     /// Writes the EOF opcode and the checksum (RDB ≥ 5), flushes, and returns the sink.
@@ -756,13 +877,19 @@ impl<W: Write> RdbWriter<W> {
         self.buf.push(OP_EOF);
         self.flush_buf()?;
         if self.target.version >= FIRST_CHECKSUM_VERSION {
-            let crc = if self.opts.checksum { self.crc.finish() } else { 0 };
+            let crc = if self.opts.checksum {
+                self.crc.finish()
+            } else {
+                0
+            };
             self.w
                 .write_all(&crc.to_le_bytes())
                 .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
             self.written += 8;
         }
-        self.w.flush().map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+        self.w
+            .flush()
+            .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
         Ok(self.w)
     }
 }

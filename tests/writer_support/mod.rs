@@ -7,13 +7,26 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{self, Reply, RedisServer, TempDir};
+use crate::common::{self, RedisServer, Reply, TempDir};
 
 /// Every valid RDB fixture: the servers' dumps and Redis's own valid test assets.
 pub fn fixtures() -> Vec<PathBuf> {
-    let Some(s) = common::shared_dir() else { return vec![] };
-    let mut v: Vec<PathBuf> = common::server_fixture_dirs().into_iter().map(|d| d.join("dump.rdb")).collect();
-    for a in ["corrupt_empty_keys", "encodings", "hash-ziplist", "hash-zipmap", "list-quicklist", "scriptbackup", "zset-ziplist"] {
+    let Some(s) = common::shared_dir() else {
+        return vec![];
+    };
+    let mut v: Vec<PathBuf> = common::server_fixture_dirs()
+        .into_iter()
+        .map(|d| d.join("dump.rdb"))
+        .collect();
+    for a in [
+        "corrupt_empty_keys",
+        "encodings",
+        "hash-ziplist",
+        "hash-zipmap",
+        "list-quicklist",
+        "scriptbackup",
+        "zset-ziplist",
+    ] {
         v.push(s.join("fixtures/redis-assets").join(format!("{a}.rdb")));
     }
     v
@@ -21,13 +34,23 @@ pub fn fixtures() -> Vec<PathBuf> {
 
 /// Runs redsafe; returns (exit code, stdout, stderr).
 pub fn redsafe(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let o = Command::new(common::redsafe_bin()).args(args).output().expect("run redsafe");
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    let o = Command::new(common::redsafe_bin())
+        .args(args)
+        .output()
+        .expect("run redsafe");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// `redis-check-rdb` verdict (true = OK) and its output.
 pub fn redis_check_rdb(p: &Path) -> (bool, String) {
-    let o = Command::new("redis-check-rdb").arg(p).output().expect("run redis-check-rdb");
+    let o = Command::new("redis-check-rdb")
+        .arg(p)
+        .output()
+        .expect("run redis-check-rdb");
     let s = String::from_utf8_lossy(&o.stdout).into_owned();
     (o.status.success() && s.contains("RDB looks OK"), s)
 }
@@ -35,7 +58,11 @@ pub fn redis_check_rdb(p: &Path) -> (bool, String) {
 /// RDB version in a file's magic.
 pub fn rdb_version(p: &Path) -> u32 {
     let b = std::fs::read(p).unwrap();
-    let d = if b.starts_with(b"VALKEY") { &b[6..9] } else { &b[5..9] };
+    let d = if b.starts_with(b"VALKEY") {
+        &b[6..9]
+    } else {
+        &b[5..9]
+    };
     std::str::from_utf8(d).unwrap().parse().unwrap()
 }
 
@@ -63,7 +90,10 @@ fn jbytes(v: &serde_json::Value) -> Vec<u8> {
         serde_json::Value::String(s) => s.as_bytes().to_vec(),
         serde_json::Value::Object(o) => {
             let h = o["hex"].as_str().unwrap();
-            (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
         }
         serde_json::Value::Number(n) => n.to_string().into_bytes(),
         other => panic!("not bytes: {other}"),
@@ -77,7 +107,11 @@ pub fn expected_keys(dir: &Path) -> Vec<(u64, Vec<u8>, String)> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["db"].as_u64().unwrap(), jbytes(&v["key"]), v["type"].as_str().unwrap().to_string())
+            (
+                v["db"].as_u64().unwrap(),
+                jbytes(&v["key"]),
+                v["type"].as_str().unwrap().to_string(),
+            )
         })
         .collect()
 }
@@ -141,7 +175,13 @@ pub fn replay_commands(dir: &Path, skip: &HashSet<(u64, Vec<u8>)>) -> Vec<Vec<Ve
             "stream" => {
                 let entries = arr(val);
                 if entries.is_empty() {
-                    cmds.push(vec![b"XADD".to_vec(), key.clone(), b"1-1".to_vec(), b"x".to_vec(), b"y".to_vec()]);
+                    cmds.push(vec![
+                        b"XADD".to_vec(),
+                        key.clone(),
+                        b"1-1".to_vec(),
+                        b"x".to_vec(),
+                        b"y".to_vec(),
+                    ]);
                     cmds.push(vec![b"XDEL".to_vec(), key.clone(), b"1-1".to_vec()]);
                 }
                 for e in entries {
@@ -155,7 +195,11 @@ pub fn replay_commands(dir: &Path, skip: &HashSet<(u64, Vec<u8>)>) -> Vec<Vec<Ve
         }
         if let Some(e) = v.get("expire_ms") {
             let at = e.as_i64().unwrap_or(4_102_444_800_000);
-            cmds.push(vec![b"PEXPIREAT".to_vec(), key.clone(), at.to_string().into_bytes()]);
+            cmds.push(vec![
+                b"PEXPIREAT".to_vec(),
+                key.clone(),
+                at.to_string().into_bytes(),
+            ]);
         }
     }
     cmds
@@ -170,7 +214,12 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Norm {
     V(Value),
-    Stream { entries: Vec<redsafe::rdb::model::StreamEntry>, length: u64, last: String, groups: Vec<String> },
+    Stream {
+        entries: Vec<redsafe::rdb::model::StreamEntry>,
+        length: u64,
+        last: String,
+        groups: Vec<String>,
+    },
 }
 
 pub fn normalize(v: Value, drop_field_ttls: bool) -> Norm {
@@ -197,13 +246,40 @@ pub fn normalize(v: Value, drop_field_ttls: bool) -> Norm {
                 .groups
                 .iter()
                 .map(|g| {
-                    let mut pel: Vec<String> = g.pending.iter().filter(|p| !g.nacked.contains(&p.id)).map(|p| format!("{}:{}:{}", p.id, p.delivery_count, p.delivery_time_ms)).collect();
+                    let mut pel: Vec<String> = g
+                        .pending
+                        .iter()
+                        .filter(|p| !g.nacked.contains(&p.id))
+                        .map(|p| format!("{}:{}:{}", p.id, p.delivery_count, p.delivery_time_ms))
+                        .collect();
                     pel.sort();
-                    let cons: Vec<String> = g.consumers.iter().map(|c| format!("{}:{}:{:?}", String::from_utf8_lossy(&c.name), c.seen_time_ms, c.pending)).collect();
-                    format!("{}|{}|{:?}|{:?}", String::from_utf8_lossy(&g.name), g.last_id, pel, cons)
+                    let cons: Vec<String> = g
+                        .consumers
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{}:{}:{:?}",
+                                String::from_utf8_lossy(&c.name),
+                                c.seen_time_ms,
+                                c.pending
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{}|{}|{:?}|{:?}",
+                        String::from_utf8_lossy(&g.name),
+                        g.last_id,
+                        pel,
+                        cons
+                    )
                 })
                 .collect();
-            Norm::Stream { entries: s.entries, length: s.meta.length, last: s.meta.last_id.to_string(), groups }
+            Norm::Stream {
+                entries: s.entries,
+                length: s.meta.length,
+                last: s.meta.last_id.to_string(),
+                groups,
+            }
         }
         other => Norm::V(other),
     }
@@ -216,7 +292,10 @@ pub fn read_all(p: &Path, drop_field_ttls: bool) -> BTreeMap<(u64, Vec<u8>), (No
     for it in RdbReader::new(&data) {
         let it = it.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         if let Record::Entry(e) = it.record {
-            let v = e.value.materialize().unwrap_or_else(|err| panic!("{}: {err}", p.display()));
+            let v = e
+                .value
+                .materialize()
+                .unwrap_or_else(|err| panic!("{}: {err}", p.display()));
             let empty = match &v {
                 Value::List(x) | Value::Set(x) => x.is_empty(),
                 Value::Zset(x) => x.is_empty(),
@@ -224,7 +303,10 @@ pub fn read_all(p: &Path, drop_field_ttls: bool) -> BTreeMap<(u64, Vec<u8>), (No
                 _ => false,
             };
             if !empty {
-                m.insert((e.db, e.key.to_vec()), (normalize(v, drop_field_ttls), e.expire_ms));
+                m.insert(
+                    (e.db, e.key.to_vec()),
+                    (normalize(v, drop_field_ttls), e.expire_ms),
+                );
             }
         }
     }

@@ -282,7 +282,12 @@ impl CollectionEncoder {
             for i in 0..flat.len() {
                 let sz = flat.get(i).len();
                 let large = sz >= (1 << 30);
-                if i > start && (large || is_large_prev(flat, i - 1) || bytes + sz + 8 > th.list_node_bytes || i - start >= 65535) {
+                if i > start
+                    && (large
+                        || is_large_prev(flat, i - 1)
+                        || bytes + sz + 8 > th.list_node_bytes
+                        || i - start >= 65535)
+                {
                     nodes.push((start, i));
                     start = i;
                     self.lp.clear();
@@ -321,7 +326,9 @@ impl CollectionEncoder {
                 } else {
                     5
                 };
-                if i > start && (self.zl.bytes() + sz + overhead > th.list_node_bytes || i - start >= 65535) {
+                if i > start
+                    && (self.zl.bytes() + sz + overhead > th.list_node_bytes || i - start >= 65535)
+                {
                     nodes.push((start, i));
                     start = i;
                     self.zl.clear();
@@ -338,7 +345,10 @@ impl CollectionEncoder {
                 s.write(out, self.zl.build());
             }
             T_LIST_QUICKLIST
-        } else if t.version >= 2 && flat.len() <= th.list_ziplist_entries && flat.max_len() <= th.list_ziplist_value {
+        } else if t.version >= 2
+            && flat.len() <= th.list_ziplist_entries
+            && flat.max_len() <= th.list_ziplist_value
+        {
             self.zl_new(t);
             for i in 0..flat.len() {
                 self.zl.push(flat.get(i));
@@ -376,7 +386,10 @@ impl CollectionEncoder {
                 return T_SET_INTSET;
             }
         }
-        if t.set_listpack() && n <= th.set_listpack_entries && flat.max_len() <= th.set_listpack_value {
+        if t.set_listpack()
+            && n <= th.set_listpack_entries
+            && flat.max_len() <= th.set_listpack_value
+        {
             self.lp.clear();
             for i in 0..n {
                 self.lp.push(flat.get(i));
@@ -471,7 +484,13 @@ impl CollectionEncoder {
             return T_22;
         }
         if ttls {
-            let min = flat.ttls.iter().copied().filter(|&x| x != 0).min().unwrap_or(0);
+            let min = flat
+                .ttls
+                .iter()
+                .copied()
+                .filter(|&x| x != 0)
+                .min()
+                .unwrap_or(0);
             if small {
                 // Fields with a TTL first, by TTL; then the others in their order.
                 self.order.clear();
@@ -517,7 +536,10 @@ impl CollectionEncoder {
             T_HASH_ZIPLIST
         } else if small && t.version >= 2 {
             self.blob.clear();
-            zipmap::build((0..pairs).map(|p| (flat.get(2 * p), flat.get(2 * p + 1))), &mut self.blob);
+            zipmap::build(
+                (0..pairs).map(|p| (flat.get(2 * p), flat.get(2 * p + 1))),
+                &mut self.blob,
+            );
             s.write(out, &self.blob);
             T_HASH_ZIPMAP
         } else {

@@ -9,7 +9,11 @@ pub fn fmt_g17(v: f64) -> String {
 /// Formats like C `printf("%.{prec}g", v)` for finite `v`.
 pub fn fmt_g(v: f64, prec: usize) -> String {
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let p = prec.max(1);
     // Scientific form with p significant digits gives the rounded mantissa and exponent.

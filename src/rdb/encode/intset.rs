@@ -2,9 +2,15 @@
 
 /// Encodes sorted, distinct integers as an intset blob.
 pub fn build(sorted: &[i64], out: &mut Vec<u8>) {
-    let width: u32 = if sorted.iter().all(|&v| v >= i16::MIN as i64 && v <= i16::MAX as i64) {
+    let width: u32 = if sorted
+        .iter()
+        .all(|&v| v >= i16::MIN as i64 && v <= i16::MAX as i64)
+    {
         2
-    } else if sorted.iter().all(|&v| v >= i32::MIN as i64 && v <= i32::MAX as i64) {
+    } else if sorted
+        .iter()
+        .all(|&v| v >= i32::MIN as i64 && v <= i32::MAX as i64)
+    {
         4
     } else {
         8

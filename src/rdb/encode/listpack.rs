@@ -74,7 +74,11 @@ impl ListpackBuilder {
         if (0..=127).contains(&v) {
             self.buf.push(v as u8);
         } else if (-4096..=4095).contains(&v) {
-            let uv = if v < 0 { ((1 << 13) + v) as u16 } else { v as u16 };
+            let uv = if v < 0 {
+                ((1 << 13) + v) as u16
+            } else {
+                v as u16
+            };
             self.buf.push(0xC0 | (uv >> 8) as u8);
             self.buf.push(uv as u8);
         } else if (-32768..=32767).contains(&v) {
@@ -101,7 +105,11 @@ impl ListpackBuilder {
         self.buf.push(0xFF);
         let total = self.buf.len() as u32;
         self.buf[..4].copy_from_slice(&total.to_le_bytes());
-        let n = if self.count < 65535 { self.count as u16 } else { 65535 };
+        let n = if self.count < 65535 {
+            self.count as u16
+        } else {
+            65535
+        };
         self.buf[4..6].copy_from_slice(&n.to_le_bytes());
         &self.buf
     }
@@ -121,7 +129,22 @@ mod tests {
     #[test]
     fn elements_round_trip_through_the_reader() {
         let mut b = ListpackBuilder::new();
-        let ints = [0i64, 127, 128, -1, -4096, 4095, 4096, -32768, 32767, 8_388_607, -8_388_608, 1 << 31, i64::MIN, i64::MAX];
+        let ints = [
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -32768,
+            32767,
+            8_388_607,
+            -8_388_608,
+            1 << 31,
+            i64::MIN,
+            i64::MAX,
+        ];
         for v in ints {
             b.push(v.to_string().as_bytes());
         }
@@ -131,10 +154,19 @@ mod tests {
         b.push(&long);
         b.push(b"007");
         let lp = b.build().to_vec();
-        let got: Vec<Elem<'_>> = Listpack::parse(&lp, 0).unwrap().iter().collect::<crate::Result<_>>().unwrap();
+        let got: Vec<Elem<'_>> = Listpack::parse(&lp, 0)
+            .unwrap()
+            .iter()
+            .collect::<crate::Result<_>>()
+            .unwrap();
         let mut want: Vec<Elem<'_>> = ints.iter().map(|&v| Elem::Int(v)).collect();
         let y = [b'y'; 100];
-        want.extend([Elem::Bytes(b"hello"), Elem::Bytes(&y), Elem::Bytes(&long), Elem::Bytes(b"007")]);
+        want.extend([
+            Elem::Bytes(b"hello"),
+            Elem::Bytes(&y),
+            Elem::Bytes(&long),
+            Elem::Bytes(b"007"),
+        ]);
         assert_eq!(got, want);
         // Sizes of the smallest forms.
         let mut s = ListpackBuilder::new();

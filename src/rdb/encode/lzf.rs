@@ -196,9 +196,15 @@ mod tests {
             let n = (round * 37) % 3000 + 21;
             let mut data = Vec::with_capacity(n);
             for i in 0..n {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let r = (seed >> 33) as u8;
-                data.push(if round % 3 == 0 { r } else { b'a' + (r % (1 + (round % 7) as u8)) + (i % 3) as u8 });
+                data.push(if round % 3 == 0 {
+                    r
+                } else {
+                    b'a' + (r % (1 + (round % 7) as u8)) + (i % 3) as u8
+                });
             }
             let mut out = Vec::new();
             if z.compress(&data, data.len() - 4, &mut out) {

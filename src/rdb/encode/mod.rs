@@ -173,7 +173,10 @@ mod tests {
         // Not canonical or too large: raw.
         assert_eq!(enc(&mut e, b"007"), [3, b'0', b'0', b'7']);
         assert_eq!(enc(&mut e, b"-0"), [2, b'-', b'0']);
-        assert_eq!(enc(&mut e, b"4294967296"), [10, b'4', b'2', b'9', b'4', b'9', b'6', b'7', b'2', b'9', b'6']);
+        assert_eq!(
+            enc(&mut e, b"4294967296"),
+            [10, b'4', b'2', b'9', b'4', b'9', b'6', b'7', b'2', b'9', b'6']
+        );
         assert_eq!(enc(&mut e, b"255.255.255"), b"\x0b255.255.255");
         let long = vec![b'a'; 100];
         let v = enc(&mut e, &long);

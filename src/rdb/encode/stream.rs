@@ -31,12 +31,20 @@ pub fn stream_version(t: u8) -> u8 {
 
 /// What a stream loses when written in an older layout, as human-readable notes (empty when
 /// nothing is lost).
-pub fn downgrade_losses(to: u8, meta: &StreamMeta, groups: &[ConsumerGroup], idmp: Option<&StreamIdmp>) -> Vec<String> {
+pub fn downgrade_losses(
+    to: u8,
+    meta: &StreamMeta,
+    groups: &[ConsumerGroup],
+    idmp: Option<&StreamIdmp>,
+) -> Vec<String> {
     let mut l = Vec::new();
     if to < 5 && groups.iter().any(|g| !g.nacked.is_empty()) {
         l.push("consumer-group NACK-zone entries (stream v5) dropped from the PEL".into());
     }
-    if to < 4 && idmp.is_some_and(|i| !i.producers.is_empty() || i.iids_added != 0 || i.iids_duplicates != 0) {
+    if to < 4
+        && idmp
+            .is_some_and(|i| !i.producers.is_empty() || i.iids_added != 0 || i.iids_duplicates != 0)
+    {
         l.push("IDMP idempotency state (stream v4) dropped".into());
     }
     if to < 3
@@ -48,7 +56,9 @@ pub fn downgrade_losses(to: u8, meta: &StreamMeta, groups: &[ConsumerGroup], idm
         l.push("consumer active times (stream v3) replaced by seen times".into());
     }
     if to < 2 {
-        let deleted = meta.max_deleted_id.is_some_and(|d| d != StreamId::default());
+        let deleted = meta
+            .max_deleted_id
+            .is_some_and(|d| d != StreamId::default());
         let added = meta.entries_added.is_some_and(|a| a != meta.length);
         if deleted || added {
             l.push("max-deleted-entry-id and entries-added counters (stream v2) dropped".into());
@@ -111,7 +121,13 @@ pub fn write_tail(
     }
     if sv >= 4 {
         let (duration, max, producers, added, dups) = match idmp {
-            Some(i) => (i.duration_s, i.max_entries, &i.producers[..], i.iids_added, i.iids_duplicates),
+            Some(i) => (
+                i.duration_s,
+                i.max_entries,
+                &i.producers[..],
+                i.iids_added,
+                i.iids_duplicates,
+            ),
             None => (100, 100, &[][..], 0, 0),
         };
         write_len(out, duration);
@@ -132,7 +148,13 @@ pub fn write_tail(
 
 /// Writes the node section (count + node key + listpack per node) for the live entries of
 /// `stream`, splitting nodes like Redis with the given limits.
-pub fn write_nodes(entries: &[StreamEntry], max_bytes: usize, max_entries: usize, s: &mut StringEncoder, out: &mut Vec<u8>) {
+pub fn write_nodes(
+    entries: &[StreamEntry],
+    max_bytes: usize,
+    max_entries: usize,
+    s: &mut StringEncoder,
+    out: &mut Vec<u8>,
+) {
     // Decide node boundaries by tracking the size Redis would see while appending.
     let mut nodes: Vec<(usize, usize)> = Vec::new();
     let mut start = 0usize;
@@ -182,7 +204,8 @@ fn node_listpack(entries: &[StreamEntry], lp: &mut ListpackBuilder) {
 }
 
 fn append_entry(master: &StreamEntry, e: &StreamEntry, lp: &mut ListpackBuilder) {
-    let same = e.fields.len() == master.fields.len() && e.fields.iter().zip(&master.fields).all(|(a, b)| a.0 == b.0);
+    let same = e.fields.len() == master.fields.len()
+        && e.fields.iter().zip(&master.fields).all(|(a, b)| a.0 == b.0);
     let n = e.fields.len() as i64;
     lp.push_int(if same { STREAM_ITEM_FLAG_SAMEFIELDS } else { 0 });
     lp.push_int(e.id.ms.wrapping_sub(master.id.ms) as i64);

@@ -53,7 +53,8 @@ impl ZiplistBuilder {
             self.buf.push(self.prev_size as u8);
         } else {
             self.buf.push(0xFE);
-            self.buf.extend_from_slice(&(self.prev_size as u32).to_le_bytes());
+            self.buf
+                .extend_from_slice(&(self.prev_size as u32).to_le_bytes());
         }
         match (s.len() < 32).then(|| parse_i64_canonical(s)).flatten() {
             Some(v) => self.int(v),
@@ -102,7 +103,11 @@ impl ZiplistBuilder {
         let total = self.buf.len() as u32;
         self.buf[..4].copy_from_slice(&total.to_le_bytes());
         self.buf[4..8].copy_from_slice(&(self.last_start as u32).to_le_bytes());
-        let n = if self.count < 65535 { self.count as u16 } else { 65535 };
+        let n = if self.count < 65535 {
+            self.count as u16
+        } else {
+            65535
+        };
         self.buf[8..10].copy_from_slice(&n.to_le_bytes());
         &self.buf
     }
@@ -119,20 +124,42 @@ mod tests {
         let mut b = ZiplistBuilder::new(true);
         b.push(b"2");
         b.push(b"5");
-        assert_eq!(b.build(), &[0x0f, 0, 0, 0, 0x0c, 0, 0, 0, 0x02, 0, 0x00, 0xf3, 0x02, 0xf6, 0xff]);
+        assert_eq!(
+            b.build(),
+            &[0x0f, 0, 0, 0, 0x0c, 0, 0, 0, 0x02, 0, 0x00, 0xf3, 0x02, 0xf6, 0xff]
+        );
         for small in [true, false] {
             let mut b = ZiplistBuilder::new(small);
             let big = vec![b'q'; 20000];
             let mid = vec![b'm'; 300];
-            let items: Vec<&[u8]> = vec![b"0", b"-100", b"1000", b"100000", b"5000000000", b"x", &mid, &big, b"after"];
+            let items: Vec<&[u8]> = vec![
+                b"0",
+                b"-100",
+                b"1000",
+                b"100000",
+                b"5000000000",
+                b"x",
+                &mid,
+                &big,
+                b"after",
+            ];
             for i in &items {
                 b.push(i);
             }
             let zl = b.build().to_vec();
-            let got: Vec<Vec<u8>> = Ziplist::parse(&zl, 0).unwrap().iter().map(|e| e.unwrap().to_vec()).collect();
+            let got: Vec<Vec<u8>> = Ziplist::parse(&zl, 0)
+                .unwrap()
+                .iter()
+                .map(|e| e.unwrap().to_vec())
+                .collect();
             let want: Vec<Vec<u8>> = items.iter().map(|s| s.to_vec()).collect();
             assert_eq!(got, want);
-            let first = Ziplist::parse(&zl, 0).unwrap().iter().next().unwrap().unwrap();
+            let first = Ziplist::parse(&zl, 0)
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap()
+                .unwrap();
             assert_eq!(first, Elem::Int(0));
         }
     }
