@@ -19,6 +19,8 @@
 pub mod atomic;
 pub mod json;
 pub mod out;
+pub mod resp;
+pub mod restore;
 
 use crate::error::{Error, Result};
 use crate::filter::KeyFilter;
@@ -51,6 +53,11 @@ pub trait EntrySink {
     /// A function library (its source code).
     fn function(&mut self, code: &[u8]) -> Result<()> {
         let _ = code;
+        Ok(())
+    }
+    /// A function of a Redis 7.0 release candidate (`FUNCTION_PRE_GA`): name and code.
+    fn function_pre_ga(&mut self, name: &[u8], code: &[u8]) -> Result<()> {
+        let _ = (name, code);
         Ok(())
     }
     /// Module AUX data for the named module.
@@ -127,6 +134,9 @@ pub fn export_rdb(
             }
             Record::Aux { key, value } => sink.aux(&key, &value).map_err(|e| fail(sink, e))?,
             Record::Function { code } => sink.function(&code).map_err(|e| fail(sink, e))?,
+            Record::FunctionPreGa { name, code, .. } => sink
+                .function_pre_ga(&name, &code)
+                .map_err(|e| fail(sink, e))?,
             Record::ModuleAux { name, .. } => sink.module_aux(&name).map_err(|e| fail(sink, e))?,
             Record::Entry(e) => {
                 summary.keys_read += 1;
