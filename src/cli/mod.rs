@@ -11,6 +11,7 @@ mod convert;
 mod dump;
 mod filter;
 mod output;
+mod salvage;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ enum Command {
     Filter(filter::FilterArgs),
     /// Rewrite an RDB for another RDB version (Redis 1-14) or dialect (Valkey 80).
     Convert(convert::ConvertArgs),
+    /// Recover every decodable key of a damaged RDB into a valid RDB; report what was lost.
+    Salvage(salvage::SalvageArgs),
 }
 
 /// Exit code: success.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Dump(a) => dump::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Convert(a) => convert::run(a),
+        Command::Salvage(a) => salvage::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

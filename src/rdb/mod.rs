@@ -20,6 +20,7 @@ pub mod format;
 pub mod materialize;
 pub mod model;
 pub mod reader;
+pub mod salvage;
 mod stream;
 pub mod transform;
 pub mod value;

@@ -321,6 +321,22 @@ impl<'a> RdbReader<'a> {
         }
     }
 
+    /// A reader that starts at byte `pos` of a whole file `data` (not at its magic), as if
+    /// the magic had been `header` and the current database were `db`. Used to resume after
+    /// damage (`salvage`) and to probe candidate record boundaries.
+    pub fn resume_at(data: &'a [u8], pos: usize, header: Header, db: u64) -> Self {
+        let mut cur = Cursor::new(data, 0);
+        cur.set_pos(pos);
+        RdbReader {
+            cur,
+            header: Some(header),
+            db,
+            done: false,
+            end: None,
+            eof_offset: None,
+        }
+    }
+
     /// The header, once read.
     pub fn header(&self) -> Option<Header> {
         self.header
