@@ -1,9 +1,12 @@
-//! Atomic output files: written under a temporary name in the target's directory, fsynced,
-//! renamed into place, and the directory fsynced. A file never committed is removed on drop,
-//! so a crash or an error never leaves a half-written output under the real name.
+//! Atomic output files and directories: written under a temporary name in the target's
+//! directory, fsynced, renamed into place, and the directory fsynced. An output never
+//! committed is removed on drop, so a crash or an error never leaves a half-written output
+//! under the real name. Existing outputs are refused unless `overwrite` is set.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -50,6 +53,10 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     }
+}
+
+fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
 }
 
 fn refuse_existing(p: &Path) -> Error {
@@ -147,6 +154,163 @@ impl Drop for AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Copies `range` of `src` to the end of the output.
+    pub fn copy_from(&mut self, src: &mut File, range: Range<u64>) -> Result<()> {
+        let tmp = self.tmp.clone();
+        copy_range(src, range, self.file()).map_err(|e| Error::io(&tmp, &e))?;
+        Ok(())
+    }
+}
+
+/// A backup name beside `path` that does not exist yet: `<name>.redsafe-backup-<unix-secs>`
+/// (with a `-N` suffix when taken).
+pub fn backup_path(path: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let dir = parent_dir(path);
+    let mut i = 0;
+    loop {
+        let cand = if i == 0 {
+            dir.join(format!("{name}.redsafe-backup-{secs}"))
+        } else {
+            dir.join(format!("{name}.redsafe-backup-{secs}-{i}"))
+        };
+        if std::fs::symlink_metadata(&cand).is_err() {
+            return cand;
+        }
+        i += 1;
+    }
+}
+
+/// Writes `bytes` to `target` atomically.
+pub fn write_atomic(target: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    let mut f = AtomicFile::create(target, overwrite)?;
+    let tmp = f.temp_path().to_path_buf();
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, &e))?;
+    f.commit()
+}
+
+/// Copies `range` of `src` to `dst` (kernel copy where available).
+pub fn copy_range(src: &mut File, range: Range<u64>, dst: &mut File) -> io::Result<u64> {
+    src.seek(SeekFrom::Start(range.start))?;
+    let n = range.end.saturating_sub(range.start);
+    let mut take = io::Read::take(&mut *src, n);
+    let copied = io::copy(&mut take, dst)?;
+    if copied != n {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("file shorter than expected: copied {copied} of {n} bytes"),
+        ));
+    }
+    Ok(copied)
+}
+
+/// A directory built under a temporary name and renamed into place by
+/// [`AtomicDir::commit`].
+#[derive(Debug)]
+pub struct AtomicDir {
+    target: PathBuf,
+    tmp: PathBuf,
+    overwrite: bool,
+    committed: bool,
+}
+
+impl AtomicDir {
+    /// Starts building `target`. Refuses an existing target unless `overwrite`.
+    pub fn create(target: &Path, overwrite: bool) -> Result<AtomicDir> {
+        if !overwrite && exists(target) {
+            return Err(refuse_existing(target));
+        }
+        let tmp = temp_path(target);
+        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, &e))?;
+        Ok(AtomicDir {
+            target: target.to_path_buf(),
+            tmp,
+            overwrite,
+            committed: false,
+        })
+    }
+
+    /// The temporary directory (files go here).
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Creates a file in the directory.
+    pub fn create_file(&self, name: &OsStr) -> Result<File> {
+        let p = self.tmp.join(name);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, &e))
+    }
+
+    /// Writes a whole file in the directory (fsynced).
+    pub fn write_file(&self, name: &OsStr, bytes: &[u8]) -> Result<()> {
+        let p = self.tmp.join(name);
+        let mut f = self.create_file(name)?;
+        f.write_all(bytes).map_err(|e| Error::io(&p, &e))?;
+        f.sync_all().map_err(|e| Error::io(&p, &e))
+    }
+
+    /// fsyncs the directory, renames it into place and fsyncs the parent. Files created with
+    /// [`AtomicDir::create_file`] must have been fsynced by the caller.
+    pub fn commit(mut self) -> Result<()> {
+        fsync_dir(&self.tmp)?;
+        let parent = parent_dir(&self.target);
+        if exists(&self.target) {
+            if !self.overwrite {
+                return Err(refuse_existing(&self.target));
+            }
+            let old = temp_path(&self.target);
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, &e))?;
+            if let Err(e) = std::fs::rename(&self.tmp, &self.target) {
+                let _ = std::fs::rename(&old, &self.target);
+                return Err(Error::io(&self.target, &e));
+            }
+            self.committed = true;
+            fsync_dir(&parent)?;
+            let _ = std::fs::remove_dir_all(&old);
+            return Ok(());
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, &e))?;
+        self.committed = true;
+        fsync_dir(&parent)
+    }
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Hard-links `src` to `dst`, or copies it when linking is not possible (another file
+/// system). `dst` must not exist.
+pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    if std::fs::hard_link(src, dst).is_ok() {
+        return Ok(());
+    }
+    let mut s = File::open(src).map_err(|e| Error::io(src, &e))?;
+    let mut d = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .map_err(|e| Error::io(dst, &e))?;
+    io::copy(&mut s, &mut d).map_err(|e| Error::io(dst, &e))?;
+    d.sync_all().map_err(|e| Error::io(dst, &e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +343,30 @@ mod tests {
         assert_eq!(std::fs::read(&t).unwrap(), b"two");
         assert!(same_file(&t, &t));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn atomic_dir() {
+        let d = {
+            let p = std::env::temp_dir().join(format!("redsafe-fsutil-dir-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let t = d.join("aofdir");
+        let a = AtomicDir::create(&t, false).unwrap();
+        a.write_file(OsStr::new("m"), b"x").unwrap();
+        a.commit().unwrap();
+        assert_eq!(std::fs::read(t.join("m")).unwrap(), b"x");
+        assert!(AtomicDir::create(&t, false).is_err());
+        let a = AtomicDir::create(&t, true).unwrap();
+        a.write_file(OsStr::new("n"), b"y").unwrap();
+        a.commit().unwrap();
+        assert!(!t.join("m").exists() && t.join("n").exists());
+        {
+            let _a = AtomicDir::create(&d.join("never"), false).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
