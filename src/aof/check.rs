@@ -45,22 +45,13 @@ impl SetVisitor for NoVisitor {
 }
 
 /// Options for [`scan_set`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ScanOptions {
     /// Options of the RDB checker for BASE files and preambles.
     pub rdb: RdbCheckOptions,
     /// Keep reading later files after a damaged one (for a fuller report; `redis-check-aof`
     /// stops). The visitor sees no records of files after the damaged one either way.
     pub continue_after_damage: bool,
-}
-
-impl Default for ScanOptions {
-    fn default() -> Self {
-        ScanOptions {
-            rdb: RdbCheckOptions::default(),
-            continue_after_damage: false,
-        }
-    }
 }
 
 /// A summary of an RDB BASE or preamble.

@@ -312,6 +312,9 @@ impl Core {
                 let mut multi = self.st.multi;
                 if cname.eq_ignore_ascii_case(b"multi") {
                     if let Some(m) = self.st.multi {
+                        // redis-check-aof stops right after reading the name: it consumed
+                        // the count line and the name's two lines.
+                        self.st.crlfs += 3;
                         let e = Error::corrupt(offset, "EXEC before another MULTI", "MULTI")
                             .with_context(format!(
                                 "nested MULTI: the transaction opened at offset {m} is still open"
@@ -323,6 +326,7 @@ impl Core {
                     multi = Some(offset);
                 } else if cname.eq_ignore_ascii_case(b"exec") {
                     if self.st.multi.is_none() {
+                        self.st.crlfs += 3;
                         let e = Error::corrupt(offset, "a MULTI before EXEC", "EXEC")
                             .with_context("EXEC outside a transaction");
                         self.fail(e, offset, false, Some(name));
