@@ -9,8 +9,7 @@
 //! - [`set`]: [`AofSet`], the files Redis loads from a file, directory or manifest.
 //! - [`check`]: [`scan_set`] / [`check_set`], the walk over a whole set with a
 //!   [`SetVisitor`], and the `redis-check-aof` verdict.
-//! - [`fix`]: repair plans (truncate, truncate to a timestamp, salvage) and writing them.
-//! - [`keys`]: the key positions of each command (from Redis's key specs).
+
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -33,8 +32,7 @@
 //! ```
 
 pub mod check;
-pub mod fix;
-pub mod keys;
+
 pub mod manifest;
 pub mod reader;
 pub mod resp;
