@@ -9,7 +9,7 @@
 //! - [`set`]: [`AofSet`], the files Redis loads from a file, directory or manifest.
 //! - [`check`]: [`scan_set`] / [`check_set`], the walk over a whole set with a
 //!   [`SetVisitor`], and the `redis-check-aof` verdict.
-
+//! - [`keys`]: the key positions of each command (from Redis's key specs).
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -32,7 +32,7 @@
 //! ```
 
 pub mod check;
-
+pub mod keys;
 pub mod manifest;
 pub mod reader;
 pub mod resp;
