@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use redsafe::export::atomic::AtomicFile;
+use redsafe::fsutil::AtomicFile;
 use redsafe::export::json::{JsonLayout, JsonSink};
 use redsafe::export::resp::{RespMode, RespOptions, RespReport, RespSink};
 use redsafe::export::{export_rdb, EntrySink, ExportError, ExportSummary};
