@@ -17,5 +17,6 @@ pub mod filter;
 pub mod fsutil;
 pub mod mmap;
 pub mod rdb;
+pub mod stats;
 
 pub use error::{Error, ErrorKind, Result};

@@ -12,6 +12,7 @@ mod dump;
 mod filter;
 mod output;
 mod salvage;
+mod stats;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]
@@ -34,6 +35,9 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Recover every decodable key of a damaged RDB into a valid RDB; report what was lost.
     Salvage(salvage::SalvageArgs),
+    /// What is in an RDB file: keys and bytes per db, type and encoding, expiries, the
+    /// biggest keys, prefixes, functions and modules.
+    Stats(stats::StatsArgs),
 }
 
 /// Exit code: success.
@@ -49,6 +53,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Dump(a) => dump::run(a),
+        Command::Stats(a) => stats::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Salvage(a) => salvage::run(a),
