@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use redsafe::fsutil::AtomicFile;
 use redsafe::export::json::{JsonLayout, JsonSink};
 use redsafe::export::resp::{RespMode, RespOptions, RespReport, RespSink};
 use redsafe::export::{export_rdb, EntrySink, ExportError, ExportSummary};
 use redsafe::filter::KeyFilter;
+use redsafe::fsutil::AtomicFile;
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::DecodeOptions;
 
