@@ -132,6 +132,26 @@ impl Error {
         self
     }
 
+    /// Re-anchors an error found inside data inflated from an LZF string: inflated bytes
+    /// have no file offset, so the offset becomes `lzf_offset` (the file offset of the
+    /// compressed bytes, which the inner decoder used as its base) and the context records
+    /// the position within the inflated data.
+    pub fn inside_lzf(mut self, lzf_offset: u64) -> Self {
+        let note = match self.0.offset {
+            Some(o) => format!(
+                "at byte {} of the data inflated from the LZF string at this offset",
+                o.saturating_sub(lzf_offset)
+            ),
+            None => "inside data inflated from the LZF string at this offset".to_string(),
+        };
+        self.0.context = Some(match self.0.context.take() {
+            Some(c) => format!("{c}, {note}"),
+            None => note,
+        });
+        self.0.offset = Some(lzf_offset);
+        self
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind

@@ -15,6 +15,8 @@ pub mod error;
 pub mod export;
 pub mod filter;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mmap;
 pub mod rdb;
 pub mod stats;

@@ -114,7 +114,11 @@ impl Walker<'_> {
                     }
                     lzf => lzf.decode(&mut a)?,
                 };
-                self.stream_node(blob, base, master)
+                let r = self.stream_node(blob, base, master);
+                match lp {
+                    RdbStr::Lzf { offset, .. } => r.map_err(|e| e.inside_lzf(offset)),
+                    _ => r,
+                }
             })();
             self.scratch.a = a;
             live_total = live_total.saturating_add(r?);

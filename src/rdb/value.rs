@@ -363,10 +363,11 @@ impl<'v> Walker<'v> {
                 if t == T_HASH_LISTPACK_EX {
                     cur.u64_le("a hash minimum expire time")?;
                 }
+                let sat = cur.offset();
                 let s = cur.string("an encoded value blob")?;
                 if !self.skip {
                     let raw_base = cur.offset().saturating_sub(s.len());
-                    self.blob(s, raw_base, ty, t)?;
+                    self.blob(s, sat, raw_base, ty, t)?;
                 }
             }
             T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => self.quicklist(cur, ty, t)?,
@@ -550,35 +551,25 @@ impl<'v> Walker<'v> {
         Ok(())
     }
 
-    /// Decodes a blob-encoded value (ziplist, listpack, intset, zipmap).
-    fn blob(&mut self, s: RdbStr<'_>, raw_base: u64, ty: ValueType, t: u8) -> Result<()> {
-        let (at, in_lzf) = match s {
-            RdbStr::Lzf { offset, .. } => (offset, true),
-            _ => (raw_base, false),
-        };
+    /// Decodes a blob-encoded value (ziplist, listpack, intset, zipmap). `sat` is the offset
+    /// of the RDB string, `raw_base` that of its bytes when stored raw.
+    fn blob(&mut self, s: RdbStr<'_>, sat: u64, raw_base: u64, ty: ValueType, t: u8) -> Result<()> {
         let mut a = std::mem::take(&mut self.scratch.a);
         let res = (|| {
-            let (blob, base): (&[u8], u64) = match s {
-                RdbStr::Raw(b) => (b, at),
+            let (blob, base, lzf_at): (&[u8], u64, Option<u64>) = match s {
+                RdbStr::Raw(b) => (b, raw_base, None),
                 RdbStr::Int(_) => {
-                    return Err(corrupt(
-                        at,
-                        "an encoded value blob",
-                        "an integer-encoded string",
-                    ))
+                    return Err(corrupt(sat, "an encoded value blob", "an integer-encoded string"))
                 }
-                lzf => (lzf.decode(&mut a)?, at),
+                RdbStr::Lzf { offset, .. } => (s.decode(&mut a)?, offset, Some(offset)),
             };
-            self.blob_bytes(blob, base, ty, t)
+            self.blob_bytes(blob, base, ty, t).map_err(|e| match lzf_at {
+                Some(o) => e.inside_lzf(o),
+                None => e,
+            })
         })();
         self.scratch.a = a;
-        res.map_err(|e| {
-            if in_lzf {
-                e.with_context("inside an LZF-compressed blob; offset is of the compressed string")
-            } else {
-                e
-            }
-        })
+        res
     }
 
     fn blob_bytes(&mut self, blob: &[u8], base: u64, ty: ValueType, t: u8) -> Result<()> {
@@ -791,16 +782,22 @@ impl<'v> Walker<'v> {
                     }
                     lzf => lzf.decode(&mut a)?,
                 };
-                if t == T_LIST_QUICKLIST {
-                    for e in Ziplist::parse(blob, base)?.iter() {
-                        self.visitor.list_item(e?)?;
+                let r = (|| -> Result<()> {
+                    if t == T_LIST_QUICKLIST {
+                        for e in Ziplist::parse(blob, base)?.iter() {
+                            self.visitor.list_item(e?)?;
+                        }
+                    } else {
+                        for e in Listpack::parse(blob, base)?.iter() {
+                            self.visitor.list_item(e?)?;
+                        }
                     }
-                } else {
-                    for e in Listpack::parse(blob, base)?.iter() {
-                        self.visitor.list_item(e?)?;
-                    }
+                    Ok(())
+                })();
+                match s {
+                    RdbStr::Lzf { offset, .. } => r.map_err(|e| e.inside_lzf(offset)),
+                    _ => r,
                 }
-                Ok(())
             })();
             self.scratch.a = a;
             r?;

@@ -21,6 +21,7 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
             format!("{} compressed bytes claiming {ulen} bytes", input.len()),
         ));
     }
+    crate::fuzzing::note_inflated(ulen);
     let ulen = ulen as usize;
     out.resize(ulen, 0);
     let buf = out.as_mut_slice();

@@ -1,0 +1,9 @@
+//! `rdb_file`: see `redsafe::fuzzing::rdb_file` for the input format and the invariants checked.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[global_allocator]
+static ALLOC: redsafe::fuzzing::CountingAlloc = redsafe::fuzzing::CountingAlloc;
+
+fuzz_target!(|data: &[u8]| redsafe::fuzzing::rdb_file(data));

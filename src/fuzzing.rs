@@ -1,0 +1,814 @@
+//! Fuzzing entry points: each function takes arbitrary bytes and panics when an invariant
+//! breaks. The thin libFuzzer targets in `fuzz/fuzz_targets/` call them, and
+//! `tests/fuzz_replay.rs` runs the same functions over the committed seed corpus
+//! (`fuzz/corpus/<target>/`) and the regression inputs (`fixtures/regressions/<target>/`), so a
+//! plain `cargo test` catches regressions without a fuzzer (the wasmparser layout).
+//!
+//! Invariants checked on every input:
+//! - no panic, and no error that is not "damage" (a parser never reports I/O or usage errors);
+//! - every error carries an offset inside the input (`base ..= base + len`);
+//! - no single allocation larger than [`alloc_limit`] of the bytes seen (the input plus what
+//!   LZF decompression produced, itself bounded at 140× its input), when [`CountingAlloc`] is
+//!   the global allocator (both harnesses install it);
+//! - the checker and the reader agree: a file the checker calls valid reads to its EOF and
+//!   every value materialises; one it calls damaged fails in the reader at the same offset
+//!   (or, for a checksum mismatch, reads completely and fails the CRC);
+//! - the skip walk (finding where a value ends), the shallow and the deep decode agree on
+//!   where a value ends, and what deep validation accepts, shallow validation accepts;
+//! - decoded values keep what validation promised (unique set members, hash fields and zset
+//!   members, no NaN scores, stream lengths and PEL ownership), and the visitor contract holds
+//!   (`begin` first, `end` last, element counts equal to the announced length);
+//! - LZF decompression agrees with the independent `lzf` crate.
+//!
+//! Infinite loops are caught by the fuzzer's `-timeout` and by the replay test's watchdog.
+//!
+//! Not part of the stable API.
+#![allow(missing_docs)]
+
+use std::cell::Cell;
+use std::collections::HashSet;
+
+use crate::error::{Error, ErrorKind};
+use crate::rdb::check::{check_rdb, CheckOptions, ChecksumStatus};
+use crate::rdb::cursor::Cursor;
+use crate::rdb::encoding::Elem;
+use crate::rdb::format::*;
+use crate::rdb::materialize::Materializer;
+use crate::rdb::model::{StreamId, Value, ValueType};
+use crate::rdb::value::{
+    module_opcodes, ArrayItem, IgnoreVisitor, Scratch, ValueCtx, ValueVisitor, Walker,
+};
+use crate::rdb::{RdbReader, Record};
+
+/// A fuzz target: its name (the directory under `fuzz/corpus/` and `fixtures/regressions/`)
+/// and its entry point.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, for the replay test.
+pub const TARGETS: &[Target] = &[("rdb_file", rdb_file), ("rdb_value", rdb_value)];
+
+// ---------------------------------------------------------------------------------------------
+// Allocation budget
+
+/// The largest single allocation allowed while processing `data_len` bytes of input (plus
+/// inflated LZF output): 64 × that + 1 MiB.
+pub fn alloc_limit(data_len: usize) -> usize {
+    data_len.saturating_mul(64).saturating_add(1 << 20)
+}
+
+/// Above this an over-budget allocation is refused outright (the process aborts with
+/// "memory allocation failed") instead of being recorded and reported after the run.
+const HARD_CAP: usize = 1 << 30;
+
+struct BudgetState {
+    active: Cell<bool>,
+    data: Cell<usize>,
+    worst: Cell<usize>,
+    worst_limit: Cell<usize>,
+}
+
+thread_local! {
+    static BUDGET: BudgetState = const {
+        BudgetState {
+            active: Cell::new(false),
+            data: Cell::new(0),
+            worst: Cell::new(0),
+            worst_limit: Cell::new(0),
+        }
+    };
+}
+
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once [`CountingAlloc`] has served an allocation (it is the global allocator).
+pub fn counting_alloc_installed() -> bool {
+    INSTALLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Records that LZF decompression is about to produce `n` bytes: they count as data for the
+/// allocation budget of the current fuzz run (a no-op outside one).
+#[inline]
+pub(crate) fn note_inflated(n: u64) {
+    let _ = BUDGET.try_with(|s| {
+        if s.active.get() {
+            s.data.set(s.data.get().saturating_add(n as usize));
+        }
+    });
+}
+
+/// Checks one allocation against the budget; false = refuse it.
+#[inline]
+fn admit(size: usize) -> bool {
+    BUDGET
+        .try_with(|s| {
+            if !s.active.get() {
+                return true;
+            }
+            let limit = alloc_limit(s.data.get());
+            if size > limit {
+                if size > s.worst.get() {
+                    s.worst.set(size);
+                    s.worst_limit.set(limit);
+                }
+                return size < HARD_CAP;
+            }
+            true
+        })
+        .unwrap_or(true)
+}
+
+/// A global allocator that forwards to the system allocator and records, during
+/// [`with_alloc_budget`], any single allocation above [`alloc_limit`]. Install it with
+/// `#[global_allocator] static A: CountingAlloc = CountingAlloc;`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CountingAlloc;
+
+#[allow(unsafe_code)]
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, or returns
+// null (allowed: "allocation failed"); the bookkeeping touches only const-initialised
+// thread-local `Cell`s and an atomic, which never allocate.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if !INSTALLED.load(std::sync::atomic::Ordering::Relaxed) {
+            INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if !admit(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded unchanged.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if !admit(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded unchanged.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded unchanged; `ptr` came from `System` through this allocator.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if !admit(new_size) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded unchanged; `ptr` came from `System` through this allocator.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Runs `f` with the allocation budget of an input of `input_len` bytes and panics afterwards
+/// if a single allocation exceeded it. Nested calls run under the outer budget.
+pub fn with_alloc_budget<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
+    if BUDGET.with(|s| s.active.get()) {
+        return f();
+    }
+    BUDGET.with(|s| {
+        s.data.set(input_len);
+        s.worst.set(0);
+        s.worst_limit.set(0);
+        s.active.set(true);
+    });
+    struct Off;
+    impl Drop for Off {
+        fn drop(&mut self) {
+            BUDGET.with(|s| s.active.set(false));
+        }
+    }
+    let off = Off;
+    let r = f();
+    drop(off);
+    let (worst, limit, data) = BUDGET.with(|s| (s.worst.get(), s.worst_limit.get(), s.data.get()));
+    if worst > 0 {
+        panic!(
+            "invariant: an allocation of {worst} bytes exceeds the budget of {limit} bytes \
+             (64 × data + 1 MiB) for {input_len} bytes of input ({data} with inflated LZF data)"
+        );
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared checks
+
+/// Lower-case hex of `data` (for printing crashing inputs).
+pub fn hex(data: &[u8]) -> String {
+    let mut s = String::with_capacity(data.len() * 2);
+    for b in data {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// An error from parsing `len` bytes that start at file offset `base` must be damage, not
+/// I/O or usage, and must carry an offset in `base ..= base + len`.
+#[track_caller]
+fn check_error(e: &Error, base: u64, len: usize, who: &str) {
+    assert!(
+        e.is_damage(),
+        "invariant: {who} reported a non-damage error on in-memory input: {e}"
+    );
+    let off = e
+        .offset()
+        .unwrap_or_else(|| panic!("invariant: {who} error without an offset: {e}"));
+    assert!(
+        off >= base && off <= base + len as u64,
+        "invariant: {who} error offset {off} outside the input [{base}, {}]: {e}",
+        base + len as u64
+    );
+}
+
+fn same_error(a: &Error, b: &Error) -> bool {
+    a.offset() == b.offset() && a.kind() == b.kind()
+}
+
+/// What decoded values must satisfy after deep validation accepted them.
+fn check_value(v: &Value) {
+    fn unique<'x>(what: &str, items: impl Iterator<Item = &'x [u8]>) {
+        let mut seen = HashSet::new();
+        for i in items {
+            assert!(
+                seen.insert(i),
+                "invariant: deep validation accepted a duplicate {what} {:?}",
+                crate::error::escape_bytes(i)
+            );
+        }
+    }
+    match v {
+        Value::Set(m) => unique("set member", m.iter().map(|x| x.as_slice())),
+        Value::Zset(m) => {
+            assert!(
+                m.iter().all(|(_, s)| !s.is_nan()),
+                "invariant: a NaN zset score was accepted"
+            );
+            unique("zset member", m.iter().map(|(x, _)| x.as_slice()));
+        }
+        Value::Hash(f) => unique("hash field", f.iter().map(|x| x.field.as_slice())),
+        Value::Stream(s) => {
+            assert_eq!(
+                s.entries.len() as u64,
+                s.meta.length,
+                "invariant: stream length differs from its live entries"
+            );
+            unique("consumer group", s.groups.iter().map(|g| g.name.as_slice()));
+            for g in &s.groups {
+                let pel: HashSet<StreamId> = g.pending.iter().map(|p| p.id).collect();
+                assert_eq!(pel.len(), g.pending.len(), "invariant: duplicate PEL entry");
+                unique("consumer", g.consumers.iter().map(|c| c.name.as_slice()));
+                let mut owned = HashSet::new();
+                for c in &g.consumers {
+                    for id in &c.pending {
+                        assert!(
+                            pel.contains(id),
+                            "invariant: consumer owns an ID not in the PEL"
+                        );
+                        assert!(owned.insert(*id), "invariant: PEL entry owned twice");
+                    }
+                }
+            }
+        }
+        Value::String(_) | Value::List(_) | Value::Module(_) | Value::Array { .. } => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rdb_file
+
+/// What reading a whole file with the reader (and materialising every value) gave.
+struct ReadOutcome {
+    error: Option<Error>,
+    /// (EOF opcode offset, stored checksum, end offset, trailing bytes).
+    eof: Option<(u64, Option<u64>, u64, u64)>,
+}
+
+fn read_all(data: &[u8], base: u64) -> ReadOutcome {
+    let mut r = RdbReader::with_base(data, base);
+    let end = base + data.len() as u64;
+    let mut last = base;
+    let mut eof = None;
+    while let Some(item) = r.next() {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                check_error(&e, base, data.len(), "reader");
+                assert!(
+                    r.next().is_none(),
+                    "invariant: the reader is not fused after an error"
+                );
+                return ReadOutcome {
+                    error: Some(e),
+                    eof: None,
+                };
+            }
+        };
+        assert!(
+            item.offset >= last && item.offset < end,
+            "invariant: record offset {} not increasing or outside the input",
+            item.offset
+        );
+        last = item.offset;
+        match item.record {
+            Record::Entry(entry) => {
+                let v = entry.value;
+                let start = (v.offset() - base) as usize;
+                assert_eq!(
+                    data.get(start..start + v.len()),
+                    Some(v.raw()),
+                    "invariant: a value handle's raw bytes are not the input at its offset"
+                );
+                assert_eq!(v.dump_payload().len(), v.len() + 11);
+                match v.materialize() {
+                    Ok(value) => {
+                        assert_eq!(
+                            value.value_type(),
+                            v.value_type(),
+                            "invariant: materialised type differs from the handle's"
+                        );
+                        check_value(&value);
+                    }
+                    Err(e) => {
+                        check_error(&e, v.offset(), v.len(), "materialize");
+                        return ReadOutcome {
+                            error: Some(e),
+                            eof: None,
+                        };
+                    }
+                }
+            }
+            Record::Eof { checksum, trailing } => {
+                let eof_off = r.eof_offset().expect("EOF offset once EOF is read");
+                let end_off = r.end_offset().expect("end offset once EOF is read");
+                assert_eq!(eof_off, item.offset);
+                assert_eq!(
+                    end_off + trailing,
+                    end,
+                    "invariant: trailing bytes miscounted"
+                );
+                eof = Some((eof_off, checksum, end_off, trailing));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        eof.is_some(),
+        "invariant: the reader stopped without EOF or an error"
+    );
+    ReadOutcome { error: None, eof }
+}
+
+/// The whole RDB reader and checker on arbitrary bytes.
+pub fn rdb_file(data: &[u8]) {
+    with_alloc_budget(data.len(), || rdb_file_inner(data));
+}
+
+fn rdb_file_inner(data: &[u8]) {
+    const BASE: u64 = 1_000_003;
+    let opts = CheckOptions {
+        deep: true,
+        verify_checksum: true,
+        now_ms: Some(0),
+    };
+    let report = check_rdb(data, 0, opts);
+    assert_eq!(report.ok, report.error.is_none());
+    if let Some(e) = &report.error {
+        check_error(e, 0, data.len(), "checker");
+    }
+
+    // Offsets are relative to `base` and nothing else depends on it.
+    let shifted = check_rdb(data, BASE, opts);
+    assert_eq!(
+        shifted.ok, report.ok,
+        "invariant: the verdict depends on the base offset"
+    );
+    if let (Some(a), Some(b)) = (&report.error, &shifted.error) {
+        assert_eq!(
+            a.offset().map(|o| o + BASE),
+            b.offset(),
+            "invariant: error offsets do not follow the base offset"
+        );
+        assert_eq!(a.message(), b.message());
+    }
+
+    // What deep validation accepts, shallow validation accepts.
+    let shallow = check_rdb(
+        data,
+        0,
+        CheckOptions {
+            deep: false,
+            ..opts
+        },
+    );
+    if let Some(e) = &shallow.error {
+        check_error(e, 0, data.len(), "shallow checker");
+    }
+    assert!(
+        !report.ok || shallow.ok,
+        "invariant: deep check passed but shallow check failed: {:?}",
+        shallow.error
+    );
+
+    // The checker and the reader agree.
+    let read = read_all(data, 0);
+    match (&report.error, &read.error) {
+        (None, None) => {
+            let (eof, checksum, end, _) = read.eof.expect("eof");
+            assert_eq!(report.eof_offset, Some(eof));
+            assert_eq!(report.end_offset, Some(end));
+            assert!(
+                matches!(
+                    (report.checksum, checksum),
+                    (ChecksumStatus::Verified { .. }, Some(_))
+                        | (ChecksumStatus::NotComputed, Some(0))
+                        | (ChecksumStatus::Absent, None)
+                ),
+                "invariant: checksum status {:?} for stored {checksum:?}",
+                report.checksum
+            );
+        }
+        (Some(c), None) => {
+            let ErrorKind::ChecksumMismatch { stored, computed } = *c.kind() else {
+                panic!("invariant: the checker says damaged ({c}) but the reader read everything")
+            };
+            let (eof, checksum, _, _) = read.eof.expect("eof");
+            assert_eq!(checksum, Some(stored));
+            assert_ne!(stored, computed);
+            assert_eq!(
+                c.offset(),
+                Some(eof + 1),
+                "invariant: checksum error not after EOF"
+            );
+        }
+        (None, Some(r)) => {
+            panic!("invariant: the checker says valid but the reader fails: {r}")
+        }
+        (Some(c), Some(r)) => {
+            assert!(
+                same_error(c, r),
+                "invariant: checker and reader fail differently:\n  checker: {c}\n  reader:  {r}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rdb_value
+
+/// Appends an RDB length (§4.1) to `out`.
+pub fn push_len(out: &mut Vec<u8>, n: u64) {
+    if n < 1 << 6 {
+        out.push(n as u8);
+    } else if n < 1 << 14 {
+        out.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
+    } else if n <= u32::MAX as u64 {
+        out.push(0x80);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// Appends a raw RDB string (length + bytes) to `out`.
+pub fn push_str(out: &mut Vec<u8>, s: &[u8]) {
+    push_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// Checks the [`ValueVisitor`] contract: `begin` first and once, `end` last and once, element
+/// events only in between and matching the type, counts equal to the announced length.
+#[derive(Default)]
+struct ContractVisitor {
+    ty: Option<ValueType>,
+    hint: Option<u64>,
+    elems: u64,
+    string_len: Option<u64>,
+    ended: bool,
+}
+
+impl ContractVisitor {
+    fn event(&mut self, ty: ValueType) {
+        assert!(!self.ended, "invariant: visitor event after end");
+        assert_eq!(
+            self.ty,
+            Some(ty),
+            "invariant: element event of the wrong type or before begin"
+        );
+        self.elems += 1;
+    }
+}
+
+impl ValueVisitor for ContractVisitor {
+    fn begin(&mut self, ty: ValueType, _t: u8, n: Option<u64>) -> crate::Result<()> {
+        assert!(self.ty.is_none(), "invariant: begin called twice");
+        self.ty = Some(ty);
+        self.hint = n;
+        Ok(())
+    }
+    fn string(&mut self, v: Elem<'_>) -> crate::Result<()> {
+        self.event(ValueType::String);
+        self.string_len = Some(v.to_vec().len() as u64);
+        Ok(())
+    }
+    fn list_item(&mut self, _i: Elem<'_>) -> crate::Result<()> {
+        self.event(ValueType::List);
+        Ok(())
+    }
+    fn set_member(&mut self, _m: Elem<'_>) -> crate::Result<()> {
+        self.event(ValueType::Set);
+        Ok(())
+    }
+    fn zset_member(&mut self, _m: Elem<'_>, _s: f64) -> crate::Result<()> {
+        self.event(ValueType::Zset);
+        Ok(())
+    }
+    fn hash_field(&mut self, _f: Elem<'_>, _v: Elem<'_>, _e: Option<u64>) -> crate::Result<()> {
+        self.event(ValueType::Hash);
+        Ok(())
+    }
+    fn stream_entry(&mut self, _id: StreamId, f: &[Elem<'_>], v: &[Elem<'_>]) -> crate::Result<()> {
+        assert_eq!(
+            f.len(),
+            v.len(),
+            "invariant: stream entry fields and values differ in number"
+        );
+        self.event(ValueType::Stream);
+        Ok(())
+    }
+    fn module_value(&mut self, _id: u64, body: &[u8]) -> crate::Result<()> {
+        assert_eq!(
+            body.last(),
+            Some(&0),
+            "invariant: a module body must end with EOF (0)"
+        );
+        self.event(ValueType::Module);
+        Ok(())
+    }
+    fn array_item(&mut self, _i: u64, _v: ArrayItem<'_>) -> crate::Result<()> {
+        self.event(ValueType::Array);
+        Ok(())
+    }
+    fn end(&mut self) -> crate::Result<()> {
+        assert!(self.ty.is_some(), "invariant: end without begin");
+        assert!(!self.ended, "invariant: end called twice");
+        self.ended = true;
+        if let Some(n) = self.hint {
+            if self.ty == Some(ValueType::String) {
+                assert_eq!(
+                    self.string_len,
+                    Some(n),
+                    "invariant: string length differs from its hint"
+                );
+            } else {
+                assert_eq!(
+                    self.elems, n,
+                    "invariant: element count differs from the announced length"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Walks `value` as a value of type `t`: returns the result and where the cursor stopped.
+fn walk(
+    value: &[u8],
+    base: u64,
+    ctx: ValueCtx,
+    t: u8,
+    skip: bool,
+    deep: bool,
+    visitor: &mut dyn ValueVisitor,
+) -> (crate::Result<()>, usize) {
+    let mut scratch = Scratch::default();
+    let mut cur = Cursor::new(value, base);
+    let mut w = Walker {
+        ctx,
+        skip,
+        deep,
+        visitor,
+        scratch: &mut scratch,
+    };
+    let r = w.value(&mut cur, t);
+    (r, cur.pos())
+}
+
+/// Each inner decoder on a type byte and a payload. Input: `[type byte][flags][payload]`;
+/// flags bit 0 = Valkey dialect, bit 1 = "wrap": the payload is the inner blob (ziplist,
+/// listpack, intset, zipmap, quicklist node, stream node listpack, LZF stream with a 2-byte
+/// length first, module opcodes) and is wrapped into a value of type `t` here, and also fed to
+/// the matching decoder directly.
+pub fn rdb_value(data: &[u8]) {
+    with_alloc_budget(data.len(), || rdb_value_inner(data));
+}
+
+fn rdb_value_inner(data: &[u8]) {
+    const BASE: u64 = 7919;
+    let [t, flags, payload @ ..] = data else {
+        return;
+    };
+    let (t, flags) = (*t, *flags);
+    let dialect = if flags & 1 != 0 {
+        Dialect::Valkey
+    } else {
+        Dialect::Redis
+    };
+    let ctx = ValueCtx {
+        dialect,
+        version: if dialect == Dialect::Valkey { 80 } else { 12 },
+    };
+    if flags & 2 == 0 {
+        let _ = value_walks(payload, BASE, ctx, t);
+        return;
+    }
+    // Wrap mode.
+    let mut v = Vec::with_capacity(payload.len() + 32);
+    let blob_at;
+    match t {
+        T_STRING => {
+            // [ulen u16 LE][compressed]
+            let (ulen, comp) = match payload {
+                [a, b, rest @ ..] => (u16::from_le_bytes([*a, *b]) as u64, rest),
+                _ => return,
+            };
+            lzf_differential(comp, ulen);
+            v.push(0xC3);
+            push_len(&mut v, comp.len() as u64);
+            push_len(&mut v, ulen);
+            blob_at = v.len();
+            v.extend_from_slice(comp);
+        }
+        T_MODULE_2 => {
+            push_len(&mut v, 0x1234_5678 << 10);
+            blob_at = v.len();
+            v.extend_from_slice(payload);
+            let mut cur = Cursor::new(payload, BASE);
+            if let Err(e) = module_opcodes(&mut cur) {
+                check_error(&e, BASE, payload.len(), "module opcodes");
+            }
+        }
+        T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => {
+            push_len(&mut v, 1);
+            if t == T_LIST_QUICKLIST_2 {
+                push_len(&mut v, QUICKLIST_NODE_PACKED);
+            }
+            push_len(&mut v, payload.len() as u64);
+            blob_at = v.len();
+            v.extend_from_slice(payload);
+        }
+        T_STREAM_LISTPACKS..=T_STREAM_LISTPACKS_5
+            if crate::rdb::value::value_type_of(dialect, t) == Some(ValueType::Stream) =>
+        {
+            push_len(&mut v, 1);
+            push_str(&mut v, &[0u8; 16]);
+            push_len(&mut v, payload.len() as u64);
+            blob_at = v.len();
+            v.extend_from_slice(payload);
+        }
+        _ => {
+            if t == T_HASH_LISTPACK_EX {
+                v.extend_from_slice(&0u64.to_le_bytes());
+            }
+            push_len(&mut v, payload.len() as u64);
+            blob_at = v.len();
+            v.extend_from_slice(payload);
+        }
+    }
+    let direct = direct_decode(payload, BASE + blob_at as u64, t);
+    let deep = value_walks(&v, BASE, ctx, t);
+    if let Some(d) = direct {
+        if deep.is_ok() {
+            panic!("invariant: the inner decoder fails ({d}) but the value decodes");
+        }
+    }
+}
+
+/// Runs the matching inner decoder over `blob` (for the blob-encoded types); returns its error.
+fn direct_decode(blob: &[u8], base: u64, t: u8) -> Option<Error> {
+    use crate::rdb::encoding::{intset::Intset, listpack::Listpack, ziplist::Ziplist, zipmap};
+    let r: crate::Result<()> = match t {
+        T_HASH_ZIPMAP => zipmap::pairs(blob, base).map(|_| ()),
+        T_SET_INTSET => Intset::parse(blob, base).map(|s| assert_eq!(s.iter().count(), s.len())),
+        T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST => {
+            Ziplist::parse(blob, base).and_then(|z| z.iter().try_for_each(|e| e.map(|_| ())))
+        }
+        T_HASH_LISTPACK | T_ZSET_LISTPACK | T_SET_LISTPACK | T_23 | T_HASH_LISTPACK_EX
+        | T_LIST_QUICKLIST_2 | T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3
+        | T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 => {
+            Listpack::parse(blob, base).and_then(|l| {
+                let mut it = l.iter();
+                for e in it.by_ref() {
+                    e?;
+                }
+                assert!(
+                    it.next().is_none(),
+                    "invariant: listpack iterator not fused"
+                );
+                Ok(())
+            })
+        }
+        _ => return None,
+    };
+    let e = r.err()?;
+    check_error(&e, base, blob.len(), "inner decoder");
+    Some(e)
+}
+
+/// Skip walk, shallow and deep decode, and materialisation of one value; returns the deep
+/// decode's result.
+fn value_walks(value: &[u8], base: u64, ctx: ValueCtx, t: u8) -> crate::Result<()> {
+    let len = value.len();
+    let (skip, skip_end) = walk(value, base, ctx, t, true, false, &mut IgnoreVisitor);
+    let (shallow, shallow_end) = walk(value, base, ctx, t, false, false, &mut IgnoreVisitor);
+    let mut contract = ContractVisitor::default();
+    let (deep, deep_end) = walk(value, base, ctx, t, false, true, &mut contract);
+    let mut m = Materializer::default();
+    let (mat, mat_end) = walk(value, base, ctx, t, false, true, &mut m);
+    for (r, who) in [
+        (&skip, "skip walk"),
+        (&shallow, "shallow decode"),
+        (&deep, "deep decode"),
+    ] {
+        if let Err(e) = r {
+            check_error(e, base, len, who);
+        }
+    }
+    match (&deep, &mat) {
+        (Ok(()), Ok(())) => {
+            assert_eq!(deep_end, mat_end);
+            assert!(
+                contract.ended,
+                "invariant: a decoded value never called end"
+            );
+            let value = m
+                .finish()
+                .unwrap_or_else(|e| panic!("invariant: materialise failed: {e}"));
+            assert_eq!(Some(value.value_type()), contract.ty);
+            check_value(&value);
+        }
+        (Err(a), Err(b)) => assert!(
+            same_error(a, b),
+            "invariant: visitors change the error: {a} / {b}"
+        ),
+        _ => panic!("invariant: visitors change the verdict: {deep:?} / {mat:?}"),
+    }
+    if deep.is_ok() {
+        assert!(
+            shallow.is_ok(),
+            "invariant: deep decode passed, shallow failed: {shallow:?}"
+        );
+        assert_eq!(
+            deep_end, shallow_end,
+            "invariant: deep and shallow decode end apart"
+        );
+    }
+    if shallow.is_ok() {
+        assert!(
+            skip.is_ok(),
+            "invariant: decode passed but the skip walk failed: {skip:?}"
+        );
+        assert_eq!(
+            skip_end, shallow_end,
+            "invariant: skip walk and decode end apart"
+        );
+    }
+    if let Err(s) = &skip {
+        // Decoding reads everything skipping reads, so it fails too, no later.
+        let d = shallow
+            .as_ref()
+            .expect_err("invariant: skip walk failed but decode passed");
+        assert!(
+            d.offset() <= s.offset(),
+            "invariant: decode fails after the skip walk's failure: {d} / {s}"
+        );
+    }
+    deep
+}
+
+/// LZF decompression against the `lzf` crate.
+fn lzf_differential(comp: &[u8], ulen: u64) {
+    let mut out = Vec::new();
+    let ours = crate::rdb::encoding::lzf::decompress_into(comp, ulen, &mut out, 0);
+    if let Err(e) = &ours {
+        check_error(e, 0, comp.len(), "LZF");
+    }
+    if comp.is_empty() || ulen == 0 {
+        return;
+    }
+    let theirs = lzf::decompress(comp, ulen as usize);
+    match (&ours, theirs) {
+        (Ok(()), Ok(t)) => assert_eq!(out, t, "invariant: LZF output differs from the lzf crate"),
+        (Ok(()), Err(e)) => panic!("invariant: LZF accepted data the lzf crate rejects: {e:?}"),
+        (Err(e), Ok(t)) if t.len() == ulen as usize => {
+            panic!("invariant: LZF rejected data the lzf crate decodes: {e}")
+        }
+        _ => {}
+    }
+}
