@@ -336,8 +336,11 @@ mod seeds {
     use redsafe::rdb::format::*;
     use redsafe::rdb::{Dialect, RdbReader, Record, ValueHandle};
 
+    /// Type byte, has an expiry, string encoding tag.
+    type Shape = (u8, bool, Option<u8>);
+
     /// The shape of an entry, for choosing one small example of each.
-    fn shape(e: &redsafe::rdb::Entry<'_>) -> (u8, bool, Option<u8>) {
+    fn shape(e: &redsafe::rdb::Entry<'_>) -> Shape {
         let v = e.value;
         let raw = v.raw();
         let skip = if v.type_byte() == T_HASH_LISTPACK_EX {
@@ -372,7 +375,7 @@ mod seeds {
     /// of each shape (type byte, expiry or not, string encoding), ending with a fresh CRC.
     pub fn minimise_rdb(data: &[u8]) -> Option<Vec<u8>> {
         let mut r = RdbReader::new(data);
-        let mut spans: Vec<(usize, usize, Option<(u8, bool, Option<u8>)>)> = Vec::new();
+        let mut spans: Vec<(usize, usize, Option<Shape>)> = Vec::new();
         let mut prev = 0usize;
         let mut version = 0;
         let mut zero_crc = false;
@@ -393,7 +396,7 @@ mod seeds {
             }
             prev = end;
         }
-        let mut best: BTreeMap<(u8, bool, Option<u8>), (usize, usize)> = BTreeMap::new();
+        let mut best: BTreeMap<Shape, (usize, usize)> = BTreeMap::new();
         for (i, &(a, b, s)) in spans.iter().enumerate() {
             if let Some(s) = s {
                 let e = best.entry(s).or_insert((i, b - a));
@@ -476,7 +479,7 @@ mod seeds {
     /// `rdb_value` seeds of a file: `[t][flags][raw value]` for the smallest value of each
     /// shape, and `[t][flags | 2][inner blob]`.
     pub fn value_seeds(data: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let mut best: BTreeMap<(u8, bool, Option<u8>), ValueHandle<'_>> = BTreeMap::new();
+        let mut best: BTreeMap<Shape, ValueHandle<'_>> = BTreeMap::new();
         for item in RdbReader::new(data) {
             let Ok(item) = item else { break };
             if let Record::Entry(e) = item.record {

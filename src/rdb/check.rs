@@ -375,46 +375,60 @@ fn walk(
     use std::sync::{mpsc, Arc, Mutex};
 
     let dopts = DecodeOptions { deep: opts.deep };
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
+    // Asked once per process: the answer reads cgroup files, which costs more than checking
+    // a small file.
+    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let workers = *WORKERS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+    });
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         // Bounded queue: memory stays at a few batches of handles whatever the file size.
         let (tx, rx) = mpsc::sync_channel::<(usize, Vec<Job<'_>>)>(workers * 2);
         let rx = Arc::new(Mutex::new(rx));
+        // Workers start with the first full batch: a file with fewer keys than a batch is
+        // validated on this thread, without starting any.
         let mut handles = Vec::new();
-        for _ in 0..workers {
-            let rx = Arc::clone(&rx);
-            let stop = &stop;
-            handles.push(s.spawn(move || {
-                let mut tally = Tally::default();
-                let mut scratch = Scratch::default();
-                let mut counter = Counter::default();
-                let mut first_err: Option<(usize, usize, Error)> = None;
-                loop {
-                    let msg = match rx.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => break,
-                    };
-                    let Ok((seq, jobs)) = msg else { break };
-                    if first_err.is_some() {
-                        continue;
+        let spawn_workers = |handles: &mut Vec<_>| {
+            for _ in 0..workers {
+                let rx = Arc::clone(&rx);
+                let stop = &stop;
+                handles.push(s.spawn(move || {
+                    let mut tally = Tally::default();
+                    let mut scratch = Scratch::default();
+                    let mut counter = Counter::default();
+                    let mut first_err: Option<(usize, usize, Error)> = None;
+                    loop {
+                        let msg = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((seq, jobs)) = msg else { break };
+                        if first_err.is_some() {
+                            continue;
+                        }
+                        if let Some((i, e)) = validate_batch(
+                            &jobs,
+                            &mut tally,
+                            &mut scratch,
+                            &mut counter,
+                            dopts,
+                            now_ms,
+                        ) {
+                            first_err = Some((seq, i, e));
+                            stop.store(true, Ordering::Relaxed);
+                        }
                     }
-                    if let Some((i, e)) =
-                        validate_batch(&jobs, &mut tally, &mut scratch, &mut counter, dopts, now_ms)
-                    {
-                        first_err = Some((seq, i, e));
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                }
-                (tally, first_err)
-            }));
-        }
+                    (tally, first_err)
+                }));
+            }
+        };
 
         let mut reader = RdbReader::with_base(data, base);
-        let mut batch: Vec<Job<'_>> = Vec::with_capacity(BATCH);
+        let mut batch: Vec<Job<'_>> = Vec::new();
         let mut seq = 0usize;
         let mut next_progress = 8u64 << 20;
         let mut parse_result: Result<Option<u64>> = Err(Error::truncated(
@@ -456,6 +470,9 @@ fn walk(
                             batch.clear();
                             break;
                         }
+                        if handles.is_empty() {
+                            spawn_workers(&mut handles);
+                        }
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         if tx.send((seq, full)).is_err() {
                             break;
@@ -477,17 +494,30 @@ fn walk(
                 Record::ResizeDb { .. } | Record::SlotInfo { .. } | Record::SlotImport { .. } => {}
             }
         }
-        if !batch.is_empty() {
-            let _ = tx.send((seq, batch));
-        }
-        drop(tx);
         let mut value_err: Option<(usize, usize, Error)> = None;
         let dialect = report
             .header
             .map(|h| h.dialect)
             .unwrap_or(crate::rdb::Dialect::Redis);
+        if handles.is_empty() {
+            let mut tally = Tally::default();
+            value_err = validate_batch(
+                &batch,
+                &mut tally,
+                &mut Scratch::default(),
+                &mut Counter::default(),
+                dopts,
+                now_ms,
+            )
+            .map(|(i, e)| (seq, i, e));
+            tally.merge_into(report, dialect);
+        } else if !batch.is_empty() {
+            let _ = tx.send((seq, batch));
+        }
+        drop(tx);
         for h in handles {
-            let Ok((tally, err)) = h.join() else { continue };
+            // A panic while validating must not turn into a verdict: pass it on.
+            let (tally, err) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             tally.merge_into(report, dialect);
             if let Some(e) = err {
                 if value_err.as_ref().is_none_or(|v| (e.0, e.1) < (v.0, v.1)) {

@@ -559,14 +559,19 @@ impl<'v> Walker<'v> {
             let (blob, base, lzf_at): (&[u8], u64, Option<u64>) = match s {
                 RdbStr::Raw(b) => (b, raw_base, None),
                 RdbStr::Int(_) => {
-                    return Err(corrupt(sat, "an encoded value blob", "an integer-encoded string"))
+                    return Err(corrupt(
+                        sat,
+                        "an encoded value blob",
+                        "an integer-encoded string",
+                    ))
                 }
                 RdbStr::Lzf { offset, .. } => (s.decode(&mut a)?, offset, Some(offset)),
             };
-            self.blob_bytes(blob, base, ty, t).map_err(|e| match lzf_at {
-                Some(o) => e.inside_lzf(o),
-                None => e,
-            })
+            self.blob_bytes(blob, base, ty, t)
+                .map_err(|e| match lzf_at {
+                    Some(o) => e.inside_lzf(o),
+                    None => e,
+                })
         })();
         self.scratch.a = a;
         res
