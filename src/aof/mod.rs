@@ -32,6 +32,7 @@
 //! ```
 
 pub mod check;
+pub mod filter;
 pub mod keys;
 pub mod manifest;
 pub mod reader;

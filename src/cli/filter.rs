@@ -14,7 +14,7 @@ use redsafe::rdb::WriterOptions;
 
 use super::args::KeyFilterArgs;
 use super::output::{byte_progress, bytes_json};
-use super::{EXIT_ERROR, EXIT_OK};
+use super::EXIT_OK;
 
 /// Arguments of `redsafe filter`.
 #[derive(Debug, Args)]
@@ -32,6 +32,8 @@ pub struct FilterArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub filter: KeyFilterArgs,
+    #[command(flatten)]
+    pub aof: super::filter_aof::AofFilterArgs,
     /// Renumber a database: keys of FROM are written to TO (repeatable). Applied after the
     /// filter, which sees the input's numbers.
     #[arg(long = "move-db", value_name = "FROM:TO", value_parser = parse_move)]
@@ -94,11 +96,18 @@ pub fn detect_kind(path: &Path) -> Result<InputKind> {
 pub fn run(args: FilterArgs) -> Result<u8> {
     match detect_kind(&args.input)? {
         InputKind::Aof => {
-            eprintln!(
-                "redsafe: {}: AOF filtering is not available yet (only RDB files can be filtered)",
-                args.input.display()
-            );
-            Ok(EXIT_ERROR)
+            if !args.move_db.is_empty() {
+                anyhow::bail!("--move-db applies to RDB input only");
+            }
+            super::filter_aof::run_aof(
+                &args.input,
+                args.output.as_ref(),
+                &args.filter,
+                &args.aof,
+                args.dry_run,
+                args.json,
+                args.force,
+            )
         }
         InputKind::Rdb => {
             let opts = TransformOptions {

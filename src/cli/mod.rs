@@ -10,6 +10,7 @@ mod check;
 mod convert;
 mod dump;
 mod filter;
+mod filter_aof;
 mod output;
 mod salvage;
 mod stats;
