@@ -73,7 +73,8 @@ impl DropRule {
 pub trait RdbPartFilter {
     /// Writes to `out` a complete RDB holding the keys of `rdb` that `filter` passes; returns
     /// (keys kept, keys removed).
-    fn filter_rdb(&self, rdb: &[u8], filter: &KeyFilter, out: &mut dyn Write) -> Result<(u64, u64)>;
+    fn filter_rdb(&self, rdb: &[u8], filter: &KeyFilter, out: &mut dyn Write)
+        -> Result<(u64, u64)>;
 }
 
 /// What to remove.
@@ -130,7 +131,8 @@ impl FilterOptions {
     }
 
     fn tracks_flush(&self) -> bool {
-        let f = |n: &[u8]| n.eq_ignore_ascii_case(b"flushall") || n.eq_ignore_ascii_case(b"flushdb");
+        let f =
+            |n: &[u8]| n.eq_ignore_ascii_case(b"flushall") || n.eq_ignore_ascii_case(b"flushdb");
         self.drop_commands.iter().any(|n| f(n)) || self.drop_rules.iter().any(|r| f(&r.command))
     }
 }
@@ -273,7 +275,9 @@ impl<'w> Sink<'w> {
         let (s, e) = self.pend;
         if e > s {
             let slice = data.get(s..e).unwrap_or(&[]);
-            self.w.write_all(slice).map_err(|er| Error::io(&self.path, &er))?;
+            self.w
+                .write_all(slice)
+                .map_err(|er| Error::io(&self.path, &er))?;
             self.written += slice.len() as u64;
         }
         self.pend = (0, 0);
@@ -402,7 +406,12 @@ impl<'o> Engine<'o> {
         file: &Path,
     ) -> Result<Decision> {
         let name = c.name();
-        if self.opts.drop_commands.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+        if self
+            .opts
+            .drop_commands
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(name))
+        {
             return Ok(Decision::Drop);
         }
         let kf = self.opts.key_filter();
@@ -481,7 +490,10 @@ impl<'o> Engine<'o> {
             // current database for it), COPY … DB writes its destination there.
             let r = match sp {
                 Special::Move(d) => {
-                    let (a, b) = (self.key_removed(name, c.db, key), self.key_removed(name, d, key));
+                    let (a, b) = (
+                        self.key_removed(name, c.db, key),
+                        self.key_removed(name, d, key),
+                    );
                     if a != b {
                         self.pos = pos;
                         return Err(err(format!(
@@ -602,7 +614,13 @@ impl<'o> Engine<'o> {
         self.pos = pos;
     }
 
-    fn emit_select(&self, sink: &mut Sink<'_>, data: &[u8], selects: &[(u64, usize, usize)], db: u64) -> Result<()> {
+    fn emit_select(
+        &self,
+        sink: &mut Sink<'_>,
+        data: &[u8],
+        selects: &[(u64, usize, usize)],
+        db: u64,
+    ) -> Result<()> {
         match selects.iter().rev().find(|s| s.0 == db) {
             Some(&(_, s, e)) => sink.range(data, s, e),
             None => sink.bytes(data, &select_bytes(db)),
@@ -653,7 +671,11 @@ impl<'o> Engine<'o> {
                     let (s, e) = (rel(c.offset), rel(c.end));
                     let name = c.name();
                     if !self.opts.until_first.is_empty()
-                        && self.opts.until_first.iter().any(|n| n.eq_ignore_ascii_case(name))
+                        && self
+                            .opts
+                            .until_first
+                            .iter()
+                            .any(|n| n.eq_ignore_ascii_case(name))
                     {
                         self.cut = true;
                         self.report.cut = Some(Self::cmd_ref(file, &c));
@@ -688,7 +710,15 @@ impl<'o> Engine<'o> {
                                 // SELECTs inside the removed transaction still apply.
                                 sel_pending |= t.select_before;
                             } else {
-                                self.flush_txn(&t, data, (s, e), sink, &selects, &mut out_db, summary)?;
+                                self.flush_txn(
+                                    &t,
+                                    data,
+                                    (s, e),
+                                    sink,
+                                    &selects,
+                                    &mut out_db,
+                                    summary,
+                                )?;
                             }
                         }
                         continue;
@@ -857,20 +887,20 @@ fn track_rdb_keys(engine: &mut Engine<'_>, rdb: &[u8]) {
 }
 
 /// The end of the RDB part of `data` (after its checksum).
-fn rdb_end(data: &[u8], path: &Path) -> Result<usize> {
+fn rdb_end(data: &[u8], path: &Path) -> Result<(usize, u64)> {
     let opts = crate::rdb::CheckOptions {
         deep: false,
         ..Default::default()
     };
     let report = crate::rdb::check_rdb(data, 0, opts);
     if !report.ok {
-        let e = report.error.unwrap_or_else(|| {
-            Error::corrupt(0, "a valid RDB part", "an invalid RDB")
-        });
+        let e = report
+            .error
+            .unwrap_or_else(|| Error::corrupt(0, "a valid RDB part", "an invalid RDB"));
         return Err(e.in_file(path).with_context("RDB part of the AOF"));
     }
     let end = report.end_offset.unwrap_or(data.len() as u64) as usize;
-    Ok(end.min(data.len()))
+    Ok((end.min(data.len()), report.keys))
 }
 
 /// Filters every file of `set` into `out` (see the module documentation). With
@@ -947,6 +977,15 @@ pub fn filter_set(
                     .iter()
                     .filter(|e| e.file_type != FileType::History)
                     .cloned()
+                    .map(|mut e| {
+                        // Redis 8 `startoffset`/`endoffset` describe the replication stream
+                        // of the original file, not of the filtered one.
+                        e.extra.retain(|(k, _)| {
+                            !k.eq_ignore_ascii_case(b"startoffset")
+                                && !k.eq_ignore_ascii_case(b"endoffset")
+                        });
+                        e
+                    })
                     .collect();
             }
             for part in &set.parts {
@@ -1012,9 +1051,10 @@ fn filter_part(
     }
     let mut start = 0usize;
     if part.rdb {
-        let end = rdb_end(data, &part.path)?;
+        let (end, keys) = rdb_end(data, &part.path)?;
         let rdb = data.get(..end).unwrap_or(data);
-        match engine.opts.key_filter() {
+        // An RDB part without keys (the BASE Redis writes at first start) passes unchanged.
+        match engine.opts.key_filter().filter(|_| keys > 0) {
             Some(kf) => {
                 let Some(rf) = engine.opts.rdb_filter.as_ref() else {
                     return Err(Error::usage(format!(

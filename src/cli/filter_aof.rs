@@ -267,7 +267,15 @@ pub fn run_aof(
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_human(&report, dry_run, if dry_run { None } else { output.map(|p| p.as_path()) });
+        print_human(
+            &report,
+            dry_run,
+            if dry_run {
+                None
+            } else {
+                output.map(|p| p.as_path())
+            },
+        );
     }
     warn_merge(&report);
     Ok(EXIT_OK)
