@@ -421,7 +421,45 @@ fn generated_multipart_scenarios() {
         .unwrap()
         .eq_ignore_ascii_case("flushall"));
 
-    // 5. Dry run: same report, nothing written.
+    // 5. Key filter with an RDB BASE holding keys: the BASE goes through the RDB filter.
+    let out = t.path().join("out6");
+    let r = filter_ok(&dir, &out, &["--key", "user:*"]);
+    assert!(r["report"]["rdb_keys_removed"].as_u64().unwrap() > 0);
+    let base_only_users = {
+        // Oracle: the BASE loaded, then every non-user key deleted (KEYS + DEL per db),
+        // then the kept commands.
+        let tt = TempDir::new("aof-oracle-base");
+        std::fs::write(tt.path().join("base.rdb"), parts.rdb.as_ref().unwrap()).unwrap();
+        let s = RedisServer::start(tt.path(), &["--dbfilename", "base.rdb"]).unwrap();
+        let mut c = s.client();
+        for db in 0..16 {
+            c.cmd(&[b"SELECT", db.to_string().as_bytes()]).unwrap();
+            if let Reply::Array(Some(keys)) = c.cmd(&[b"KEYS", b"*"]).unwrap() {
+                for k in keys {
+                    if let Reply::Bulk(Some(k)) = k {
+                        if !k.starts_with(b"user:") {
+                            c.cmd(&[b"DEL", &k]).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+        c.cmd(&[b"SAVE"]).unwrap();
+        drop(c);
+        drop(s);
+        std::fs::read(tt.path().join("base.rdb")).unwrap()
+    };
+    let users = Parts {
+        rdb: Some(base_only_users),
+        files: parts.files.clone(),
+    };
+    let keep = |c: &Cmd| {
+        let k = ko.keys(&c.argv);
+        k.is_empty() || k.iter().all(|k| glob(b"user:*", k))
+    };
+    assert_eq!(load_dir_digest(&out), oracle_digest(&users, &keep));
+
+    // 6. Dry run: same report, nothing written.
     let out = t.path().join("out5");
     let (code, stdout, _) = redsafe(&[
         "filter",

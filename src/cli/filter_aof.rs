@@ -145,7 +145,8 @@ impl redsafe::aof::filter::RdbPartFilter for TransformRdbFilter {
             writer: redsafe::rdb::WriterOptions::default(),
             verify_checksum: true,
         };
-        let (rep, _) = redsafe::rdb::transform::transform(rdb, out, &opts, &mut |_| {}, &mut |_| {})?;
+        let (rep, _) =
+            redsafe::rdb::transform::transform(rdb, out, &opts, &mut |_| {}, &mut |_| {})?;
         Ok((rep.keys_written, rep.keys_filtered_out))
     }
 }
