@@ -35,6 +35,7 @@ pub mod check;
 pub mod filter;
 pub mod keys;
 pub mod manifest;
+pub mod pitr;
 pub mod reader;
 pub mod resp;
 pub mod set;

@@ -14,6 +14,7 @@ mod filter_aof;
 mod output;
 mod salvage;
 mod stats;
+mod restore;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]
@@ -39,6 +40,8 @@ enum Command {
     /// What is in an RDB file: keys and bytes per db, type and encoding, expiries, the
     /// biggest keys, prefixes, functions and modules.
     Stats(stats::StatsArgs),
+    /// Point-in-time restore of an AOF into a new, loadable AOF directory (--at WHEN).
+    Restore(restore::RestoreArgs),
 }
 
 /// Exit code: success.
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Filter(a) => filter::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Salvage(a) => salvage::run(a),
+        Command::Restore(a) => restore::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,1018 @@
+//! Point-in-time restore of AOF sets.
+//!
+//! Three pieces, kept apart so that a later RDB output (a replay engine) plugs in:
+//! - [`When::parse`]: the user's target (`1700000000`, `2026-11-22 10:42:16`,
+//!   `2026-11-22T10:42:16+01:00`, `latest`, `before:FLUSHALL`).
+//! - [`plan_cut`]: reads a set (never writes) and finds where to cut it: a file index and a
+//!   byte offset ([`CutPlan`]). For a time target the rule is exactly
+//!   `redis-check-aof --truncate-to-timestamp`'s: everything stamped ≤ T is kept, the cut is
+//!   at the first `#TS:` line whose value is > T. It applies across the whole set (BASE, then
+//!   every INCR in manifest order, the last stamp carried from file to file), where Redis's
+//!   tool refuses every file but the last.
+//! - [`RestoreOutput`]: writes what the plan keeps. [`DirOutput`] writes a new multi-part AOF
+//!   directory that `redis-server --appendonly yes --dir OUT` loads.
+//!
+//! ```no_run
+//! use redsafe::aof::AofSet;
+//! use redsafe::aof::pitr::{plan_cut, DirOutput, RestoreOutput, When};
+//! let set = AofSet::open("/var/lib/redis/appendonlydir".as_ref())?;
+//! let plan = plan_cut(&set, &When::parse("2026-11-22 10:42:16")?.into())?;
+//! let mut out = DirOutput::new("/tmp/restored".into(), false);
+//! let summary = out.write(&set, &plan, &mut |_| {})?;
+//! println!("{} files written", summary.files.len());
+//! # Ok::<(), redsafe::Error>(())
+//! ```
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use crate::aof::check::{scan_set, FileReport, ScanOptions, SetVisitor, Verdict};
+use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
+use crate::aof::reader::AofItem;
+use crate::aof::set::{AofPart, AofSet, PartRole};
+use crate::error::{Error, Result};
+use crate::fsutil::{copy_range, fsync_dir, AtomicDir};
+use crate::rdb::RdbReport;
+
+// ---------------------------------------------------------------------------------------
+// WHEN
+
+/// A restore target as the user gives it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum When {
+    /// Everything stamped at or before this unix second.
+    Time {
+        /// Unix seconds.
+        unix: i64,
+    },
+    /// Everything (the whole set).
+    Latest,
+    /// Just before the first occurrence of a command (case-insensitive name), even inside
+    /// one second; before its `MULTI` when it is inside a transaction.
+    BeforeCommand {
+        /// The command name as given.
+        command: String,
+    },
+}
+
+impl When {
+    /// Parses unix seconds, RFC 3339 (`2026-11-22T10:42:16Z`, `...+01:00`, fractions
+    /// dropped), `YYYY-MM-DD HH:MM:SS` (UTC unless followed by `Z`, `UTC` or an offset),
+    /// `latest`, or `before:COMMAND`.
+    pub fn parse(s: &str) -> Result<When> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("latest") {
+            return Ok(When::Latest);
+        }
+        if let Some(rest) = t
+            .strip_prefix("before:")
+            .or_else(|| t.strip_prefix("BEFORE:"))
+        {
+            let name = rest.trim();
+            if name.is_empty() || name.bytes().any(|c| c.is_ascii_whitespace() || c < 0x21) {
+                return Err(Error::usage(format!(
+                    "invalid WHEN '{s}': before: needs a command name, e.g. before:FLUSHALL"
+                )));
+            }
+            return Ok(When::BeforeCommand {
+                command: name.to_string(),
+            });
+        }
+        if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
+            return t
+                .parse::<i64>()
+                .map(|unix| When::Time { unix })
+                .map_err(|_| Error::usage(format!("invalid WHEN '{s}': number out of range")));
+        }
+        parse_datetime(t)
+            .map(|unix| When::Time { unix })
+            .map_err(|why| {
+                Error::usage(format!(
+                    "invalid WHEN '{s}': {why}; expected unix seconds, RFC 3339 \
+                     (2026-11-22T10:42:16Z, 2026-11-22T10:42:16+01:00), \
+                     'YYYY-MM-DD HH:MM:SS' (UTC), 'latest' or 'before:COMMAND'"
+                ))
+            })
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+fn digits(b: &[u8], n: usize, what: &str) -> std::result::Result<i64, String> {
+    match b.get(..n) {
+        Some(d) if d.iter().all(u8::is_ascii_digit) => {
+            Ok(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
+        }
+        _ => Err(format!("expected {n} digits for the {what}")),
+    }
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|UTC|±HH:MM|±HHMM|±HH]` → unix seconds (fraction dropped).
+fn parse_datetime(t: &str) -> std::result::Result<i64, String> {
+    let b = t.as_bytes();
+    if b.len() < 19 {
+        return Err("too short for a date and time".into());
+    }
+    let y = digits(b, 4, "year")?;
+    if b[4] != b'-' || b[7] != b'-' {
+        return Err("expected YYYY-MM-DD".into());
+    }
+    let mo = digits(&b[5..], 2, "month")?;
+    let d = digits(&b[8..], 2, "day")?;
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return Err("expected 'T' or a space between the date and the time".into());
+    }
+    let h = digits(&b[11..], 2, "hour")?;
+    if b[13] != b':' || b[16] != b':' {
+        return Err("expected HH:MM:SS".into());
+    }
+    let mi = digits(&b[14..], 2, "minute")?;
+    let s = digits(&b[17..], 2, "second")?;
+    if !(1..=12).contains(&mo) {
+        return Err(format!("month {mo} out of range"));
+    }
+    if d < 1 || d > days_in_month(y, mo) {
+        return Err(format!("day {d} out of range for {y:04}-{mo:02}"));
+    }
+    if h > 23 || mi > 59 || s > 60 {
+        return Err("time of day out of range".into());
+    }
+    let mut rest = &b[19..];
+    if rest.first() == Some(&b'.') || rest.first() == Some(&b',') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return Err("expected digits after the decimal point".into());
+        }
+        rest = &rest[1 + n..];
+    }
+    let rest_s = std::str::from_utf8(rest).unwrap_or("").trim_start();
+    let offset = match rest_s {
+        "" | "Z" | "z" | "UTC" | "utc" | "GMT" => 0,
+        _ => {
+            let r = rest_s.as_bytes();
+            let sign = match r[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return Err(format!("unknown time zone '{rest_s}' (use Z or ±HH:MM)")),
+            };
+            let r = &r[1..];
+            let (oh, om) = match r.len() {
+                2 => (digits(r, 2, "zone hours")?, 0),
+                4 => (
+                    digits(r, 2, "zone hours")?,
+                    digits(&r[2..], 2, "zone minutes")?,
+                ),
+                5 if r[2] == b':' => (
+                    digits(r, 2, "zone hours")?,
+                    digits(&r[3..], 2, "zone minutes")?,
+                ),
+                _ => return Err(format!("bad zone offset '{rest_s}' (use ±HH:MM)")),
+            };
+            if oh > 23 || om > 59 {
+                return Err(format!("zone offset '{rest_s}' out of range"));
+            }
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
+// ---------------------------------------------------------------------------------------
+// Targets and plans
+
+/// A file of a set named on the command line: by index or by name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum FileRef {
+    /// Index into [`AofSet::parts`] (0 = the BASE of a multi-part set).
+    Index(usize),
+    /// File name as in the manifest.
+    Name(String),
+}
+
+/// What [`plan_cut`] looks for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// A [`When`].
+    When(When),
+    /// An explicit cut: keep `file` up to `offset` (a record boundary, not inside a
+    /// transaction) and drop every later file. For sets without timestamps.
+    Offset {
+        /// The file.
+        file: FileRef,
+        /// Byte offset in it.
+        offset: u64,
+    },
+}
+
+impl From<When> for Target {
+    fn from(w: When) -> Target {
+        Target::When(w)
+    }
+}
+
+impl Target {
+    /// Parses `FILE:OFFSET` (file name or index) for [`Target::Offset`].
+    pub fn parse_offset(s: &str) -> Result<Target> {
+        let (f, o) = s.rsplit_once(':').ok_or_else(|| {
+            Error::usage(format!("invalid --at-offset '{s}': expected FILE:OFFSET"))
+        })?;
+        let offset = o.trim().parse::<u64>().map_err(|_| {
+            Error::usage(format!(
+                "invalid --at-offset '{s}': '{o}' is not a byte offset"
+            ))
+        })?;
+        if f.is_empty() {
+            return Err(Error::usage(format!(
+                "invalid --at-offset '{s}': missing file name"
+            )));
+        }
+        let file = match f.parse::<usize>() {
+            Ok(i) => FileRef::Index(i),
+            Err(_) => FileRef::Name(f.to_string()),
+        };
+        Ok(Target::Offset { file, offset })
+    }
+}
+
+/// Why the set is cut where it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CutReason {
+    /// At the first `#TS:` annotation whose stamp is after the target.
+    Timestamp {
+        /// That stamp.
+        stamp: i64,
+    },
+    /// Before the first occurrence of the command (or its transaction's `MULTI`).
+    Command {
+        /// The command name as written in the file.
+        name: String,
+        /// Offset of the command itself (the cut may be earlier, at its `MULTI`).
+        command_offset: u64,
+    },
+    /// At the offset the user gave.
+    Offset,
+    /// At the end of the last complete record of a last file whose tail is truncated (what
+    /// Redis's `aof-load-truncated yes` loads).
+    TruncatedTail,
+}
+
+/// Where to cut: everything before `offset` in file `file` is kept, with every earlier file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CutPoint {
+    /// Index into [`AofSet::parts`].
+    pub file: usize,
+    /// Byte offset in that file.
+    pub offset: u64,
+}
+
+/// What happens to one file of the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "keep", rename_all = "kebab-case")]
+pub enum FileKeep {
+    /// Kept whole (`size` bytes as the set was opened).
+    Whole {
+        /// Bytes.
+        size: u64,
+    },
+    /// Kept up to `len` bytes.
+    Prefix {
+        /// Bytes kept.
+        len: u64,
+    },
+    /// Left out (after the cut).
+    Dropped,
+}
+
+/// The result of [`plan_cut`]: where the set is cut and what is kept.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CutPlan {
+    /// The target asked for.
+    pub target: Target,
+    /// The cut, `None` when everything is kept.
+    pub cut: Option<CutPoint>,
+    /// Why there (when there is a cut).
+    pub reason: Option<CutReason>,
+    /// One entry per part of the set, in load order.
+    pub files: Vec<FileKeep>,
+    /// Commands kept (RESP commands of the kept bytes, `MULTI`/`EXEC`/`SELECT` included; the
+    /// keys of an RDB BASE are counted in `base_keys`).
+    pub commands_kept: u64,
+    /// Keys in the RDB part of the BASE (or preamble).
+    pub base_keys: u64,
+    /// The last `#TS:` stamp in the kept part (carried across files).
+    pub last_timestamp: Option<i64>,
+    /// The first `#TS:` stamp of the set.
+    pub first_timestamp: Option<i64>,
+    /// When the BASE was written: its RDB `ctime`, or the first `#TS:` of a RESP BASE.
+    pub base_time: Option<i64>,
+    /// `#TS:` annotations seen while planning.
+    pub timestamps_seen: u64,
+}
+
+impl CutPlan {
+    /// Total bytes kept.
+    pub fn bytes_kept(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|k| match k {
+                FileKeep::Whole { size } => *size,
+                FileKeep::Prefix { len } => *len,
+                FileKeep::Dropped => 0,
+            })
+            .sum()
+    }
+}
+
+struct Planner<'t> {
+    target: &'t Target,
+    /// Resolved `(file, offset)` for offset targets.
+    at_offset: Option<(usize, u64)>,
+    cut: Option<CutPoint>,
+    reason: Option<CutReason>,
+    error: Option<Error>,
+    commands: u64,
+    /// Commands counted when the open MULTI started.
+    commands_at_multi: u64,
+    open_multi: Option<u64>,
+    last_ts: Option<i64>,
+    last_ts_at_multi: Option<i64>,
+    first_ts: Option<i64>,
+    timestamps: u64,
+    base_ctime: Option<i64>,
+    base_first_ts: Option<i64>,
+    base_keys: u64,
+    set_paths: Vec<PathBuf>,
+    last_start: u64,
+}
+
+impl Planner<'_> {
+    fn cut_here(&mut self, file: usize, offset: u64, reason: CutReason) -> ControlFlow<()> {
+        let offset = match self.open_multi {
+            Some(m) => {
+                self.commands = self.commands_at_multi;
+                self.last_ts = self.last_ts_at_multi;
+                m
+            }
+            None => offset,
+        };
+        self.cut = Some(CutPoint { file, offset });
+        self.reason = Some(reason);
+        ControlFlow::Break(())
+    }
+}
+
+impl SetVisitor for Planner<'_> {
+    fn rdb(&mut self, index: usize, _data: &[u8], report: &RdbReport) -> ControlFlow<()> {
+        if index == 0 {
+            self.base_keys = report.keys;
+            self.base_ctime = report
+                .aux
+                .iter()
+                .find(|(k, _)| k == "ctime")
+                .and_then(|(_, v)| v.parse().ok());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn item(&mut self, index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+        if let Some((f, off)) = self.at_offset {
+            if index == f && item.offset() >= off {
+                if item.offset() > off {
+                    self.error = Some(
+                        Error::usage(format!(
+                            "offset {off} is not the start of a record in {}; the records \
+                             around it start at {} (the one containing it) and {}",
+                            self.set_paths[f].display(),
+                            self.last_start,
+                            item.offset()
+                        ))
+                        .in_file(&self.set_paths[f]),
+                    );
+                    return ControlFlow::Break(());
+                }
+                if let Some(m) = self.open_multi {
+                    self.error = Some(
+                        Error::usage(format!(
+                            "offset {off} is inside a MULTI/EXEC transaction that starts at \
+                             offset {m}; cut at {m} instead"
+                        ))
+                        .in_file(&self.set_paths[f]),
+                    );
+                    return ControlFlow::Break(());
+                }
+                return self.cut_here(index, off, CutReason::Offset);
+            }
+        }
+        match item {
+            AofItem::Annotation(a) => {
+                let Some(ts) = a.timestamp else {
+                    return ControlFlow::Continue(());
+                };
+                self.timestamps += 1;
+                if self.first_ts.is_none() {
+                    self.first_ts = Some(ts);
+                }
+                if index == 0 && self.base_first_ts.is_none() {
+                    self.base_first_ts = Some(ts);
+                }
+                if let Target::When(When::Time { unix }) = self.target {
+                    if ts > *unix {
+                        return self.cut_here(index, a.offset, CutReason::Timestamp { stamp: ts });
+                    }
+                }
+                self.last_ts = Some(ts);
+            }
+            AofItem::Command(c) => {
+                if let Target::When(When::BeforeCommand { command }) = self.target {
+                    if c.is(command) {
+                        let reason = CutReason::Command {
+                            name: String::from_utf8_lossy(c.name()).into_owned(),
+                            command_offset: c.offset,
+                        };
+                        return self.cut_here(index, c.offset, reason);
+                    }
+                }
+                if c.is("multi") {
+                    self.open_multi = Some(c.offset);
+                    self.commands_at_multi = self.commands;
+                    self.last_ts_at_multi = self.last_ts;
+                } else if c.is("exec") {
+                    self.open_multi = None;
+                }
+                self.commands += 1;
+            }
+        }
+        self.last_start = item.offset();
+        ControlFlow::Continue(())
+    }
+
+    fn file_end(&mut self, index: usize, report: &FileReport) -> ControlFlow<()> {
+        if self.cut.is_some() || self.error.is_some() {
+            return ControlFlow::Break(());
+        }
+        if let Some((f, off)) = self.at_offset {
+            if index == f {
+                if off == report.size && report.is_ok() && self.open_multi.is_none() {
+                    return self.cut_here(index, off, CutReason::Offset);
+                }
+                if off < report.resp_offset {
+                    self.error = Some(
+                        Error::usage(format!(
+                            "offset {off} is inside the RDB part of {} (it ends at {}): \
+                             an RDB cannot be cut",
+                            report.path.display(),
+                            report.resp_offset
+                        ))
+                        .in_file(&report.path),
+                    );
+                    return ControlFlow::Break(());
+                }
+                if report.is_ok() {
+                    self.error = Some(
+                        Error::usage(format!(
+                            "offset {off} is past the end of {} ({} bytes)",
+                            report.path.display(),
+                            report.size
+                        ))
+                        .in_file(&report.path),
+                    );
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Finds where to cut `set` for `target`, reading every file up to the cut (never
+/// writing). See the module documentation for the rules.
+///
+/// Errors (usage errors, exit 2 in the CLI): a time before the BASE was written, a set with
+/// no `#TS:` annotation (for a time target), a command that never occurs, an offset that is
+/// not a record boundary. Damage before the cut is reported as the damage error, except a
+/// truncated tail of the last file, which is cut off like Redis's `aof-load-truncated` does.
+pub fn plan_cut(set: &AofSet, target: &Target) -> Result<CutPlan> {
+    plan_cut_with_progress(set, target, &mut |_| {})
+}
+
+/// [`plan_cut`] reporting bytes read to `progress`.
+pub fn plan_cut_with_progress(
+    set: &AofSet,
+    target: &Target,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CutPlan> {
+    if set.parts.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: the manifest lists no BASE and no INCR file: nothing to restore",
+            set.dir.display()
+        )));
+    }
+    let at_offset = match target {
+        Target::Offset { file, offset } => Some((resolve_file(set, file)?, *offset)),
+        Target::When(_) => None,
+    };
+    let mut p = Planner {
+        target,
+        at_offset,
+        cut: None,
+        reason: None,
+        error: None,
+        commands: 0,
+        commands_at_multi: 0,
+        open_multi: None,
+        last_ts: None,
+        last_ts_at_multi: None,
+        first_ts: None,
+        timestamps: 0,
+        base_ctime: None,
+        base_first_ts: None,
+        base_keys: 0,
+        set_paths: set.parts.iter().map(|p| p.path.clone()).collect(),
+        last_start: 0,
+    };
+    let report = scan_set(set, ScanOptions::default(), &mut p, progress)?;
+    if let Some(e) = p.error.take() {
+        return Err(e);
+    }
+    let base_time = match set.parts.first() {
+        Some(b) if b.rdb && b.role != PartRole::Incr => p.base_ctime,
+        Some(_) => p.base_first_ts,
+        None => None,
+    };
+    if p.cut.is_none() {
+        // Nothing stopped the walk: the whole set was read (or damage stopped it).
+        match report.verdict {
+            Verdict::Valid => {}
+            Verdict::Truncatable { file, ok_up_to }
+                if report
+                    .files
+                    .get(file)
+                    .and_then(|f| f.failure.as_ref())
+                    .is_some_and(|f| f.truncated) =>
+            {
+                p.cut = Some(CutPoint {
+                    file,
+                    offset: ok_up_to,
+                });
+                p.reason = Some(CutReason::TruncatedTail);
+            }
+            _ => {
+                let f = report.damaged_file();
+                let err = f
+                    .and_then(|f| {
+                        f.rdb_error
+                            .clone()
+                            .or_else(|| f.failure.as_ref().map(|x| x.error.clone()))
+                    })
+                    .unwrap_or_else(|| {
+                        Error::usage(format!(
+                            "{} is missing",
+                            f.map(|f| f.path.display().to_string()).unwrap_or_default()
+                        ))
+                    });
+                return Err(err.with_context(format!(
+                    "the AOF is damaged before the restore point ({}); repair it first \
+                     (redsafe fix) or restore to an earlier point",
+                    report.verdict.name()
+                )));
+            }
+        }
+        match target {
+            Target::When(When::BeforeCommand { command }) => {
+                return Err(Error::usage(format!(
+                    "no {} command in the AOF ({} commands read): nothing to restore before",
+                    command.to_ascii_uppercase(),
+                    p.commands
+                )));
+            }
+            Target::When(When::Time { .. }) if p.timestamps == 0 => {
+                return Err(Error::usage(
+                    "the AOF has no #TS: timestamp annotations (aof-timestamp-enabled was off), \
+                     so it cannot be restored to a time; use --at latest, --at before:COMMAND \
+                     or --at-offset FILE:OFFSET",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Target::When(When::Time { unix }) = target {
+        if let Some(bt) = base_time {
+            if *unix < bt {
+                return Err(Error::usage(format!(
+                    "{} ({unix}) is before the BASE of this AOF was written ({} = {bt}): \
+                     the oldest point it can restore to is {}",
+                    crate::aof::format_utc(*unix),
+                    crate::aof::format_utc(bt),
+                    crate::aof::format_utc(bt)
+                )));
+            }
+        }
+        if let Some(c) = p.cut {
+            if c.file == 0 && c.offset == 0 {
+                return Err(Error::usage(format!(
+                    "the AOF has nothing before {} ({unix}): its first timestamp is {}",
+                    crate::aof::format_utc(*unix),
+                    p.first_ts
+                        .map(|t| format!("{} ({t})", crate::aof::format_utc(t)))
+                        .unwrap_or_else(|| "unknown".into())
+                )));
+            }
+        }
+    }
+    if let Some(c) = p.cut {
+        if let Some(part) = set.parts.get(c.file) {
+            if part.rdb && c.offset < report.files.get(c.file).map_or(0, |f| f.resp_offset) {
+                return Err(Error::usage(format!(
+                    "the restore point falls inside the RDB part of {}: an RDB cannot be cut",
+                    part.path.display()
+                )));
+            }
+        }
+    }
+    let files = set
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let size = report
+                .files
+                .get(i)
+                .map(|f| f.size)
+                .or(part.size)
+                .unwrap_or(0);
+            match p.cut {
+                Some(c) if i > c.file => FileKeep::Dropped,
+                Some(c) if i == c.file && c.offset < size => FileKeep::Prefix { len: c.offset },
+                _ => FileKeep::Whole { size },
+            }
+        })
+        .collect();
+    Ok(CutPlan {
+        target: target.clone(),
+        cut: p.cut,
+        reason: p.reason,
+        files,
+        commands_kept: p.commands,
+        base_keys: p.base_keys,
+        last_timestamp: p.last_ts,
+        first_timestamp: p.first_ts,
+        base_time,
+        timestamps_seen: p.timestamps,
+    })
+}
+
+fn resolve_file(set: &AofSet, f: &FileRef) -> Result<usize> {
+    let names = || {
+        set.parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{i}={}", p.name_lossy()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match f {
+        FileRef::Index(i) if *i < set.parts.len() => Ok(*i),
+        FileRef::Name(n) => set
+            .parts
+            .iter()
+            .position(|p| p.name == n.as_bytes() || p.path == Path::new(n))
+            .ok_or_else(|| Error::usage(format!("no file '{n}' in the set (files: {})", names()))),
+        FileRef::Index(i) => Err(Error::usage(format!(
+            "no file number {i} in the set (files: {})",
+            names()
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Outputs
+
+/// One file written by a [`RestoreOutput`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WrittenFile {
+    /// Name in the output.
+    pub name: String,
+    /// Name in the source.
+    pub source: String,
+    /// BASE or INCR.
+    pub role: PartRole,
+    /// Bytes in the source file.
+    pub source_size: u64,
+    /// Bytes written.
+    pub size: u64,
+    /// True when the file was cut.
+    pub cut: bool,
+}
+
+/// What a [`RestoreOutput`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputSummary {
+    /// Where (the output directory or file).
+    pub path: PathBuf,
+    /// The manifest written (directory outputs).
+    pub manifest: Option<PathBuf>,
+    /// The files written, in load order.
+    pub files: Vec<WrittenFile>,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Writes the part of a set that a [`CutPlan`] keeps. Implementations: [`DirOutput`] (a
+/// multi-part AOF directory); later a single RDB through a replay engine.
+pub trait RestoreOutput {
+    /// Writes the output; `progress` gets the bytes written so far. The source is only read.
+    fn write(
+        &mut self,
+        set: &AofSet,
+        plan: &CutPlan,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<OutputSummary>;
+}
+
+/// A new directory `OUT` holding `OUT/appendonlydir/` with the BASE, the INCR files up to
+/// the cut (the cut one truncated) and `appendonly.aof.manifest`, named as Redis names them
+/// with the default `appendfilename`, so that `redis-server --appendonly yes --dir OUT`
+/// loads it. Built under a temporary name beside `OUT` and renamed into place: an
+/// interrupted restore leaves nothing that looks complete.
+#[derive(Debug, Clone)]
+pub struct DirOutput {
+    /// The output directory (Redis's `dir`).
+    pub path: PathBuf,
+    /// Replace an existing `path`.
+    pub force: bool,
+    /// The AOF directory inside it (`appenddirname`, default `appendonlydir`).
+    pub dir_name: String,
+    /// The file prefix (`appendfilename`, default `appendonly.aof`).
+    pub prefix: String,
+}
+
+impl DirOutput {
+    /// Output to `path` with Redis's default names.
+    pub fn new(path: PathBuf, force: bool) -> DirOutput {
+        DirOutput {
+            path,
+            force,
+            dir_name: "appendonlydir".into(),
+            prefix: "appendonly.aof".into(),
+        }
+    }
+
+    /// The output names for the parts that are kept: `(part index, output name, manifest
+    /// entry)`.
+    fn layout(&self, set: &AofSet, plan: &CutPlan) -> Vec<(usize, String, ManifestEntry)> {
+        let mut out = Vec::new();
+        for (i, part) in set.parts.iter().enumerate() {
+            let keep = plan.files.get(i).copied().unwrap_or(FileKeep::Dropped);
+            let len = match keep {
+                FileKeep::Dropped => continue,
+                FileKeep::Whole { size } => size,
+                FileKeep::Prefix { len } => len,
+            };
+            let is_base = part.role != PartRole::Incr;
+            // An INCR cut to nothing is left out (the cut is at its very start).
+            if !is_base && len == 0 && matches!(keep, FileKeep::Prefix { .. }) {
+                continue;
+            }
+            let seq = part.entry.as_ref().map_or(1, |e| e.seq);
+            let (name, ty) = if is_base {
+                let ext = if part.rdb { "rdb" } else { "aof" };
+                (format!("{}.{seq}.base.{ext}", self.prefix), FileType::Base)
+            } else {
+                (format!("{}.{seq}.incr.aof", self.prefix), FileType::Incr)
+            };
+            let mut entry = ManifestEntry::new(name.as_bytes().to_vec(), seq, ty);
+            if let Some(e) = &part.entry {
+                entry.extra = e
+                    .extra
+                    .iter()
+                    .filter(|(k, _)| {
+                        // A cut file no longer ends where it did.
+                        !(matches!(keep, FileKeep::Prefix { .. })
+                            && k.eq_ignore_ascii_case(b"endoffset"))
+                    })
+                    .cloned()
+                    .collect();
+            }
+            out.push((i, name, entry));
+        }
+        out
+    }
+}
+
+fn check_not_inside(source_dir: &Path, out: &Path) -> Result<()> {
+    let src = std::fs::canonicalize(source_dir).map_err(|e| Error::io(source_dir, &e))?;
+    let parent = crate::fsutil::parent_dir(out);
+    let parent_c = std::fs::canonicalize(&parent).map_err(|e| Error::io(&parent, &e))?;
+    let out_c = match out.file_name() {
+        Some(n) => parent_c.join(n),
+        None => parent_c,
+    };
+    if src.starts_with(&out_c) {
+        return Err(Error::usage(format!(
+            "the output {} contains the source {}: refusing (the source is never modified)",
+            out.display(),
+            source_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+impl RestoreOutput for DirOutput {
+    fn write(
+        &mut self,
+        set: &AofSet,
+        plan: &CutPlan,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<OutputSummary> {
+        check_not_inside(&set.dir, &self.path)?;
+        let layout = self.layout(set, plan);
+        let dir = AtomicDir::create(&self.path, self.force)?;
+        let aof_dir = dir.path().join(&self.dir_name);
+        std::fs::create_dir(&aof_dir).map_err(|e| Error::io(&aof_dir, &e))?;
+        let mut written = Vec::new();
+        let mut total = 0u64;
+        for (i, name, _) in &layout {
+            let part: &AofPart = &set.parts[*i];
+            let keep = plan.files.get(*i).copied().unwrap_or(FileKeep::Dropped);
+            let (len, cut) = match keep {
+                FileKeep::Whole { size } => (size, false),
+                FileKeep::Prefix { len } => (len, true),
+                FileKeep::Dropped => continue,
+            };
+            let dst_path = aof_dir.join(name);
+            let mut src = File::open(&part.path).map_err(|e| Error::io(&part.path, &e))?;
+            let mut dst = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dst_path)
+                .map_err(|e| Error::io(&dst_path, &e))?;
+            let copied = copy_range(&mut src, 0..len, &mut dst).map_err(|e| {
+                Error::io(&part.path, &e).with_context(format!(
+                    "copying {len} bytes to {} (did the source shrink?)",
+                    dst_path.display()
+                ))
+            })?;
+            dst.sync_all().map_err(|e| Error::io(&dst_path, &e))?;
+            total += copied;
+            progress(total);
+            written.push(WrittenFile {
+                name: name.clone(),
+                source: part.name_lossy(),
+                role: if part.role == PartRole::Incr {
+                    PartRole::Incr
+                } else {
+                    PartRole::Base
+                },
+                source_size: part.size.unwrap_or(0),
+                size: copied,
+                cut,
+            });
+        }
+        let manifest = Manifest {
+            entries: layout.iter().map(|(_, _, e)| e.clone()).collect(),
+        };
+        let manifest_name = format!("{}.manifest", self.prefix);
+        let mpath = aof_dir.join(&manifest_name);
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&mpath)
+                .map_err(|e| Error::io(&mpath, &e))?;
+            f.write_all(&manifest.to_bytes())
+                .map_err(|e| Error::io(&mpath, &e))?;
+            f.sync_all().map_err(|e| Error::io(&mpath, &e))?;
+        }
+        fsync_dir(&aof_dir)?;
+        dir.commit()?;
+        let final_dir = self.path.join(&self.dir_name);
+        Ok(OutputSummary {
+            path: self.path.clone(),
+            manifest: Some(final_dir.join(OsString::from(manifest_name))),
+            files: written,
+            bytes: total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> i64 {
+        match When::parse(s).unwrap() {
+            When::Time { unix } => unix,
+            w => panic!("{w:?}"),
+        }
+    }
+
+    #[test]
+    fn when_formats() {
+        assert_eq!(t("1700000000"), 1_700_000_000);
+        assert_eq!(t("0"), 0);
+        // 2023-11-14 22:13:20 UTC = 1700000000
+        assert_eq!(t("2023-11-14 22:13:20"), 1_700_000_000);
+        assert_eq!(t("2023-11-14T22:13:20Z"), 1_700_000_000);
+        assert_eq!(t("2023-11-14t22:13:20z"), 1_700_000_000);
+        assert_eq!(t("2023-11-14 22:13:20 UTC"), 1_700_000_000);
+        assert_eq!(t("2023-11-14T22:13:20.999Z"), 1_700_000_000);
+        assert_eq!(t("2023-11-14T23:13:20+01:00"), 1_700_000_000);
+        assert_eq!(t("2023-11-14T23:13:20+0100"), 1_700_000_000);
+        assert_eq!(t("2023-11-14T23:13:20+01"), 1_700_000_000);
+        assert_eq!(t("2023-11-14T16:43:20-05:30"), 1_700_000_000);
+        assert_eq!(t("2023-11-14 16:43:20 -05:30"), 1_700_000_000);
+        assert_eq!(t("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(t("2000-02-29 00:00:00"), 951_782_400);
+        assert_eq!(t("2026-11-22 10:42:16"), 1_795_344_136);
+        assert_eq!(t("1969-12-31T23:59:59Z"), -1);
+        assert_eq!(When::parse("latest").unwrap(), When::Latest);
+        assert_eq!(When::parse("LATEST").unwrap(), When::Latest);
+        assert_eq!(
+            When::parse("before:FLUSHALL").unwrap(),
+            When::BeforeCommand {
+                command: "FLUSHALL".into()
+            }
+        );
+        assert_eq!(
+            When::parse("before:flushdb").unwrap(),
+            When::BeforeCommand {
+                command: "flushdb".into()
+            }
+        );
+    }
+
+    #[test]
+    fn when_rejects() {
+        for bad in [
+            "",
+            "yesterday",
+            "before:",
+            "before: ",
+            "2023-02-29 00:00:00",
+            "2023-13-01 00:00:00",
+            "2023-11-14 24:00:00",
+            "2023-11-14 22:60:00",
+            "2023-11-14",
+            "2023-11-14 22:13",
+            "2023-11-14T22:13:20+25:00",
+            "2023-11-14T22:13:20 CET",
+            "2023-11-14T22:13:20.Z",
+            "-5",
+            "99999999999999999999999",
+        ] {
+            let e = When::parse(bad);
+            assert!(e.is_err(), "{bad:?} parsed as {e:?}");
+        }
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(
+            Target::parse_offset("appendonly.aof.2.incr.aof:1234").unwrap(),
+            Target::Offset {
+                file: FileRef::Name("appendonly.aof.2.incr.aof".into()),
+                offset: 1234
+            }
+        );
+        assert_eq!(
+            Target::parse_offset("1:0").unwrap(),
+            Target::Offset {
+                file: FileRef::Index(1),
+                offset: 0
+            }
+        );
+        assert!(Target::parse_offset("x").is_err());
+        assert!(Target::parse_offset(":5").is_err());
+        assert!(Target::parse_offset("a:b").is_err());
+    }
+}

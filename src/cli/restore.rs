@@ -1,0 +1,262 @@
+//! `redsafe restore SOURCE --at WHEN -o OUT`: point-in-time restore of a local AOF (a
+//! directory, a manifest or a single file) into a new, loadable multi-part AOF directory.
+//! The source is only read.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use redsafe::aof::pitr::{
+    plan_cut_with_progress, CutPlan, CutReason, DirOutput, FileKeep, OutputSummary, RestoreOutput,
+    Target, When,
+};
+use redsafe::aof::{detect_kind, format_utc, AofSet, InputKind};
+
+use super::output::{byte_progress, error_json};
+use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+
+/// Arguments of `redsafe restore`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "WHEN: unix seconds (1795364452), RFC 3339 (2026-11-22T10:42:16Z, \
+2026-11-22T11:42:16+01:00), 'YYYY-MM-DD HH:MM:SS' (UTC), 'latest', or 'before:COMMAND' \
+(just before the first FLUSHALL, say; before its MULTI when inside a transaction).\n\
+A time keeps everything stamped at or before it, exactly as \
+redis-check-aof --truncate-to-timestamp cuts (at the first #TS: line after WHEN), but across \
+every file of the set.\n\n\
+Exit status: 0 restored, 1 the source is damaged before the restore point, 2 usage or I/O \
+error.\n\n\
+Examples:\n  redsafe restore /var/lib/redis/appendonlydir --at '2026-11-22 10:42:16' -o /tmp/r\n  \
+redsafe restore /var/lib/redis --at before:FLUSHALL -o /tmp/r --json\n  \
+redis-server --appendonly yes --dir /tmp/r"
+)]
+pub struct RestoreArgs {
+    /// The AOF: a directory (appendonlydir/ or a Redis dir holding one), a manifest, or a
+    /// single AOF file.
+    pub source: String,
+    /// The restore point (see below).
+    #[arg(long, value_name = "WHEN", required_unless_present = "at_offset")]
+    pub at: Option<String>,
+    /// Cut at an explicit record boundary instead: FILE:OFFSET (file name or index in load
+    /// order, 0 = BASE), for AOFs without timestamps.
+    #[arg(long, value_name = "FILE:OFFSET", conflicts_with = "at")]
+    pub at_offset: Option<String>,
+    /// The output directory (created; holds appendonlydir/).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Only show where the cut would be; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object (the summary) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `redsafe restore`.
+pub fn run(args: RestoreArgs) -> Result<u8> {
+    match restore(&args) {
+        Ok(code) => Ok(code),
+        Err(e) if args.json => {
+            let code = match e.downcast_ref::<redsafe::Error>() {
+                Some(re) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &json!({"ok": false, "error": error_json(re)})
+                        )?
+                    );
+                    if re.is_damage() {
+                        EXIT_DAMAGED
+                    } else {
+                        EXIT_ERROR
+                    }
+                }
+                None => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &json!({"ok": false, "error": {"message": format!("{e:#}")}})
+                        )?
+                    );
+                    EXIT_ERROR
+                }
+            };
+            eprintln!("redsafe: {e:#}");
+            Ok(code)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn restore(args: &RestoreArgs) -> Result<u8> {
+    if args.source.starts_with("s3://") {
+        return Err(redsafe::Error::usage(
+            "S3 sources (s3://bucket/prefix) are not supported by this build; \
+             download the backup and restore from the local copy",
+        )
+        .into());
+    }
+    let source = PathBuf::from(&args.source);
+    if detect_kind(&source)? == InputKind::Rdb {
+        return Err(redsafe::Error::usage(format!(
+            "{} is an RDB snapshot, not an AOF: it holds a single point in time",
+            source.display()
+        ))
+        .into());
+    }
+    let target = match (&args.at, &args.at_offset) {
+        (Some(w), _) => Target::When(When::parse(w)?),
+        (None, Some(o)) => Target::parse_offset(o)?,
+        (None, None) => {
+            return Err(redsafe::Error::usage("give --at WHEN or --at-offset FILE:OFFSET").into())
+        }
+    };
+    let set = AofSet::open(&source)?;
+    let pb = byte_progress(set.total_size(), args.json);
+    pb.set_message("planning");
+    let plan = plan_cut_with_progress(&set, &target, &mut |d| pb.set_position(d))?;
+    pb.finish_and_clear();
+    let written = if args.dry_run {
+        None
+    } else {
+        let pb = byte_progress(plan.bytes_kept(), args.json);
+        let mut out = DirOutput::new(args.out.clone(), args.force);
+        let s = out.write(&set, &plan, &mut |d| pb.set_position(d))?;
+        pb.finish_and_clear();
+        Some(s)
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let j = serde_json::to_string_pretty(&summary_json(args, &set, &plan, written.as_ref()))?;
+        writeln!(out, "{j}")?;
+    } else {
+        print_text(&mut out, args, &set, &plan, written.as_ref())?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn reason_text(plan: &CutPlan) -> String {
+    match &plan.reason {
+        None => "nothing cut: every file is kept whole".into(),
+        Some(CutReason::Timestamp { stamp }) => {
+            format!(
+                "cut at the first stamp after the target: #TS:{stamp} ({})",
+                format_utc(*stamp)
+            )
+        }
+        Some(CutReason::Command {
+            name,
+            command_offset,
+        }) => format!("cut just before {name} (command at offset {command_offset})"),
+        Some(CutReason::Offset) => "cut at the given offset".into(),
+        Some(CutReason::TruncatedTail) => {
+            "cut at the end of the last complete record (the last file's tail is truncated)".into()
+        }
+    }
+}
+
+fn summary_json(
+    args: &RestoreArgs,
+    set: &AofSet,
+    plan: &CutPlan,
+    written: Option<&OutputSummary>,
+) -> serde_json::Value {
+    let cut = plan.cut.map(|c| {
+        json!({
+            "file": set.parts.get(c.file).map(|p| p.name_lossy()),
+            "index": c.file,
+            "offset": c.offset,
+        })
+    });
+    let files: Vec<_> = set
+        .parts
+        .iter()
+        .zip(&plan.files)
+        .map(|(p, k)| {
+            let (keep, bytes) = match k {
+                FileKeep::Whole { size } => ("whole", *size),
+                FileKeep::Prefix { len } => ("prefix", *len),
+                FileKeep::Dropped => ("dropped", 0),
+            };
+            json!({
+                "source": p.name_lossy(),
+                "role": p.role,
+                "source_size": p.size,
+                "keep": keep,
+                "bytes_kept": bytes,
+            })
+        })
+        .collect();
+    json!({
+        "ok": true,
+        "source": args.source,
+        "out": if args.dry_run { None } else { Some(args.out.display().to_string()) },
+        "dry_run": args.dry_run,
+        "target": plan.target,
+        "cut": cut,
+        "reason": plan.reason,
+        "files": files,
+        "written": written,
+        "commands_kept": plan.commands_kept,
+        "base_keys": plan.base_keys,
+        "last_timestamp": plan.last_timestamp,
+        "last_timestamp_utc": plan.last_timestamp.map(format_utc),
+        "first_timestamp": plan.first_timestamp,
+        "base_time": plan.base_time,
+        "bytes_kept": plan.bytes_kept(),
+    })
+}
+
+fn print_text(
+    out: &mut dyn Write,
+    args: &RestoreArgs,
+    set: &AofSet,
+    plan: &CutPlan,
+    written: Option<&OutputSummary>,
+) -> std::io::Result<()> {
+    writeln!(out, "{}", reason_text(plan))?;
+    for (p, k) in set.parts.iter().zip(&plan.files) {
+        let what = match k {
+            FileKeep::Whole { size } => format!("kept whole ({size} bytes)"),
+            FileKeep::Prefix { len } => {
+                format!("cut at offset {len} (of {} bytes)", p.size.unwrap_or(0))
+            }
+            FileKeep::Dropped => "dropped (after the restore point)".into(),
+        };
+        writeln!(out, "  {:<36} {what}", p.name_lossy())?;
+    }
+    writeln!(
+        out,
+        "commands kept: {}{}",
+        plan.commands_kept,
+        if plan.base_keys > 0 {
+            format!(" (plus {} keys in the RDB base)", plan.base_keys)
+        } else {
+            String::new()
+        }
+    )?;
+    match plan.last_timestamp {
+        Some(ts) => writeln!(out, "last timestamp applied: {} ({ts})", format_utc(ts))?,
+        None => writeln!(out, "last timestamp applied: none")?,
+    }
+    match written {
+        Some(w) => {
+            writeln!(
+                out,
+                "wrote {} ({} files, {} bytes); load it with: redis-server --appendonly yes --dir {}",
+                args.out.join("appendonlydir").display(),
+                w.files.len() + 1,
+                w.bytes,
+                args.out.display()
+            )?;
+        }
+        None => writeln!(out, "dry run: nothing written")?,
+    }
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! `redsafe restore` against the shared fixtures written by real servers.
+//!
+//! Oracles:
+//! - `meta.json` `timeline`: the `DEBUG DIGEST` the live server reported at the end of each
+//!   second. For the Redis 7.0.15 sets, the restored directory is loaded into the installed
+//!   redis-server 7.0.15 and must give that digest.
+//! - `redis-check-aof --truncate-to-timestamp S` (7.0.15), run on a temporary copy of each
+//!   INCR file: where it cuts (or that it has nothing before S, or nothing to cut) must be
+//!   where redsafe cuts. Every fixture with timestamps is compared this way, including the
+//!   ones whose RDB BASE is too new for 7.0.15 to load.
+//! - In manifest mode, redis-check-aof refuses every second that falls before the last INCR
+//!   file of `multi-incr/`; redsafe must still restore those seconds (digest above).
+//! - `before:FLUSHALL`: the AOF cut by the test itself (a byte search for the FLUSHALL, and
+//!   for the `MULTI` of its transaction) and loaded by redis-server gives the expected digest.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{digest_of_aof_dir, have_redis, shared_dir, TempDir};
+use serde_json::Value;
+
+fn meta(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap()
+}
+
+/// `(second, digest)` pairs of a meta.json timeline.
+fn timeline(m: &Value) -> Vec<(i64, String)> {
+    let t = m
+        .get("aof")
+        .and_then(|a| a.get("timeline"))
+        .or_else(|| m.get("timeline"))
+        .and_then(|t| t.as_array())
+        .cloned()
+        .unwrap_or_default();
+    t.iter()
+        .map(|e| {
+            (
+                e["second"].as_i64().unwrap(),
+                e["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The AOF sets with timestamps: `(name, appendonlydir, meta.json value)`.
+fn timestamped_sets() -> Vec<(String, PathBuf, Value)> {
+    let Some(shared) = shared_dir() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for d in common::server_fixture_dirs() {
+        let m = meta(&d);
+        if m["aof"]["timestamps"].as_bool() == Some(true) && d.join("appendonlydir").is_dir() {
+            out.push((
+                d.file_name().unwrap().to_string_lossy().into_owned(),
+                d.join("appendonlydir"),
+                m,
+            ));
+        }
+    }
+    let mut multi: Vec<_> = std::fs::read_dir(shared.join("fixtures/multi-incr"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("appendonlydir").is_dir())
+        .collect();
+    multi.sort();
+    for d in multi {
+        out.push((
+            format!("multi-incr/{}", d.file_name().unwrap().to_string_lossy()),
+            d.join("appendonlydir"),
+            meta(&d),
+        ));
+    }
+    assert!(
+        out.len() >= 7,
+        "expected the 7.0+ server fixtures and multi-incr sets, found {}",
+        out.len()
+    );
+    out
+}
+
+fn redsafe(args: &[&str]) -> std::process::Output {
+    Command::new(common::redsafe_bin())
+        .args(args)
+        .output()
+        .expect("run redsafe")
+}
+
+fn restore_json(src: &Path, when: &str, out: Option<&Path>) -> (i32, Value) {
+    let mut args = vec![
+        "restore".to_string(),
+        src.display().to_string(),
+        "--at".into(),
+        when.into(),
+        "--json".into(),
+        "-o".into(),
+    ];
+    match out {
+        Some(o) => args.push(o.display().to_string()),
+        None => {
+            args.push("/nonexistent-dry-run".into());
+            args.push("--dry-run".into());
+        }
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = redsafe(&refs);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "restore {when}: bad JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (o.status.code().unwrap_or(-1), v)
+}
+
+/// INCR file names of a manifest, in order.
+fn incr_files(dir: &Path) -> Vec<String> {
+    let m = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
+    m.lines()
+        .filter(|l| l.ends_with("type i") || l.contains(" type i "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        .collect()
+}
+
+/// What redis-check-aof --truncate-to-timestamp S does to a standalone copy of `file`.
+enum CheckerCut {
+    /// "Truncate nothing".
+    Nothing,
+    /// "has nothing before timestamp": the first stamp is after S.
+    AtStart,
+    /// Truncated to this size.
+    At(u64),
+}
+
+fn checker_cut(file: &Path, second: i64) -> CheckerCut {
+    let t = TempDir::new("pitr-check");
+    let copy = t.path().join("x.aof");
+    std::fs::write(&copy, std::fs::read(file).unwrap()).unwrap();
+    let o = Command::new("redis-check-aof")
+        .args(["--truncate-to-timestamp", &second.to_string()])
+        .arg(&copy)
+        .output()
+        .expect("run redis-check-aof");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    if text.contains("has nothing before timestamp") {
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        return CheckerCut::AtStart;
+    }
+    assert!(o.status.success(), "redis-check-aof failed: {text}");
+    if text.contains("Truncate nothing") {
+        return CheckerCut::Nothing;
+    }
+    assert!(text.contains("Successfully truncated"), "{text}");
+    CheckerCut::At(std::fs::metadata(&copy).unwrap().len())
+}
+
+/// Seconds to probe: the timeline, one before it, and every stamp in the files.
+fn probe_seconds(dir: &Path, m: &Value) -> Vec<i64> {
+    let mut s: Vec<i64> = timeline(m).iter().map(|(s, _)| *s).collect();
+    for f in incr_files(dir) {
+        let d = std::fs::read(dir.join(&f)).unwrap();
+        let mut i = 0;
+        while let Some(p) = find(&d[i..], b"#TS:") {
+            let start = i + p + 4;
+            let end = start + d[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if let Ok(v) = std::str::from_utf8(&d[start..end]).unwrap().parse::<i64>() {
+                s.push(v);
+                s.push(v - 1);
+            }
+            i = end;
+        }
+    }
+    s.sort();
+    s.dedup();
+    s
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+#[test]
+fn cut_position_matches_redis_check_aof_for_every_second() {
+    if !have_redis() {
+        return;
+    }
+    let mut compared = 0;
+    for (name, dir, m) in timestamped_sets() {
+        let incrs = incr_files(&dir);
+        let base_time_err_ok = |v: &Value| {
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("before the BASE"))
+        };
+        for s in probe_seconds(&dir, &m) {
+            // The oracle: the first INCR file that redis-check-aof cuts.
+            let mut expected: Option<(usize, u64)> = None;
+            for (k, f) in incrs.iter().enumerate() {
+                match checker_cut(&dir.join(f), s) {
+                    CheckerCut::Nothing => continue,
+                    CheckerCut::AtStart => expected = Some((k + 1, 0)),
+                    CheckerCut::At(n) => expected = Some((k + 1, n)),
+                }
+                break;
+            }
+            let (code, v) = restore_json(&dir, &s.to_string(), None);
+            if expected == Some((1, 0)) || code != 0 {
+                // Nothing before S in the INCR files: S is before the BASE, or the cut would
+                // be at the very start of the first INCR (BASE only).
+                if code != 0 {
+                    assert!(base_time_err_ok(&v), "{name} @ {s}: unexpected failure {v}");
+                    let bt = v["error"]["message"].as_str().unwrap().to_string();
+                    assert!(expected == Some((1, 0)), "{name} @ {s}: {bt}");
+                    continue;
+                }
+            }
+            let got = v["cut"].as_object().map(|c| {
+                (
+                    c["index"].as_u64().unwrap() as usize,
+                    c["offset"].as_u64().unwrap(),
+                )
+            });
+            assert_eq!(got, expected, "{name} @ {s}: redsafe {v}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "only {compared} comparisons");
+}
+
+#[test]
+fn redis_check_aof_refuses_earlier_files_of_multi_incr_but_restore_reaches_them() {
+    if !have_redis() {
+        return;
+    }
+    let Some(shared) = shared_dir() else { return };
+    let src = shared.join("fixtures/multi-incr/redis-7.0.15");
+    let m = meta(&src);
+    let dir = src.join("appendonlydir");
+    let incrs = incr_files(&dir);
+    let mut refused = 0;
+    for (s, digest) in timeline(&m) {
+        // Manifest mode on a writable copy.
+        let t = TempDir::new("pitr-mi");
+        let copy = t.path().join("appendonlydir");
+        std::fs::create_dir(&copy).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            std::fs::write(copy.join(e.file_name()), std::fs::read(e.path()).unwrap()).unwrap();
+        }
+        let o = Command::new("redis-check-aof")
+            .args(["--truncate-to-timestamp", &s.to_string()])
+            .arg(copy.join("appendonly.aof.manifest"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        let (code, v) = restore_json(&dir, &s.to_string(), None);
+        assert_eq!(code, 0, "{v}");
+        let cut_file = v["cut"]["index"].as_u64().map(|i| i as usize);
+        let in_last = cut_file.is_none_or(|i| i == incrs.len());
+        let at_file_start = v["cut"]["offset"].as_u64() == Some(0);
+        if !in_last || at_file_start {
+            assert_eq!(o.status.code(), Some(1), "{text}");
+            // "not the last file", or, when the cut is at the very start of an INCR file,
+            // "has nothing before timestamp": refused either way.
+            assert!(
+                text.contains("is not the last file")
+                    || text.contains("has nothing before timestamp"),
+                "{text}"
+            );
+            refused += 1;
+        } else {
+            assert!(o.status.success(), "{text}");
+        }
+        // And the restore reaches the recorded state.
+        let out = TempDir::new("pitr-mi-out");
+        let target = out.path().join("r");
+        let (code, v) = restore_json(&dir, &s.to_string(), Some(&target));
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(
+            digest_of_aof_dir(&target).unwrap(),
+            digest,
+            "multi-incr 7.0.15 restored at {s}"
+        );
+    }
+    assert!(
+        refused >= 4,
+        "redis-check-aof refused only {refused} seconds"
+    );
+}
+
+#[test]
+fn restore_every_second_of_the_7_0_15_fixture_to_its_digest() {
+    if !have_redis() {
+        return;
+    }
+    let Some(shared) = shared_dir() else { return };
+    let src = shared.join("fixtures/servers/redis-7.0.15");
+    let m = meta(&src);
+    let tl = timeline(&m);
+    assert!(tl.len() >= 5);
+    for (s, digest) in tl {
+        let out = TempDir::new("pitr-70");
+        let target = out.path().join("restored");
+        // Source given as the Redis dir (holding appendonlydir/) this time.
+        let o = redsafe(&[
+            "restore",
+            src.to_str().unwrap(),
+            "--at",
+            &s.to_string(),
+            "-o",
+            target.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(digest_of_aof_dir(&target).unwrap(), digest, "second {s}");
+    }
+    // RFC 3339 with a zone and 'YYYY-MM-DD HH:MM:SS' name the same second.
+    let (s, digest) = timeline(&m)[2].clone();
+    let utc = format_utc(s);
+    for when in [
+        utc.clone(),
+        format!("{}T{}Z", &utc[..10], &utc[11..19]),
+        shifted(s, 2 * 3600 + 30 * 60),
+    ] {
+        let out = TempDir::new("pitr-70-fmt");
+        let target = out.path().join("r");
+        let (code, v) = restore_json(&src, &when, Some(&target));
+        assert_eq!(code, 0, "{when}: {v}");
+        assert_eq!(v["target"]["unix"].as_i64(), Some(s), "{when}");
+        assert_eq!(digest_of_aof_dir(&target).unwrap(), digest, "{when}");
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) computed here with the system's `date`, independent of
+/// redsafe's formatter.
+fn format_utc(s: i64) -> String {
+    let o = Command::new("date")
+        .args(["-u", "-d", &format!("@{s}"), "+%Y-%m-%d %H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// The same instant written in a zone `offset` seconds east of UTC (RFC 3339).
+fn shifted(s: i64, offset: i64) -> String {
+    let local = format_utc(s + offset);
+    format!(
+        "{}T{}+{:02}:{:02}",
+        &local[..10],
+        &local[11..19],
+        offset / 3600,
+        offset % 3600 / 60
+    )
+}
+
+/// Copies an AOF dir, cutting the INCR `file` at `offset` and dropping later INCRs from the
+/// manifest; returns the Redis dir.
+fn cut_copy(dir: &Path, file: &str, offset: usize, into: &Path) {
+    let out = into.join("appendonlydir");
+    std::fs::create_dir_all(&out).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
+    let mut keep = String::new();
+    for l in manifest.lines() {
+        let name = l.split_whitespace().nth(1).unwrap();
+        let data = std::fs::read(dir.join(name)).unwrap();
+        keep.push_str(l);
+        keep.push('\n');
+        if name == file {
+            std::fs::write(out.join(name), &data[..offset]).unwrap();
+            break;
+        }
+        std::fs::write(out.join(name), &data).unwrap();
+    }
+    std::fs::write(out.join("appendonly.aof.manifest"), keep).unwrap();
+}
+
+#[test]
+fn before_flushall_gives_the_state_just_before_it() {
+    if !have_redis() {
+        return;
+    }
+    let Some(shared) = shared_dir() else { return };
+    for src in [
+        shared.join("fixtures/servers/redis-7.0.15"),
+        shared.join("fixtures/multi-incr/redis-7.0.15"),
+    ] {
+        let dir = src.join("appendonlydir");
+        // Oracle: find the first FLUSHALL by a byte search; if a MULTI opened before it has no
+        // EXEC yet, cut at that MULTI; load the cut copy into redis-server.
+        let mut oracle = None;
+        for f in incr_files(&dir) {
+            let d = std::fs::read(dir.join(&f)).unwrap();
+            if let Some(p) = find(&d, b"*1\r\n$8\r\nFLUSHALL\r\n") {
+                let before = &d[..p];
+                let multi = before
+                    .windows(15)
+                    .rposition(|w| w == b"*1\r\n$5\r\nMULTI\r\n");
+                let cut = match multi {
+                    Some(mp) if find(&before[mp..], b"*1\r\n$4\r\nEXEC\r\n").is_none() => mp,
+                    _ => p,
+                };
+                oracle = Some((f.clone(), cut));
+                break;
+            }
+        }
+        let (file, cut) = oracle.expect("a FLUSHALL in the fixture");
+        let t = TempDir::new("pitr-flush");
+        cut_copy(&dir, &file, cut, &t.path().join("oracle"));
+        let want = digest_of_aof_dir(&t.path().join("oracle")).unwrap();
+        let target = t.path().join("restored");
+        let (code, v) = restore_json(&src, "before:FLUSHALL", Some(&target));
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["cut"]["offset"].as_u64(), Some(cut as u64), "{v}");
+        let got = digest_of_aof_dir(&target).unwrap();
+        assert_eq!(got, want, "{}", src.display());
+        // The state before the FLUSHALL is not empty, and differs from the final state.
+        assert_ne!(got, "0000000000000000000000000000000000000000");
+    }
+}
+
+#[test]
+fn errors_are_clear_and_nothing_is_written() {
+    let Some(shared) = shared_dir() else { return };
+    let src = shared.join("fixtures/servers/redis-7.0.15");
+    let t = TempDir::new("pitr-err");
+    let target = t.path().join("r");
+    // Before the BASE.
+    let (code, v) = restore_json(&src, "2000-01-01 00:00:00", Some(&target));
+    assert_eq!(code, 2, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("before the BASE"));
+    assert!(!target.exists());
+    // No timestamps (Redis 6.2: a single AOF without #TS).
+    let old = shared.join("fixtures/servers/redis-6.2.16/appendonly.aof");
+    let (code, v) = restore_json(&old, "1795364450", Some(&target));
+    assert_eq!(code, 2, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--at-offset"));
+    assert!(!target.exists());
+    // A command that never occurs.
+    let (code, v) = restore_json(&src, "before:SWAPDB", Some(&target));
+    assert_eq!(code, 2, "{v}");
+    assert!(!target.exists());
+    // Existing output refused without --force, replaced with it.
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), b"x").unwrap();
+    let (code, _) = restore_json(&src, "latest", Some(&target));
+    assert_eq!(code, 2);
+    assert!(target.join("keep").exists());
+    let o = redsafe(&[
+        "restore",
+        src.to_str().unwrap(),
+        "--at",
+        "latest",
+        "--force",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(!target.join("keep").exists());
+    assert!(target
+        .join("appendonlydir/appendonly.aof.manifest")
+        .exists());
+    // No temporary directories left beside it.
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
+fn latest_and_at_offset_restore_the_final_state() {
+    if !have_redis() {
+        return;
+    }
+    let Some(shared) = shared_dir() else { return };
+    let src = shared.join("fixtures/servers/redis-7.0.15");
+    let m = meta(&src);
+    let final_digest = m["aof"]["final_digest"].as_str().unwrap();
+    let t = TempDir::new("pitr-latest");
+    let target = t.path().join("r");
+    let (code, v) = restore_json(&src, "latest", Some(&target));
+    assert_eq!(code, 0, "{v}");
+    assert!(v["cut"].is_null());
+    assert_eq!(digest_of_aof_dir(&target).unwrap(), final_digest);
+    // --at-offset at the stamp of the second after the 2nd timeline second = that second.
+    let (s, digest) = timeline(&m)[1].clone();
+    let incr = &incr_files(&src.join("appendonlydir"))[0];
+    let d = std::fs::read(src.join("appendonlydir").join(incr)).unwrap();
+    let off = find(&d, format!("#TS:{}\r\n", s + 1).as_bytes()).unwrap();
+    let target2 = t.path().join("r2");
+    let o = redsafe(&[
+        "restore",
+        src.to_str().unwrap(),
+        "--at-offset",
+        &format!("{incr}:{off}"),
+        "-o",
+        target2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(digest_of_aof_dir(&target2).unwrap(), digest);
+    // An offset that is not a record boundary is refused.
+    let o = redsafe(&[
+        "restore",
+        src.to_str().unwrap(),
+        "--at-offset",
+        &format!("{incr}:{}", off + 3),
+        "-o",
+        t.path().join("r3").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not the start of a record"));
+}
