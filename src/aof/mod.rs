@@ -39,6 +39,7 @@ pub mod pitr;
 pub mod reader;
 pub mod resp;
 pub mod set;
+pub mod timeline;
 
 pub use check::{
     check_set, scan_set, FileReport, FileStatus, NoVisitor, RdbInfo, ScanOptions, SetReport,

@@ -15,6 +15,7 @@ mod output;
 mod salvage;
 mod stats;
 mod restore;
+mod timeline;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]
@@ -42,6 +43,8 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Point-in-time restore of an AOF into a new, loadable AOF directory (--at WHEN).
     Restore(restore::RestoreArgs),
+    /// What happened when in an AOF: activity per second, dangerous commands, a key's history.
+    Timeline(timeline::TimelineArgs),
 }
 
 /// Exit code: success.
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Salvage(a) => salvage::run(a),
         Command::Restore(a) => restore::run(a),
+        Command::Timeline(a) => timeline::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,593 @@
+//! What happened when, from an AOF's `#TS:` annotations: per-second (or per-bucket)
+//! activity with flags for dangerous commands ([`build_timeline`]), and every occurrence of
+//! a key or a command with its time, file and offset ([`find_occurrences`]).
+//!
+//! Times are the `#TS:` stamps Redis writes (7.0+ with `aof-timestamp-enabled yes`): a
+//! command belongs to the last stamp before it, carried across the files of a set. Commands
+//! before any stamp (an AOF written without timestamps, or a RESP BASE's own commands before
+//! its stamp) are counted apart as "unstamped".
+//!
+//! Keys are found from each command's key positions for the commands Redis writes to AOFs
+//! ([`command_keys`]); the sizes used to flag big key deletes are estimates: the RDB
+//! BASE's encoded value size plus the argument bytes written to the key since (reset by a
+//! whole-value write such as `SET`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::ops::ControlFlow;
+
+use crate::aof::check::{scan_set, FileReport, ScanOptions, SetVisitor, Verdict};
+use crate::aof::reader::{AofItem, Command};
+use crate::aof::set::AofSet;
+use crate::error::{Error, Result};
+use crate::rdb::{RdbReader, RdbReport, Record};
+
+/// Options of [`build_timeline`].
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineOptions {
+    /// Bucket width in seconds (1 = per second).
+    pub bucket_secs: i64,
+    /// Flag a bucket whose `DEL`/`UNLINK` commands delete at least this many keys.
+    pub del_burst_keys: u64,
+    /// Flag the delete of a key estimated at least this big (bytes).
+    pub big_key_bytes: u64,
+}
+
+impl Default for TimelineOptions {
+    fn default() -> Self {
+        TimelineOptions {
+            bucket_secs: 1,
+            del_burst_keys: 1000,
+            big_key_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Parses a bucket width: `1s`, `10s`, `1m`, `5m`, `1h`, `1d`, or plain seconds.
+pub fn parse_bucket(s: &str) -> Result<i64> {
+    let t = s.trim();
+    let (num, mul) = match t.as_bytes().last() {
+        Some(b's') => (&t[..t.len() - 1], 1),
+        Some(b'm') => (&t[..t.len() - 1], 60),
+        Some(b'h') => (&t[..t.len() - 1], 3600),
+        Some(b'd') => (&t[..t.len() - 1], 86_400),
+        _ => (t, 1),
+    };
+    match num.parse::<i64>() {
+        Ok(n) if n > 0 && n.checked_mul(mul).is_some() => Ok(n * mul),
+        _ => Err(Error::usage(format!(
+            "invalid bucket '{s}': expected e.g. 1s, 10s, 1m, 1h, 1d"
+        ))),
+    }
+}
+
+/// A dangerous event in a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "flag", rename_all = "kebab-case")]
+pub enum Flag {
+    /// `FLUSHALL` commands.
+    Flushall {
+        /// How many.
+        count: u64,
+    },
+    /// `FLUSHDB` commands.
+    Flushdb {
+        /// How many.
+        count: u64,
+    },
+    /// `SWAPDB` commands.
+    Swapdb {
+        /// How many.
+        count: u64,
+    },
+    /// Many keys deleted by `DEL`/`UNLINK` in the bucket.
+    DelBurst {
+        /// Keys named by `DEL`/`UNLINK` commands.
+        keys: u64,
+    },
+    /// A key estimated to be big was deleted (`DEL`/`UNLINK`).
+    BigKeyDelete {
+        /// Its database.
+        db: u64,
+        /// The key (lossy UTF-8).
+        key: String,
+        /// Estimated size in bytes.
+        approx_bytes: u64,
+        /// File index and offset of the delete.
+        file: usize,
+        /// Offset of the command.
+        offset: u64,
+    },
+}
+
+/// Activity in one bucket.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Bucket {
+    /// Start of the bucket (unix seconds); `None` for the unstamped bucket.
+    pub start: Option<i64>,
+    /// Commands (`MULTI`/`EXEC`/`SELECT` not counted).
+    pub commands: u64,
+    /// Bytes of those commands (their RESP encoding).
+    pub bytes: u64,
+    /// Distinct keys touched.
+    pub keys_touched: u64,
+    /// Keys named by `DEL`/`UNLINK`.
+    pub deleted_keys: u64,
+    /// Dangerous events.
+    pub flags: Vec<Flag>,
+    #[serde(skip)]
+    keys: HashSet<u64>,
+    #[serde(skip)]
+    flush: [u64; 3],
+}
+
+impl Bucket {
+    /// True when any flag is set.
+    pub fn is_flagged(&self) -> bool {
+        !self.flags.is_empty()
+    }
+}
+
+/// The result of [`build_timeline`].
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timeline {
+    /// Bucket width (seconds).
+    pub bucket_secs: i64,
+    /// Buckets with activity, in time order.
+    pub buckets: Vec<Bucket>,
+    /// Commands read before any `#TS:` stamp.
+    pub unstamped: Bucket,
+    /// Keys in the RDB BASE (or preamble).
+    pub base_keys: u64,
+    /// The BASE's RDB `ctime`.
+    pub base_ctime: Option<i64>,
+    /// First and last stamps.
+    pub first_timestamp: Option<i64>,
+    /// Last stamp.
+    pub last_timestamp: Option<i64>,
+    /// Commands in all.
+    pub commands: u64,
+    /// Stamps that went backwards (a server restart with a clock behind).
+    pub backward_stamps: u64,
+    /// Where reading stopped early on damage: `(file index, ok_up_to)`.
+    pub damaged_at: Option<(usize, u64)>,
+}
+
+fn key_hash(db: u64, key: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Argument indexes holding keys in a command as Redis writes it to an AOF. Covers the
+/// write commands with keys elsewhere than argument 1 (`DEL`, `MSET`, `RENAME`, `SMOVE`,
+/// `LMOVE`, `BITOP`, `*STORE`, `EVAL`, `FCALL`, ...); other commands with arguments are taken
+/// to have their key at argument 1, and commands without keys (`SELECT`, `MULTI`, `FLUSHALL`,
+/// `FUNCTION`, `SCRIPT`, `PUBLISH`, ...) have none.
+pub fn command_keys(name: &[u8], argc: usize, arg: &dyn Fn(usize) -> Option<u64>) -> Vec<usize> {
+    let up = name.to_ascii_uppercase();
+    let all_from = |i: usize| (i..argc).collect::<Vec<_>>();
+    let numkeys_at = |pos: usize, first: usize, extra: &[usize]| {
+        let n = arg(pos).unwrap_or(0) as usize;
+        let mut v: Vec<usize> = extra.to_vec();
+        v.extend((first..first.saturating_add(n)).take_while(|&i| i < argc));
+        v
+    };
+    match up.as_slice() {
+        b"SELECT" | b"MULTI" | b"EXEC" | b"DISCARD" | b"FLUSHALL" | b"FLUSHDB" | b"SWAPDB"
+        | b"FUNCTION" | b"SCRIPT" | b"PUBLISH" | b"SPUBLISH" | b"PING" | b"CONFIG" | b"DEBUG"
+        | b"OBJECT" | b"WAIT" | b"REPLCONF" | b"ACL" | b"CLIENT" | b"CLUSTER" => vec![],
+        b"DEL" | b"UNLINK" | b"EXISTS" | b"TOUCH" | b"WATCH" | b"PFCOUNT" | b"PFMERGE"
+        | b"SINTERSTORE" | b"SUNIONSTORE" | b"SDIFFSTORE" | b"MGET" => all_from(1),
+        b"MSET" | b"MSETNX" => (1..argc).step_by(2).collect(),
+        b"RENAME" | b"RENAMENX" | b"RPOPLPUSH" | b"LMOVE" | b"BLMOVE" | b"BRPOPLPUSH"
+        | b"SMOVE" | b"COPY" | b"ZRANGESTORE" | b"GEOSEARCHSTORE" => (1..argc.min(3)).collect(),
+        b"BITOP" => all_from(2),
+        b"ZUNIONSTORE" | b"ZINTERSTORE" | b"ZDIFFSTORE" => numkeys_at(2, 3, &[1]),
+        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
+            numkeys_at(2, 3, &[])
+        }
+        b"LMPOP" | b"ZMPOP" | b"SINTERCARD" | b"ZINTERCARD" | b"ZUNION" | b"ZINTER" | b"ZDIFF" => {
+            numkeys_at(1, 2, &[])
+        }
+        b"BLMPOP" | b"BZMPOP" => numkeys_at(2, 3, &[]),
+        _ if argc >= 2 => vec![1],
+        _ => vec![],
+    }
+}
+
+/// Commands that replace a key's whole value (the size estimate restarts).
+fn replaces_value(up: &[u8]) -> bool {
+    matches!(
+        up,
+        b"SET" | b"SETEX" | b"PSETEX" | b"GETSET" | b"RESTORE" | b"SETNX"
+    )
+}
+
+/// Parses a small non-negative decimal argument.
+fn small_num(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 18 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// The keys a command touches: `(db, key bytes)`.
+pub fn keys_of<'a>(c: &Command<'a>) -> Vec<&'a [u8]> {
+    let args: Vec<&'a [u8]> = c.args().collect();
+    let idx = command_keys(c.name(), args.len(), &|i| {
+        args.get(i).and_then(|a| small_num(a))
+    });
+    idx.into_iter()
+        .filter_map(|i| args.get(i).copied())
+        .collect()
+}
+
+struct Builder {
+    opts: TimelineOptions,
+    buckets: BTreeMap<i64, Bucket>,
+    unstamped: Bucket,
+    ts: Option<i64>,
+    first_ts: Option<i64>,
+    backward: u64,
+    base_keys: u64,
+    base_ctime: Option<i64>,
+    commands: u64,
+    /// Estimated key sizes per db (by key hash).
+    sizes: HashMap<u64, HashMap<u64, u64>>,
+}
+
+impl Builder {
+    fn bucket(&mut self) -> &mut Bucket {
+        match self.ts {
+            None => &mut self.unstamped,
+            Some(t) => {
+                let w = self.opts.bucket_secs.max(1);
+                let start = t.div_euclid(w) * w;
+                self.buckets.entry(start).or_insert_with(|| Bucket {
+                    start: Some(start),
+                    ..Bucket::default()
+                })
+            }
+        }
+    }
+
+    fn command(&mut self, file: usize, c: &Command<'_>) {
+        let up = c.name().to_ascii_uppercase();
+        if matches!(up.as_slice(), b"MULTI" | b"EXEC" | b"SELECT") {
+            return;
+        }
+        self.commands += 1;
+        let keys = keys_of(c);
+        let db = c.db;
+        let big = self.opts.big_key_bytes;
+        let raw_len = c.raw().len() as u64;
+        let mut big_deletes = Vec::new();
+        match up.as_slice() {
+            b"FLUSHALL" => self.sizes.clear(),
+            b"FLUSHDB" => {
+                self.sizes.remove(&db);
+            }
+            b"SWAPDB" => {
+                let a = c.arg(1).and_then(small_num);
+                let b = c.arg(2).and_then(small_num);
+                if let (Some(a), Some(b)) = (a, b) {
+                    let ma = self.sizes.remove(&a);
+                    let mb = self.sizes.remove(&b);
+                    if let Some(m) = ma {
+                        self.sizes.insert(b, m);
+                    }
+                    if let Some(m) = mb {
+                        self.sizes.insert(a, m);
+                    }
+                }
+            }
+            b"DEL" | b"UNLINK" => {
+                let m = self.sizes.entry(db).or_default();
+                for k in &keys {
+                    if let Some(sz) = m.remove(&key_hash(db, k)) {
+                        if sz >= big {
+                            big_deletes.push(Flag::BigKeyDelete {
+                                db,
+                                key: String::from_utf8_lossy(k).into_owned(),
+                                approx_bytes: sz,
+                                file,
+                                offset: c.offset,
+                            });
+                        }
+                    }
+                }
+            }
+            b"RENAME" | b"RENAMENX" if keys.len() == 2 => {
+                let m = self.sizes.entry(db).or_default();
+                if let Some(sz) = m.remove(&key_hash(db, keys[0])) {
+                    m.insert(key_hash(db, keys[1]), sz);
+                }
+            }
+            _ => {
+                let m = self.sizes.entry(db).or_default();
+                let per_key = raw_len / keys.len().max(1) as u64;
+                for k in &keys {
+                    let e = m.entry(key_hash(db, k)).or_insert(0);
+                    if replaces_value(&up) {
+                        *e = per_key;
+                    } else {
+                        *e = e.saturating_add(per_key);
+                    }
+                }
+            }
+        }
+        let b = self.bucket();
+        b.commands += 1;
+        b.bytes += raw_len;
+        for k in &keys {
+            b.keys.insert(key_hash(db, k));
+        }
+        match up.as_slice() {
+            b"FLUSHALL" => b.flush[0] += 1,
+            b"FLUSHDB" => b.flush[1] += 1,
+            b"SWAPDB" => b.flush[2] += 1,
+            b"DEL" | b"UNLINK" => b.deleted_keys += keys.len() as u64,
+            _ => {}
+        }
+        b.flags.extend(big_deletes);
+    }
+
+    fn finish(self, damaged_at: Option<(usize, u64)>) -> Timeline {
+        let opts = self.opts;
+        let fin = |mut b: Bucket| {
+            b.keys_touched = b.keys.len() as u64;
+            b.keys = HashSet::new();
+            let mut flags = Vec::new();
+            if b.flush[0] > 0 {
+                flags.push(Flag::Flushall { count: b.flush[0] });
+            }
+            if b.flush[1] > 0 {
+                flags.push(Flag::Flushdb { count: b.flush[1] });
+            }
+            if b.flush[2] > 0 {
+                flags.push(Flag::Swapdb { count: b.flush[2] });
+            }
+            if b.deleted_keys >= opts.del_burst_keys {
+                flags.push(Flag::DelBurst {
+                    keys: b.deleted_keys,
+                });
+            }
+            flags.append(&mut b.flags);
+            b.flags = flags;
+            b
+        };
+        let last_timestamp = self.ts;
+        Timeline {
+            bucket_secs: opts.bucket_secs,
+            buckets: self.buckets.into_values().map(fin).collect(),
+            unstamped: fin(self.unstamped),
+            base_keys: self.base_keys,
+            base_ctime: self.base_ctime,
+            first_timestamp: self.first_ts,
+            last_timestamp,
+            commands: self.commands,
+            backward_stamps: self.backward,
+            damaged_at,
+        }
+    }
+}
+
+impl SetVisitor for Builder {
+    fn rdb(&mut self, index: usize, data: &[u8], report: &RdbReport) -> ControlFlow<()> {
+        if index == 0 {
+            self.base_keys += report.keys;
+            self.base_ctime = report
+                .aux
+                .iter()
+                .find(|(k, _)| k == "ctime")
+                .and_then(|(_, v)| v.parse().ok());
+        }
+        // Sizes of the keys in the RDB part, for big key deletes.
+        for item in RdbReader::new(data) {
+            let Ok(item) = item else { break };
+            if let Record::Entry(e) = item.record {
+                let sz = e.value.raw().len() as u64 + e.key.len() as u64;
+                self.sizes
+                    .entry(e.db)
+                    .or_default()
+                    .insert(key_hash(e.db, &e.key), sz);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn item(&mut self, index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+        match item {
+            AofItem::Annotation(a) => {
+                if let Some(ts) = a.timestamp {
+                    if self.first_ts.is_none() {
+                        self.first_ts = Some(ts);
+                    }
+                    if self.ts.is_some_and(|p| ts < p) {
+                        self.backward += 1;
+                    }
+                    self.ts = Some(ts);
+                }
+            }
+            AofItem::Command(c) => self.command(index, c),
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn damage(report_verdict: &Verdict, files: &[FileReport]) -> Option<(usize, u64)> {
+    match *report_verdict {
+        Verdict::Valid => None,
+        Verdict::Truncatable { file, ok_up_to } | Verdict::DamagedNotLast { file, ok_up_to } => {
+            Some((file, ok_up_to))
+        }
+        Verdict::RdbDamaged { file } | Verdict::Missing { file } => {
+            Some((file, files.get(file).map_or(0, |f| f.ok_up_to)))
+        }
+    }
+}
+
+/// Reads a whole set and aggregates its activity per bucket. Damage stops the reading (the
+/// timeline covers what comes before it; [`Timeline::damaged_at`] says where).
+pub fn build_timeline(
+    set: &AofSet,
+    opts: TimelineOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Timeline> {
+    let mut b = Builder {
+        opts,
+        buckets: BTreeMap::new(),
+        unstamped: Bucket::default(),
+        ts: None,
+        first_ts: None,
+        backward: 0,
+        base_keys: 0,
+        base_ctime: None,
+        commands: 0,
+        sizes: HashMap::new(),
+    };
+    let report = scan_set(set, ScanOptions::default(), &mut b, progress)?;
+    let d = damage(&report.verdict, &report.files);
+    Ok(b.finish(d))
+}
+
+/// What [`find_occurrences`] looks for.
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// Commands touching this key (in `db` when given).
+    Key {
+        /// The key.
+        key: Vec<u8>,
+        /// Only in this database.
+        db: Option<u64>,
+    },
+    /// Commands with this name (case-insensitive).
+    Command(String),
+}
+
+/// One command found by [`find_occurrences`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Occurrence {
+    /// Its `#TS:` stamp (the last before it), if any.
+    pub time: Option<i64>,
+    /// File index in the set.
+    pub file: usize,
+    /// File name.
+    pub file_name: String,
+    /// Offset of the command in the file.
+    pub offset: u64,
+    /// Its database.
+    pub db: u64,
+    /// Offset of the `MULTI` when inside a transaction.
+    pub multi: Option<u64>,
+    /// The command name as written.
+    pub name: Vec<u8>,
+    /// Arguments (name first), each cut to 64 bytes, at most 8.
+    pub args: Vec<Vec<u8>>,
+    /// Number of arguments.
+    pub argc: usize,
+}
+
+struct Finder<'q> {
+    q: &'q Query,
+    names: Vec<String>,
+    found: Vec<Occurrence>,
+    limit: usize,
+}
+
+impl SetVisitor for Finder<'_> {
+    fn item(&mut self, index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+        let AofItem::Command(c) = item else {
+            return ControlFlow::Continue(());
+        };
+        let hit = match self.q {
+            Query::Command(n) => c.is(n),
+            Query::Key { key, db } => {
+                db.is_none_or(|d| d == c.db) && keys_of(c).contains(&key.as_slice())
+            }
+        };
+        if hit {
+            self.found.push(Occurrence {
+                time: c.timestamp,
+                file: index,
+                file_name: self.names.get(index).cloned().unwrap_or_default(),
+                offset: c.offset,
+                db: c.db,
+                multi: c.multi,
+                name: c.name().to_vec(),
+                args: c
+                    .args()
+                    .take(8)
+                    .map(|a| a.get(..64).unwrap_or(a).to_vec())
+                    .collect(),
+                argc: c.argc(),
+            });
+            if self.found.len() >= self.limit {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Every command matching `q`, in load order (at most `limit`).
+pub fn find_occurrences(
+    set: &AofSet,
+    q: &Query,
+    limit: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<Occurrence>> {
+    let mut f = Finder {
+        q,
+        names: set.parts.iter().map(|p| p.name_lossy()).collect(),
+        found: Vec::new(),
+        limit: limit.max(1),
+    };
+    scan_set(set, ScanOptions::default(), &mut f, progress)?;
+    Ok(f.found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(args: &[&str]) -> Vec<String> {
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let idx = command_keys(argv[0], argv.len(), &|i| {
+            argv.get(i).and_then(|a| small_num(a))
+        });
+        idx.into_iter().map(|i| args[i].to_string()).collect()
+    }
+
+    #[test]
+    fn key_positions() {
+        assert_eq!(keys(&["set", "k", "v"]), ["k"]);
+        assert_eq!(keys(&["DEL", "a", "b"]), ["a", "b"]);
+        assert_eq!(keys(&["MSET", "a", "1", "b", "2"]), ["a", "b"]);
+        assert_eq!(keys(&["RENAME", "a", "b"]), ["a", "b"]);
+        assert_eq!(keys(&["SMOVE", "a", "b", "m"]), ["a", "b"]);
+        assert_eq!(keys(&["BITOP", "AND", "d", "x", "y"]), ["d", "x", "y"]);
+        assert_eq!(
+            keys(&["ZUNIONSTORE", "d", "2", "x", "y", "WEIGHTS", "1", "2"]),
+            ["d", "x", "y"]
+        );
+        assert_eq!(keys(&["EVAL", "return 1", "1", "k", "arg"]), ["k"]);
+        assert_eq!(keys(&["FLUSHALL"]), Vec::<String>::new());
+        assert_eq!(keys(&["SELECT", "3"]), Vec::<String>::new());
+        assert_eq!(keys(&["ZUNIONSTORE", "d", "99", "x"]), ["d", "x"]);
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(parse_bucket("1s").unwrap(), 1);
+        assert_eq!(parse_bucket("10").unwrap(), 10);
+        assert_eq!(parse_bucket("5m").unwrap(), 300);
+        assert_eq!(parse_bucket("1h").unwrap(), 3600);
+        assert_eq!(parse_bucket("1d").unwrap(), 86_400);
+        for bad in ["", "0s", "-1m", "x", "1w", "99999999999999999d"] {
+            assert!(parse_bucket(bad).is_err(), "{bad}");
+        }
+    }
+}
