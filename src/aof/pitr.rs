@@ -1015,4 +1015,176 @@ mod tests {
         assert!(Target::parse_offset(":5").is_err());
         assert!(Target::parse_offset("a:b").is_err());
     }
+
+    fn cmd(args: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::aof::encode_command(args, &mut out);
+        out
+    }
+
+    /// A set written by hand: a RESP BASE stamped 100, INCR 1 with stamps 101 and 102, INCR 2
+    /// starting with a command that carries stamp 102, then stamps 103 (a transaction) and 104.
+    struct Fixture {
+        dir: PathBuf,
+        /// Offsets: (file index, offset) of interesting records.
+        ts102: u64,
+        ts103_in_incr2: u64,
+        multi_in_incr2: u64,
+        set_in_base: u64,
+    }
+
+    fn fixture(tag: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("redsafe-pitr-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut base = b"#TS:100\r\n".to_vec();
+        let set_in_base = base.len() as u64;
+        base.extend(cmd(&["SET", "a", "1"]));
+        let mut i1 = b"#TS:101\r\n".to_vec();
+        i1.extend(cmd(&["SET", "b", "1"]));
+        let ts102 = i1.len() as u64;
+        i1.extend(b"#TS:102\r\n");
+        i1.extend(cmd(&["SET", "c", "1"]));
+        let mut i2 = cmd(&["SET", "d", "1"]);
+        let ts103 = i2.len() as u64;
+        i2.extend(b"#TS:103\r\n");
+        let multi = i2.len() as u64;
+        i2.extend(cmd(&["MULTI"]));
+        i2.extend(cmd(&["SADD", "e", "1"]));
+        i2.extend(b"#TS:104\r\n"); // never written by Redis inside a transaction
+        i2.extend(cmd(&["SET", "f", "1"]));
+        i2.extend(cmd(&["EXEC"]));
+        i2.extend(cmd(&["SET", "g", "1"]));
+        std::fs::write(dir.join("x.1.base.aof"), base).unwrap();
+        std::fs::write(dir.join("x.1.incr.aof"), i1).unwrap();
+        std::fs::write(dir.join("x.2.incr.aof"), i2).unwrap();
+        std::fs::write(
+            dir.join("x.manifest"),
+            "file x.1.base.aof seq 1 type b\nfile x.1.incr.aof seq 1 type i\nfile x.2.incr.aof seq 2 type i startoffset 5 endoffset 9\n",
+        )
+        .unwrap();
+        Fixture {
+            dir,
+            ts102,
+            ts103_in_incr2: ts103,
+            multi_in_incr2: multi,
+            set_in_base,
+        }
+    }
+
+    fn plan(f: &Fixture, when: &str) -> Result<CutPlan> {
+        let set = AofSet::open(&f.dir).unwrap();
+        plan_cut(&set, &When::parse(when)?.into())
+    }
+
+    #[test]
+    fn cuts_across_files_with_carried_stamps() {
+        let f = fixture("cuts");
+        let p = plan(&f, "101").unwrap();
+        assert_eq!(
+            p.cut,
+            Some(CutPoint {
+                file: 1,
+                offset: f.ts102
+            })
+        );
+        assert_eq!(p.files[2], FileKeep::Dropped);
+        assert_eq!((p.commands_kept, p.last_timestamp), (2, Some(101)));
+        // INCR 2 starts with a command stamped 102 (carried): kept at 102.
+        let p = plan(&f, "102").unwrap();
+        assert_eq!(
+            p.cut,
+            Some(CutPoint {
+                file: 2,
+                offset: f.ts103_in_incr2
+            })
+        );
+        assert_eq!((p.commands_kept, p.last_timestamp), (4, Some(102)));
+        // A stamp inside a transaction: the cut goes back to its MULTI.
+        let p = plan(&f, "103").unwrap();
+        assert_eq!(
+            p.cut,
+            Some(CutPoint {
+                file: 2,
+                offset: f.multi_in_incr2
+            })
+        );
+        assert_eq!((p.commands_kept, p.last_timestamp), (4, Some(103)));
+        let p = plan(&f, "104").unwrap();
+        assert_eq!(p.cut, None);
+        assert_eq!(p.commands_kept, 9);
+        // At the BASE's own second: the BASE only; INCR 1 is cut to nothing.
+        let p = plan(&f, "100").unwrap();
+        assert_eq!(p.cut, Some(CutPoint { file: 1, offset: 0 }));
+        assert_eq!(p.base_time, Some(100));
+        let e = plan(&f, "99").unwrap_err();
+        assert!(e.to_string().contains("before the BASE"), "{e}");
+        // before:SADD is inside the transaction: cut at the MULTI. before:set: in the BASE.
+        let p = plan(&f, "before:sadd").unwrap();
+        assert_eq!(
+            p.cut,
+            Some(CutPoint {
+                file: 2,
+                offset: f.multi_in_incr2
+            })
+        );
+        let p = plan(&f, "before:SET").unwrap();
+        assert_eq!(
+            p.cut,
+            Some(CutPoint {
+                file: 0,
+                offset: f.set_in_base
+            })
+        );
+        assert!(plan(&f, "before:FLUSHALL").is_err());
+        std::fs::remove_dir_all(&f.dir).unwrap();
+    }
+
+    #[test]
+    fn offsets_must_be_record_boundaries() {
+        let f = fixture("offsets");
+        let set = AofSet::open(&f.dir).unwrap();
+        let at = |s: &str| plan_cut(&set, &Target::parse_offset(s).unwrap());
+        assert_eq!(
+            at(&format!("x.1.incr.aof:{}", f.ts102)).unwrap().cut,
+            Some(CutPoint {
+                file: 1,
+                offset: f.ts102
+            })
+        );
+        assert!(at(&format!("1:{}", f.ts102 + 1)).is_err());
+        assert!(at(&format!("2:{}", f.multi_in_incr2 + 15)).is_err());
+        assert!(at("x.9.incr.aof:0").is_err());
+        assert!(at("7:0").is_err());
+        std::fs::remove_dir_all(&f.dir).unwrap();
+    }
+
+    #[test]
+    fn directory_output_is_a_redis_layout() {
+        let f = fixture("out");
+        let set = AofSet::open(&f.dir).unwrap();
+        let p = plan(&f, "102").unwrap();
+        let out = f.dir.join("restored");
+        let s = DirOutput::new(out.clone(), false)
+            .write(&set, &p, &mut |_| {})
+            .unwrap();
+        let m = std::fs::read_to_string(out.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+        // endoffset dropped from the cut file, startoffset kept.
+        assert_eq!(
+            m,
+            "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\nfile appendonly.aof.2.incr.aof seq 2 type i startoffset 5\n"
+        );
+        assert_eq!(s.files.len(), 3);
+        let i2 = std::fs::read(out.join("appendonlydir/appendonly.aof.2.incr.aof")).unwrap();
+        assert_eq!(i2.len() as u64, f.ts103_in_incr2);
+        // Refused when it exists; the source directory can not be the output.
+        assert!(DirOutput::new(out.clone(), false)
+            .write(&set, &p, &mut |_| {})
+            .is_err());
+        assert!(DirOutput::new(f.dir.clone(), true)
+            .write(&set, &p, &mut |_| {})
+            .is_err());
+        assert!(f.dir.join("x.manifest").exists());
+        std::fs::remove_dir_all(&f.dir).unwrap();
+    }
 }
