@@ -518,3 +518,75 @@ fn latest_and_at_offset_restore_the_final_state() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not the start of a record"));
 }
+
+#[test]
+fn single_file_aofs_without_timestamps_restore_latest_and_before_flushall() {
+    if !have_redis() {
+        return;
+    }
+    let mut checked = 0;
+    for d in common::server_fixture_dirs() {
+        let m = meta(&d);
+        if m["aof"]["path"].as_str() != Some("appendonly.aof") {
+            continue;
+        }
+        let src = d.join("appendonly.aof");
+        let t = TempDir::new("pitr-single");
+        // latest: the final digest the live server recorded.
+        let target = t.path().join("latest");
+        let (code, v) = restore_json(&src, "latest", Some(&target));
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(
+            digest_of_aof_dir(&target).unwrap(),
+            m["aof"]["final_digest"].as_str().unwrap(),
+            "{}",
+            d.display()
+        );
+        // before:FLUSHALL: oracle = the file cut by a byte search here (at the FLUSHALL, or
+        // at the MULTI of its open transaction), loaded by redis-server as an old-style AOF.
+        let data = std::fs::read(&src).unwrap();
+        let p = find(&data, b"*1\r\n$8\r\nflushall\r\n")
+            .or_else(|| find(&data, b"*1\r\n$8\r\nFLUSHALL\r\n"))
+            .expect("a FLUSHALL");
+        let before = &data[..p];
+        let cut = match before
+            .windows(15)
+            .rposition(|w| w.eq_ignore_ascii_case(b"*1\r\n$5\r\nMULTI\r\n"))
+        {
+            Some(mp)
+                if find(&before[mp..].to_ascii_uppercase(), b"*1\r\n$4\r\nEXEC\r\n").is_none() =>
+            {
+                mp
+            }
+            _ => p,
+        };
+        let oracle = t.path().join("oracle");
+        std::fs::create_dir(&oracle).unwrap();
+        std::fs::write(oracle.join("appendonly.aof"), &data[..cut]).unwrap();
+        let want = digest_of_aof_dir(&oracle).unwrap();
+        let target = t.path().join("flush");
+        let (code, v) = restore_json(&src, "before:flushall", Some(&target));
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(
+            v["cut"]["offset"].as_u64(),
+            Some(cut as u64),
+            "{}",
+            d.display()
+        );
+        assert_eq!(digest_of_aof_dir(&target).unwrap(), want, "{}", d.display());
+        // --at-offset at that same point gives the same cut.
+        let target = t.path().join("offset");
+        let o = redsafe(&[
+            "restore",
+            src.to_str().unwrap(),
+            "--at-offset",
+            &format!("0:{cut}"),
+            "-o",
+            target.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(digest_of_aof_dir(&target).unwrap(), want);
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked}");
+}
