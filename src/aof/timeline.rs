@@ -7,8 +7,7 @@
 //! before any stamp (an AOF written without timestamps, or a RESP BASE's own commands before
 //! its stamp) are counted apart as "unstamped".
 //!
-//! Keys are found from each command's key positions for the commands Redis writes to AOFs
-//! ([`command_keys`]); the sizes used to flag big key deletes are estimates: the RDB
+//! Keys are found from each command's key specification ([`crate::aof::keys`]); the sizes used to flag big key deletes are estimates: the RDB
 //! BASE's encoded value size plus the argument bytes written to the key since (reset by a
 //! whole-value write such as `SET`).
 
@@ -17,6 +16,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::ControlFlow;
 
 use crate::aof::check::{scan_set, FileReport, ScanOptions, SetVisitor, Verdict};
+use crate::aof::keys::{key_positions, KeysError};
 use crate::aof::reader::{AofItem, Command};
 use crate::aof::set::AofSet;
 use crate::error::{Error, Result};
@@ -160,43 +160,6 @@ fn key_hash(db: u64, key: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Argument indexes holding keys in a command as Redis writes it to an AOF. Covers the
-/// write commands with keys elsewhere than argument 1 (`DEL`, `MSET`, `RENAME`, `SMOVE`,
-/// `LMOVE`, `BITOP`, `*STORE`, `EVAL`, `FCALL`, ...); other commands with arguments are taken
-/// to have their key at argument 1, and commands without keys (`SELECT`, `MULTI`, `FLUSHALL`,
-/// `FUNCTION`, `SCRIPT`, `PUBLISH`, ...) have none.
-pub fn command_keys(name: &[u8], argc: usize, arg: &dyn Fn(usize) -> Option<u64>) -> Vec<usize> {
-    let up = name.to_ascii_uppercase();
-    let all_from = |i: usize| (i..argc).collect::<Vec<_>>();
-    let numkeys_at = |pos: usize, first: usize, extra: &[usize]| {
-        let n = arg(pos).unwrap_or(0) as usize;
-        let mut v: Vec<usize> = extra.to_vec();
-        v.extend((first..first.saturating_add(n)).take_while(|&i| i < argc));
-        v
-    };
-    match up.as_slice() {
-        b"SELECT" | b"MULTI" | b"EXEC" | b"DISCARD" | b"FLUSHALL" | b"FLUSHDB" | b"SWAPDB"
-        | b"FUNCTION" | b"SCRIPT" | b"PUBLISH" | b"SPUBLISH" | b"PING" | b"CONFIG" | b"DEBUG"
-        | b"OBJECT" | b"WAIT" | b"REPLCONF" | b"ACL" | b"CLIENT" | b"CLUSTER" => vec![],
-        b"DEL" | b"UNLINK" | b"EXISTS" | b"TOUCH" | b"WATCH" | b"PFCOUNT" | b"PFMERGE"
-        | b"SINTERSTORE" | b"SUNIONSTORE" | b"SDIFFSTORE" | b"MGET" => all_from(1),
-        b"MSET" | b"MSETNX" => (1..argc).step_by(2).collect(),
-        b"RENAME" | b"RENAMENX" | b"RPOPLPUSH" | b"LMOVE" | b"BLMOVE" | b"BRPOPLPUSH"
-        | b"SMOVE" | b"COPY" | b"ZRANGESTORE" | b"GEOSEARCHSTORE" => (1..argc.min(3)).collect(),
-        b"BITOP" => all_from(2),
-        b"ZUNIONSTORE" | b"ZINTERSTORE" | b"ZDIFFSTORE" => numkeys_at(2, 3, &[1]),
-        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
-            numkeys_at(2, 3, &[])
-        }
-        b"LMPOP" | b"ZMPOP" | b"SINTERCARD" | b"ZINTERCARD" | b"ZUNION" | b"ZINTER" | b"ZDIFF" => {
-            numkeys_at(1, 2, &[])
-        }
-        b"BLMPOP" | b"BZMPOP" => numkeys_at(2, 3, &[]),
-        _ if argc >= 2 => vec![1],
-        _ => vec![],
-    }
-}
-
 /// Commands that replace a key's whole value (the size estimate restarts).
 fn replaces_value(up: &[u8]) -> bool {
     matches!(
@@ -213,13 +176,18 @@ fn small_num(b: &[u8]) -> Option<u64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-/// The keys a command touches: `(db, key bytes)`.
+/// The keys a command touches, by Redis's key specifications ([`crate::aof::keys`]). A
+/// command the table does not know (a module command) is taken to have its key at argument 1;
+/// one whose arguments do not fit its specification, none.
 pub fn keys_of<'a>(c: &Command<'a>) -> Vec<&'a [u8]> {
     let args: Vec<&'a [u8]> = c.args().collect();
-    let idx = command_keys(c.name(), args.len(), &|i| {
-        args.get(i).and_then(|a| small_num(a))
-    });
-    idx.into_iter()
+    let mut pos = Vec::new();
+    match key_positions(&args, &mut pos) {
+        Ok(()) => {}
+        Err(KeysError::Unknown) if args.len() >= 2 => pos = vec![1],
+        Err(_) => pos.clear(),
+    }
+    pos.into_iter()
         .filter_map(|i| args.get(i).copied())
         .collect()
 }
@@ -554,29 +522,28 @@ mod tests {
     use super::*;
 
     fn keys(args: &[&str]) -> Vec<String> {
-        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let idx = command_keys(argv[0], argv.len(), &|i| {
-            argv.get(i).and_then(|a| small_num(a))
-        });
-        idx.into_iter().map(|i| args[i].to_string()).collect()
+        let mut raw = Vec::new();
+        crate::aof::encode_command(args, &mut raw);
+        let mut r = crate::aof::AofReader::new(&raw, 0);
+        let Some(Ok(AofItem::Command(c))) = r.next() else {
+            panic!("not a command")
+        };
+        keys_of(&c)
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
     }
 
     #[test]
-    fn key_positions() {
+    fn keys_of_commands() {
         assert_eq!(keys(&["set", "k", "v"]), ["k"]);
         assert_eq!(keys(&["DEL", "a", "b"]), ["a", "b"]);
         assert_eq!(keys(&["MSET", "a", "1", "b", "2"]), ["a", "b"]);
         assert_eq!(keys(&["RENAME", "a", "b"]), ["a", "b"]);
-        assert_eq!(keys(&["SMOVE", "a", "b", "m"]), ["a", "b"]);
-        assert_eq!(keys(&["BITOP", "AND", "d", "x", "y"]), ["d", "x", "y"]);
-        assert_eq!(
-            keys(&["ZUNIONSTORE", "d", "2", "x", "y", "WEIGHTS", "1", "2"]),
-            ["d", "x", "y"]
-        );
-        assert_eq!(keys(&["EVAL", "return 1", "1", "k", "arg"]), ["k"]);
         assert_eq!(keys(&["FLUSHALL"]), Vec::<String>::new());
         assert_eq!(keys(&["SELECT", "3"]), Vec::<String>::new());
-        assert_eq!(keys(&["ZUNIONSTORE", "d", "99", "x"]), ["d", "x"]);
+        assert_eq!(keys(&["MODULE.CMD", "k", "x"]), ["k"]);
+        assert_eq!(keys(&["GET"]), Vec::<String>::new());
     }
 
     #[test]
