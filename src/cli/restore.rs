@@ -58,9 +58,49 @@ pub struct RestoreArgs {
     pub json: bool,
 }
 
+/// A restore from a local source: what [`run_local`] needs (the CLI arguments without the
+/// remote-only ones), so that the `restore` command can route local sources here.
+#[derive(Debug, Clone)]
+pub struct LocalRestore {
+    /// AOF directory, Redis dir, manifest or single AOF file.
+    pub source: String,
+    /// `--at WHEN`.
+    pub at: Option<String>,
+    /// `--at-offset FILE:OFFSET`.
+    pub at_offset: Option<String>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Replace an existing output.
+    pub force: bool,
+    /// Plan only.
+    pub dry_run: bool,
+    /// JSON output.
+    pub json: bool,
+}
+
+impl From<RestoreArgs> for LocalRestore {
+    fn from(a: RestoreArgs) -> LocalRestore {
+        LocalRestore {
+            source: a.source,
+            at: a.at,
+            at_offset: a.at_offset,
+            out: a.out,
+            force: a.force,
+            dry_run: a.dry_run,
+            json: a.json,
+        }
+    }
+}
+
 /// Runs `redsafe restore`.
 pub fn run(args: RestoreArgs) -> Result<u8> {
-    match restore(&args) {
+    run_local(&args.into())
+}
+
+/// Restores from a local AOF source (see [`LocalRestore`]); prints the summary; returns the
+/// exit code (errors as JSON on stdout too with `json`).
+pub fn run_local(args: &LocalRestore) -> Result<u8> {
+    match restore(args) {
         Ok(code) => Ok(code),
         Err(e) if args.json => {
             let code = match e.downcast_ref::<redsafe::Error>() {
@@ -94,7 +134,7 @@ pub fn run(args: RestoreArgs) -> Result<u8> {
     }
 }
 
-fn restore(args: &RestoreArgs) -> Result<u8> {
+fn restore(args: &LocalRestore) -> Result<u8> {
     if args.source.starts_with("s3://") {
         return Err(redsafe::Error::usage(
             "S3 sources (s3://bucket/prefix) are not supported by this build; \
@@ -162,7 +202,7 @@ fn reason_text(plan: &CutPlan) -> String {
 }
 
 fn summary_json(
-    args: &RestoreArgs,
+    args: &LocalRestore,
     set: &AofSet,
     plan: &CutPlan,
     written: Option<&OutputSummary>,
@@ -215,7 +255,7 @@ fn summary_json(
 
 fn print_text(
     out: &mut dyn Write,
-    args: &RestoreArgs,
+    args: &LocalRestore,
     set: &AofSet,
     plan: &CutPlan,
     written: Option<&OutputSummary>,
