@@ -563,8 +563,15 @@ pub fn plan_cut_with_progress(
     if let Some(e) = p.error.take() {
         return Err(e);
     }
+    // The BASE holds the state at the fork of the rewrite that wrote it; every INCR command
+    // after it ran after that fork. An RDB's `ctime` is taken by the child just after the
+    // fork, so it can be a second later than the first stamp of the next INCR: the earlier
+    // of the two bounds the restorable range.
     let base_time = match set.parts.first() {
-        Some(b) if b.rdb && b.role != PartRole::Incr => p.base_ctime,
+        Some(b) if b.rdb && b.role != PartRole::Incr => match (p.base_ctime, p.first_ts) {
+            (Some(c), Some(f)) => Some(c.min(f)),
+            (c, _) => c,
+        },
         Some(_) => p.base_first_ts,
         None => None,
     };
