@@ -12,9 +12,9 @@ mod dump;
 mod filter;
 mod filter_aof;
 mod output;
+mod restore;
 mod salvage;
 mod stats;
-mod restore;
 mod timeline;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
