@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod aof;
+pub mod diff;
 pub mod error;
 pub mod export;
 pub mod filter;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod args;
 mod check;
 mod convert;
+mod diff;
 mod dump;
 mod filter;
 mod filter_aof;
@@ -45,6 +46,9 @@ enum Command {
     Restore(restore::RestoreArgs),
     /// What happened when in an AOF: activity per second, dangerous commands, a key's history.
     Timeline(timeline::TimelineArgs),
+    /// Compare two RDB files: keys only in A, only in B, changed (type, value, expiry), and
+    /// which file is newer; or the commands that turn A into B.
+    Diff(diff::DiffArgs),
 }
 
 /// Exit code: success.
@@ -61,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Dump(a) => dump::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Diff(a) => diff::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Salvage(a) => salvage::run(a),
