@@ -146,6 +146,12 @@ impl Write for AtomicFile {
     }
 }
 
+impl Seek for AtomicFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file().seek(pos)
+    }
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
@@ -368,5 +374,121 @@ mod tests {
         }
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+enum Msg {
+    Data(Vec<u8>),
+    Seek(u64),
+}
+
+/// A writer that hands its writes to a background thread, so the system-call and page-cache
+/// cost of writing overlaps with producing the bytes (the second core does the I/O). Seeking
+/// supports only [`SeekFrom::Start`]. Call [`Pipelined::into_inner`] to wait for the writes
+/// and get the inner writer (or the first I/O error) back.
+pub struct Pipelined<W: Write + Seek + Send + 'static> {
+    tx: Option<std::sync::mpsc::SyncSender<Msg>>,
+    handle: Option<std::thread::JoinHandle<io::Result<W>>>,
+}
+
+impl<W: Write + Seek + Send + 'static> std::fmt::Debug for Pipelined<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pipelined")
+    }
+}
+
+impl<W: Write + Seek + Send + 'static> Pipelined<W> {
+    /// Starts the writer thread.
+    pub fn new(mut w: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
+        let handle = std::thread::spawn(move || {
+            for m in rx {
+                match m {
+                    Msg::Data(d) => w.write_all(&d)?,
+                    Msg::Seek(p) => {
+                        w.seek(SeekFrom::Start(p))?;
+                    }
+                }
+            }
+            w.flush()?;
+            Ok(w)
+        });
+        Pipelined {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    fn send(&mut self, m: Msg) -> io::Result<()> {
+        let sent = self.tx.as_ref().map(|t| t.send(m).is_ok()).unwrap_or(false);
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped: it failed. Report its error.
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(io::Error::other("the writer thread stopped")),
+        }
+    }
+
+    /// Waits for every write; returns the inner writer or the first I/O error.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("the writer thread panicked")),
+            None => Err(io::Error::other("the writer thread stopped")),
+        }
+    }
+}
+
+impl<W: Write + Seek + Send + 'static> Write for Pipelined<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(Msg::Data(buf.to_vec()))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write + Seek + Send + 'static> Seek for Pipelined<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match pos {
+            SeekFrom::Start(p) => {
+                self.send(Msg::Seek(p))?;
+                Ok(p)
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Pipelined seeks only from the start",
+            )),
+        }
+    }
+}
+
+impl<W: Write + Seek + Send + 'static> Drop for Pipelined<W> {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod pipelined_tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_seeks_in_order() {
+        let mut p = Pipelined::new(std::io::Cursor::new(Vec::new()));
+        p.write_all(b"hello world").unwrap();
+        p.seek(SeekFrom::Start(6)).unwrap();
+        p.write_all(b"WORLD").unwrap();
+        p.seek(SeekFrom::Start(11)).unwrap();
+        p.write_all(b"!").unwrap();
+        assert_eq!(p.into_inner().unwrap().into_inner(), b"hello WORLD!");
     }
 }

@@ -218,6 +218,7 @@ fn filter_and_compare(
     let rep: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let (ck, cko, _) = redsafe(&[os("check"), out.as_os_str()]);
     assert_eq!(ck, 0, "{name} {tag}: redsafe check: {cko}");
+    assert_resizedb_exact(&out);
     // The keys kept are exactly the fixture's keys (from its own key list) that pass.
     let all = expected_keys(dir);
     let mut want: Vec<(u64, Vec<u8>)> = all
@@ -255,6 +256,40 @@ fn filter_and_compare(
             digest_with_deleted(src, &delete),
             "{name} {tag}: DEBUG DIGEST vs the source with the same keys deleted by hand"
         );
+    }
+}
+
+/// Every RESIZEDB of `p` holds the exact number of keys (and keys with an expiry) that
+/// follow it in its database section.
+fn assert_resizedb_exact(p: &Path) {
+    use redsafe::rdb::{RdbReader, Record};
+    let data = std::fs::read(p).unwrap();
+    let mut hint: Option<(u64, u64)> = None;
+    let mut seen = (0u64, 0u64);
+    let check = |hint: &mut Option<(u64, u64)>, seen: &mut (u64, u64)| {
+        if let Some(h) = hint.take() {
+            assert_eq!(
+                h,
+                *seen,
+                "{}: RESIZEDB (keys, expires) vs the keys in the section",
+                p.display()
+            );
+        }
+        *seen = (0, 0);
+    };
+    for it in RdbReader::new(&data) {
+        match it.unwrap().record {
+            Record::SelectDb(_) | Record::Eof { .. } => check(&mut hint, &mut seen),
+            Record::ResizeDb {
+                db_size,
+                expires_size,
+            } => hint = Some((db_size, expires_size)),
+            Record::Entry(e) => {
+                seen.0 += 1;
+                seen.1 += e.expire_ms.is_some() as u64;
+            }
+            _ => {}
+        }
     }
 }
 

@@ -7,9 +7,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use redsafe::fsutil::{same_file, AtomicFile};
+use redsafe::fsutil::{same_file, AtomicFile, Pipelined};
 use redsafe::mmap::MappedFile;
-use redsafe::rdb::transform::{transform, KeyEvent, TransformOptions, TransformReport};
+use redsafe::rdb::transform::{transform, KeyEvent, NullSink, TransformOptions, TransformReport};
 use redsafe::rdb::WriterOptions;
 
 use super::args::KeyFilterArgs;
@@ -171,7 +171,7 @@ pub fn run_transform(
         }
     };
     let result: Result<TransformReport> = if dry_run {
-        transform(data, std::io::sink(), opts, &mut on_key, &mut |d| {
+        transform(data, NullSink, opts, Some(&mut on_key), &mut |d| {
             pb.set_position(d)
         })
         .map(|(r, _)| r)
@@ -184,9 +184,14 @@ pub fn run_transform(
             bail!("{}: the output must not be the input", out.display());
         }
         let af = AtomicFile::create(out, force)?;
-        match transform(data, af, opts, &mut on_key, &mut |d| pb.set_position(d)) {
-            Ok((r, af)) => {
-                af.commit()?;
+        // The second core does the writing while this one parses and copies.
+        match transform(data, Pipelined::new(af), opts, None, &mut |d| {
+            pb.set_position(d)
+        }) {
+            Ok((r, p)) => {
+                p.into_inner()
+                    .map_err(|e| redsafe::Error::io(out, &e))?
+                    .commit()?;
                 Ok(r)
             }
             Err(e) => Err(anyhow::Error::new(e.in_file(input))),

@@ -3,11 +3,11 @@
 //!
 //! Values whose encoding the target holds are copied byte for byte, keys keep their original
 //! encoding when the format does not change, and everything else goes through
-//! [`RdbWriter`]. Per-database and per-slot hints (RESIZEDB, SLOT_INFO) are recomputed for
-//! the keys actually kept, in a first pass over the input that only walks lengths.
+//! [`RdbWriter`]. Per-database and per-slot hints (RESIZEDB, SLOT_INFO) are exact for the
+//! keys kept: written as placeholders and filled in at the end, so the input is read once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
@@ -16,7 +16,7 @@ use crate::filter::KeyFilter;
 use crate::rdb::format::Dialect;
 use crate::rdb::model::ValueType;
 use crate::rdb::reader::{Header, RdbReader, Record};
-use crate::rdb::writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
+use crate::rdb::writer::{Deferred, EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
 
 /// What to do.
 #[derive(Debug, Clone, Default)]
@@ -117,14 +117,53 @@ struct Counts {
     expires: u64,
 }
 
-/// Rewrites the RDB in `data` into `out` (use [`std::io::sink`] for a dry run). Calls
-/// `on_key` for every key and `progress(bytes_done)` every few megabytes. On error nothing
-/// useful is in `out`: write to a temporary file and commit only on success.
-pub fn transform<W: Write>(
+/// An output section (a SELECTDB or SLOT_INFO whose counts are filled in when it ends).
+struct Open {
+    deferred: Option<Deferred>,
+    counts: Counts,
+}
+
+/// A writer sink that discards everything (for dry runs), seekable for
+/// [`RdbWriter::finish_seek`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl Write for NullSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for NullSink {
+    fn seek(&mut self, _p: SeekFrom) -> std::io::Result<u64> {
+        Ok(0)
+    }
+}
+
+fn close<W: Write>(w: &mut RdbWriter<W>, open: &mut Option<Open>) -> Result<()> {
+    if let Some(o) = open.take() {
+        if let Some(d) = o.deferred {
+            w.set_deferred(d, &[o.counts.keys, o.counts.expires])?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites the RDB in `data` into `out` in one pass (use [`NullSink`] for a dry run).
+/// Calls `on_key` (if any) for every key and `progress(bytes_done)` every few megabytes. On
+/// error nothing useful is in `out`: write to a temporary file and commit only on success.
+///
+/// RESIZEDB and SLOT_INFO counts of the keys kept are exact; when keys are filtered out they
+/// are written in the 5-byte length form and filled in at the end (seeking back), the only
+/// bytes that then differ from Redis's smallest-form encoding.
+pub fn transform<W: Write + Seek>(
     data: &[u8],
     out: W,
     opts: &TransformOptions,
-    on_key: &mut dyn FnMut(&KeyEvent),
+    mut on_key: Option<&mut dyn FnMut(&KeyEvent)>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(TransformReport, W)> {
     let header = Header::parse(data, 0)?;
@@ -139,40 +178,6 @@ pub fn transform<W: Write>(
     };
     let pass_all = opts.filter.is_pass_all() && opts.move_db.is_empty();
 
-    // Pass 1: counts of kept keys per section (SELECTDB) and per SLOT_INFO record, unless
-    // nothing is filtered and the input's own RESIZEDB records can be reused.
-    let need_counts = !pass_all || header.version < 7 || version < header.version;
-    let mut sec_counts: Vec<Counts> = vec![Counts::default()];
-    let mut slot_counts: Vec<Counts> = Vec::new();
-    if need_counts {
-        let mut sec = 0usize;
-        let mut slot: Option<usize> = None;
-        for item in RdbReader::new(data) {
-            let item = item?;
-            match item.record {
-                Record::SelectDb(_) => {
-                    sec_counts.push(Counts::default());
-                    sec += 1;
-                    slot = None;
-                }
-                Record::SlotInfo { .. } => {
-                    slot_counts.push(Counts::default());
-                    slot = Some(slot_counts.len() - 1);
-                }
-                Record::Entry(e) if opts.filter.matches_entry(&e) => {
-                    let c = &mut sec_counts[sec];
-                    c.keys += 1;
-                    c.expires += e.expire_ms.is_some() as u64;
-                    if let Some(s) = slot {
-                        slot_counts[s].keys += 1;
-                        slot_counts[s].expires += e.expire_ms.is_some() as u64;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
     let mut wopts = opts.writer;
     let fail_on_loss = !wopts.lossy;
     wopts.lossy = true; // collect every loss, then fail at the end if not allowed
@@ -185,16 +190,19 @@ pub fn transform<W: Write>(
     };
 
     let mut reader = RdbReader::new(data);
-    let mut sec = 0usize;
-    let mut slots_seen = 0usize;
-    // Pending SELECTDB (output db) and its RESIZEDB counts, emitted before the first key kept.
+    // A SELECTDB / SLOT_INFO read but not written yet (written before the first key kept),
+    // with the input's counts when they can be reused as they are.
     let mut pending_db: Option<(u64, Option<Counts>)> = None;
-    let mut pending_slot: Option<(u64, Counts)> = None;
+    let mut pending_slot: Option<(u64, Option<Counts>)> = None;
+    let mut open_db: Option<Open> = None;
+    let mut open_slot: Option<Open> = None;
     let mut origin: HashMap<(u64, Vec<u8>), u64> = HashMap::new();
     let mut next_progress = 8u64 << 20;
     let mut notes_aux_dropped = false;
     let mut stored_checksum: Option<u64> = None;
     let mut eof_at: Option<usize> = None;
+    // Per-db counts of the current input db, flushed into the report when it changes.
+    let mut cur_db: Option<(u64, DbCounts)> = None;
 
     while let Some(item) = reader.next() {
         let item = item?;
@@ -211,24 +219,22 @@ pub fn transform<W: Write>(
                 }
             }
             Record::SelectDb(db) => {
-                sec += 1;
+                close(&mut w, &mut open_slot)?;
+                close(&mut w, &mut open_db)?;
                 pending_slot = None;
-                let counts = if need_counts {
-                    sec_counts.get(sec).copied()
-                } else {
-                    None
-                };
-                pending_db = Some((map_db(db), counts));
+                pending_db = Some((map_db(db), None));
             }
             Record::ResizeDb {
                 db_size,
                 expires_size,
             } => {
                 if let Some((_, c @ None)) = &mut pending_db {
-                    *c = Some(Counts {
-                        keys: db_size,
-                        expires: expires_size,
-                    });
+                    if pass_all {
+                        *c = Some(Counts {
+                            keys: db_size,
+                            expires: expires_size,
+                        });
+                    }
                 }
             }
             Record::SlotInfo {
@@ -236,16 +242,14 @@ pub fn transform<W: Write>(
                 size,
                 expires,
             } => {
-                slots_seen += 1;
-                let c = if need_counts {
-                    slot_counts.get(slots_seen - 1).copied().unwrap_or_default()
-                } else {
-                    Counts {
+                close(&mut w, &mut open_slot)?;
+                pending_slot = Some((
+                    slot,
+                    pass_all.then_some(Counts {
                         keys: size,
                         expires,
-                    }
-                };
-                pending_slot = Some((slot, c));
+                    }),
+                ));
             }
             Record::Function { code } => {
                 if version >= 10 {
@@ -306,20 +310,29 @@ pub fn transform<W: Write>(
             }
             Record::Entry(e) => {
                 rep.keys_in += 1;
-                let ty = e.value.value_type();
+                if cur_db.as_ref().is_none_or(|c| c.0 != e.db) {
+                    if let Some((db, c)) = cur_db.take() {
+                        let r = rep.dbs.entry(db).or_default();
+                        r.kept += c.kept;
+                        r.dropped += c.dropped;
+                    }
+                    cur_db = Some((e.db, DbCounts::default()));
+                }
+                let dbc = &mut cur_db.as_mut().expect("set above").1;
                 let out_db = map_db(e.db);
-                let dbc = rep.dbs.entry(e.db).or_default();
-                if !opts.filter.matches_entry(&e) {
+                if !pass_all && !opts.filter.matches_entry(&e) {
                     dbc.dropped += 1;
                     rep.keys_filtered_out += 1;
-                    on_key(&KeyEvent {
-                        db: e.db,
-                        out_db,
-                        key: e.key.to_vec(),
-                        ty,
-                        action: "drop",
-                        note: None,
-                    });
+                    if let Some(cb) = on_key.as_mut() {
+                        cb(&KeyEvent {
+                            db: e.db,
+                            out_db,
+                            key: e.key.to_vec(),
+                            ty: e.value.value_type(),
+                            action: "drop",
+                            note: None,
+                        });
+                    }
                     continue;
                 }
                 if !opts.move_db.is_empty() {
@@ -335,14 +348,37 @@ pub fn transform<W: Write>(
                 }
                 if let Some((db, counts)) = pending_db.take() {
                     w.select_db(db)?;
-                    let c = counts.unwrap_or(Counts {
-                        keys: 0,
-                        expires: 0,
+                    let deferred = match counts {
+                        Some(c) => {
+                            w.resize_db(c.keys, c.expires)?;
+                            None
+                        }
+                        None => w.resize_db_deferred()?,
+                    };
+                    open_db = Some(Open {
+                        deferred,
+                        counts: Counts::default(),
                     });
-                    w.resize_db(c.keys, c.expires)?;
                 }
-                if let Some((slot, c)) = pending_slot.take() {
-                    w.slot_info(slot, c.keys, c.expires)?;
+                if let Some((slot, counts)) = pending_slot.take() {
+                    let deferred = match counts {
+                        Some(c) => {
+                            w.slot_info(slot, c.keys, c.expires)?;
+                            None
+                        }
+                        None => {
+                            let d = w.slot_info_deferred(slot)?;
+                            if d.is_none() {
+                                // Older targets have no SLOT_INFO; Valkey gets its AUX form.
+                                w.slot_info(slot, 0, 0)?;
+                            }
+                            d
+                        }
+                    };
+                    open_slot = Some(Open {
+                        deferred,
+                        counts: Counts::default(),
+                    });
                 }
                 let meta = EntryMeta::of(&e);
                 let outcome = if same_format {
@@ -390,16 +426,23 @@ pub fn transform<W: Write>(
                 };
                 if outcome.written() {
                     rep.keys_written += 1;
-                    rep.dbs.entry(e.db).or_default().kept += 1;
+                    dbc.kept += 1;
+                    let ex = e.expire_ms.is_some() as u64;
+                    for o in [&mut open_db, &mut open_slot].into_iter().flatten() {
+                        o.counts.keys += 1;
+                        o.counts.expires += ex;
+                    }
                 }
-                on_key(&KeyEvent {
-                    db: e.db,
-                    out_db,
-                    key: e.key.to_vec(),
-                    ty,
-                    action,
-                    note,
-                });
+                if let Some(cb) = on_key.as_mut() {
+                    cb(&KeyEvent {
+                        db: e.db,
+                        out_db,
+                        key: e.key.to_vec(),
+                        ty: e.value.value_type(),
+                        action,
+                        note,
+                    });
+                }
                 let done = reader.offset();
                 if done >= next_progress {
                     progress(done);
@@ -412,6 +455,13 @@ pub fn transform<W: Write>(
             }
         }
     }
+    if let Some((db, c)) = cur_db.take() {
+        let r = rep.dbs.entry(db).or_default();
+        r.kept += c.kept;
+        r.dropped += c.dropped;
+    }
+    close(&mut w, &mut open_slot)?;
+    close(&mut w, &mut open_db)?;
     let Some(eof) = eof_at else {
         return Err(Error::truncated(reader.offset(), "the EOF opcode", 1));
     };
@@ -450,7 +500,7 @@ pub fn transform<W: Write>(
     }
     progress(data.len() as u64);
     rep.bytes_out = w.bytes_written() + if version >= 5 { 9 } else { 1 };
-    let out = w.finish()?;
+    let out = w.finish_seek()?;
     Ok((rep, out))
 }
 

@@ -127,6 +127,16 @@ pub struct RdbWriter<W: Write> {
     flat: FlatVisitor,
     scratch: Scratch,
     tmp: Vec<u8>,
+    /// Deferred length fields already flushed to `w`: (absolute offset, new bytes).
+    patches: Vec<(u64, Vec<u8>)>,
+}
+
+/// A group of length fields written before their values are known (see
+/// [`RdbWriter::resize_db_deferred`]); fill it with [`RdbWriter::set_deferred`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deferred {
+    offset: u64,
+    count: usize,
 }
 
 impl<W: Write> std::fmt::Debug for RdbWriter<W> {
@@ -251,6 +261,7 @@ impl<W: Write> RdbWriter<W> {
             flat: FlatVisitor::default(),
             scratch: Scratch::default(),
             tmp: Vec::new(),
+            patches: Vec::new(),
         };
         let magic = match dialect {
             Dialect::Redis => format!("REDIS{version:04}"),
@@ -350,6 +361,54 @@ impl<W: Write> RdbWriter<W> {
             self.buf.push(OP_RESIZEDB);
             write_len(&mut self.buf, db_size);
             write_len(&mut self.buf, expires_size);
+        }
+        Ok(())
+    }
+
+    /// RESIZEDB whose counts are not known yet (RDB ≥ 7, else `None`): the two lengths are
+    /// written in their 5-byte form and filled in later with [`Self::set_deferred`], so a
+    /// filter can write each database in one pass. Finish with [`Self::finish_seek`] when a
+    /// deferred field may already have been flushed.
+    pub fn resize_db_deferred(&mut self) -> Result<Option<Deferred>> {
+        if self.target.version < 7 {
+            return Ok(None);
+        }
+        self.buf.push(OP_RESIZEDB);
+        Ok(Some(self.deferred_lens(2)))
+    }
+
+    /// SLOT_INFO for `slot` with deferred counts (Redis RDB ≥ 12 only, else `None`).
+    pub fn slot_info_deferred(&mut self, slot: u64) -> Result<Option<Deferred>> {
+        if !(self.target.dialect == Dialect::Redis && self.target.version >= 12) {
+            return Ok(None);
+        }
+        self.buf.push(OP_SLOT_INFO);
+        write_len(&mut self.buf, slot);
+        Ok(Some(self.deferred_lens(2)))
+    }
+
+    fn deferred_lens(&mut self, count: usize) -> Deferred {
+        let offset = self.bytes_written();
+        for _ in 0..count {
+            self.buf.extend_from_slice(&[0x80, 0, 0, 0, 0]);
+        }
+        Deferred { offset, count }
+    }
+
+    /// Fills deferred length fields (values above `u32::MAX` are clamped: they are hints).
+    pub fn set_deferred(&mut self, d: Deferred, values: &[u64]) -> Result<()> {
+        let mut bytes = Vec::with_capacity(5 * d.count);
+        for i in 0..d.count {
+            let v = values.get(i).copied().unwrap_or(0).min(u32::MAX as u64) as u32;
+            bytes.push(0x80);
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        if d.offset >= self.written {
+            // Still in the buffer (not yet checksummed): patch in place.
+            let at = (d.offset - self.written) as usize;
+            self.buf[at..at + bytes.len()].copy_from_slice(&bytes);
+        } else {
+            self.patches.push((d.offset, bytes));
         }
         Ok(())
     }
@@ -872,8 +931,52 @@ impl<W: Write> RdbWriter<W> {
         })
     }
 
+    /// Like [`Self::finish`], and also writes deferred fields that were already flushed
+    /// (seeking back), correcting the checksum for them.
+    pub fn finish_seek(mut self) -> Result<W>
+    where
+        W: std::io::Seek,
+    {
+        if self.patches.is_empty() {
+            return self.finish();
+        }
+        self.buf.push(OP_EOF);
+        self.flush_buf()?;
+        let total = self.written;
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()));
+        // CRC-64/REDIS has init 0 and xorout 0, so it is linear: changing bytes at offset o
+        // changes the CRC by the CRC of the difference followed by the bytes after it (zeros).
+        let mut crc = self.crc.finish();
+        for (off, bytes) in std::mem::take(&mut self.patches) {
+            let mut diff = bytes.clone();
+            for (i, b) in diff.iter_mut().enumerate() {
+                *b ^= if i % 5 == 0 { 0x80 } else { 0 };
+            }
+            let after = total - off - bytes.len() as u64;
+            let d = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Redis, &diff);
+            crc ^= crc_fast::checksum_combine(crc_fast::CrcAlgorithm::Crc64Redis, d, 0, after);
+            self.w.seek(std::io::SeekFrom::Start(off)).map_err(io)?;
+            self.w.write_all(&bytes).map_err(io)?;
+        }
+        self.w.seek(std::io::SeekFrom::Start(total)).map_err(io)?;
+        if self.target.version >= FIRST_CHECKSUM_VERSION {
+            let crc = if self.opts.checksum { crc } else { 0 };
+            self.w.write_all(&crc.to_le_bytes()).map_err(io)?;
+            self.written += 8;
+        }
+        self.w.flush().map_err(io)?;
+        Ok(self.w)
+    }
+
     /// Writes the EOF opcode and the checksum (RDB ≥ 5), flushes, and returns the sink.
+    /// Fails if a deferred field was flushed before being filled in: use
+    /// [`Self::finish_seek`] then.
     pub fn finish(mut self) -> Result<W> {
+        if !self.patches.is_empty() {
+            return Err(Error::usage(
+                "deferred RDB fields were flushed: finish with finish_seek",
+            ));
+        }
         self.buf.push(OP_EOF);
         self.flush_buf()?;
         if self.target.version >= FIRST_CHECKSUM_VERSION {
@@ -891,5 +994,64 @@ impl<W: Write> RdbWriter<W> {
             .flush()
             .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
         Ok(self.w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::{check_rdb, CheckOptions, RdbReader, Record};
+
+    /// Deferred RESIZEDB counts filled in after they were flushed: seek back, patch, and the
+    /// checksum (corrected by linearity, without re-reading) still verifies.
+    #[test]
+    fn deferred_fields_patched_after_flush_keep_a_valid_checksum() {
+        for n in [3u64, 200_000] {
+            let mut w =
+                RdbWriter::new(std::io::Cursor::new(Vec::new()), Dialect::Redis, 11).unwrap();
+            w.aux(b"redis-ver", b"7.2.0").unwrap();
+            w.select_db(0).unwrap();
+            let d = w.resize_db_deferred().unwrap().unwrap();
+            for i in 0..n {
+                let meta = EntryMeta {
+                    expire_ms: (i % 3 == 0).then_some(4_000_000_000_000),
+                    ..Default::default()
+                };
+                w.entry_value(
+                    format!("key:{i}").as_bytes(),
+                    &meta,
+                    &Value::String(vec![b'x'; 3]),
+                )
+                .unwrap();
+            }
+            w.set_deferred(d, &[n, n.div_ceil(3)]).unwrap();
+            w.select_db(1).unwrap();
+            let d2 = w.resize_db_deferred().unwrap().unwrap();
+            w.entry_value(
+                b"last",
+                &EntryMeta::default(),
+                &Value::String(b"v".to_vec()),
+            )
+            .unwrap();
+            w.set_deferred(d2, &[1, 0]).unwrap();
+            assert_eq!(
+                w.patches.len(),
+                (n > 1000) as usize,
+                "the first field was flushed before being filled"
+            );
+            let data = w.finish_seek().unwrap().into_inner();
+            let rep = check_rdb(&data, 0, CheckOptions::default());
+            assert!(rep.ok, "{:?}", rep.error);
+            let hints: Vec<(u64, u64)> = RdbReader::new(&data)
+                .filter_map(|i| match i.unwrap().record {
+                    Record::ResizeDb {
+                        db_size,
+                        expires_size,
+                    } => Some((db_size, expires_size)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(hints, vec![(n, n.div_ceil(3)), (1, 0)]);
+        }
     }
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Issue 5 benchmark: `redsafe filter` keeping ~90% of the keys (the raw-copy path) and
+# `redsafe convert --rdb-version 9` (re-encoding listpacks, quicklist v2, set listpacks …) on
+# the generated "big" RDB of benches/rdb_check.sh (Redis 7.0: 5 M 120-byte strings + ~1 M
+# small collections, ~785 MB). Prints the best wall time of ROUNDS runs as MB/s of input, the
+# CPU time (user+sys) of that run, and the load average: on a shared machine, wall time
+# measures the neighbours as much as redsafe.
+#
+#   bash benches/rdb_writer.sh          # generate benches/data/big.rdb if missing, 3 rounds
+#   ROUNDS=5 bash benches/rdb_writer.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=benches/data
+ROUNDS=${ROUNDS:-3}
+mkdir -p "$DATA"
+cargo build --release --quiet
+
+if [ ! -s "$DATA/big.rdb" ]; then  # same recipe as benches/rdb_check.sh
+  dir=$(mktemp -d); port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" --appendonly no \
+    --enable-debug-command yes --rdbcompression no --daemonize no --logfile "$dir/log" &
+  pid=$!
+  until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+  redis-cli -p "$port" DEBUG POPULATE 5000000 key 120 >/dev/null
+  python3 benches/gen_rdb_bench.py big | redis-cli -p "$port" --pipe >/dev/null
+  redis-cli -p "$port" SAVE >/dev/null
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  mv "$dir/dump.rdb" "$DATA/big.rdb"; rm -rf "$dir"
+fi
+
+f="$DATA/big.rdb"; size=$(stat -c %s "$f"); out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+cat "$f" >/dev/null  # warm the page cache
+run() { # label, args...
+  local label=$1; shift
+  local best=999 cpu=0
+  for _ in $(seq "$ROUNDS"); do
+    rm -f "$out/o.rdb"
+    /usr/bin/time -f '%e %U %S' -o "$out/t" ./target/release/redsafe "$@" -o "$out/o.rdb" >/dev/null
+    read -r e u s < "$out/t"
+    if python3 -c "import sys; sys.exit(0 if $e < $best else 1)"; then best=$e; cpu=$(python3 -c "print($u+$s)"); fi
+  done
+  ./target/release/redsafe check "$out/o.rdb" >/dev/null || { echo "$label: output fails redsafe check"; exit 1; }
+  echo "$label: $(python3 -c "print(f'{$size/1e6:.0f}')") MB in ${best}s wall = $(python3 -c "print(f'{$size/1e6/$best:.0f}')") MB/s; CPU ${cpu}s = $(python3 -c "print(f'{$size/1e6/$cpu:.0f}')") MB/s per CPU-second; load average $(cut -d' ' -f1 /proc/loadavg)"
+}
+run "filter (keeps 90.7% of keys)" filter "$f" --exclude-key 'key:3[0-4]*'
+run "convert to RDB 9" convert "$f" --rdb-version 9
