@@ -575,6 +575,11 @@ pub fn plan_cut_with_progress(
         Some(_) => p.base_first_ts,
         None => None,
     };
+    let set_path = set
+        .manifest_path
+        .clone()
+        .unwrap_or_else(|| set.parts[0].path.clone());
+    let base_path = set.parts[0].path.clone();
     if p.cut.is_none() {
         // Nothing stopped the walk: the whole set was read (or damage stopped it).
         match report.verdict {
@@ -619,14 +624,16 @@ pub fn plan_cut_with_progress(
                     "no {} command in the AOF ({} commands read): nothing to restore before",
                     command.to_ascii_uppercase(),
                     p.commands
-                )));
+                ))
+                .in_file(&set_path));
             }
             Target::When(When::Time { .. }) if p.timestamps == 0 => {
                 return Err(Error::usage(
                     "the AOF has no #TS: timestamp annotations (aof-timestamp-enabled was off), \
                      so it cannot be restored to a time; use --at latest, --at before:COMMAND \
                      or --at-offset FILE:OFFSET",
-                ));
+                )
+                .in_file(&set_path));
             }
             _ => {}
         }
@@ -640,7 +647,8 @@ pub fn plan_cut_with_progress(
                     crate::aof::format_utc(*unix),
                     crate::aof::format_utc(bt),
                     crate::aof::format_utc(bt)
-                )));
+                ))
+                .in_file(&base_path));
             }
         }
         if let Some(c) = p.cut {
@@ -651,7 +659,8 @@ pub fn plan_cut_with_progress(
                     p.first_ts
                         .map(|t| format!("{} ({t})", crate::aof::format_utc(t)))
                         .unwrap_or_else(|| "unknown".into())
-                )));
+                ))
+                .in_file(&base_path));
             }
         }
     }
