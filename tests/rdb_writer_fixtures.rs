@@ -468,3 +468,49 @@ fn replay_oracle_reproduces_the_recorded_digest_of_servers_up_to_7_0() {
     }
     assert!(common::shared_dir().is_none() || n >= 6);
 }
+
+#[test]
+fn library_transform_to_a_plain_writer_matches_the_seekable_one() {
+    use redsafe::rdb::transform::{transform, transform_seekable, TransformOptions};
+    let Some(s) = common::shared_dir() else {
+        return;
+    };
+    let src = s.join("fixtures/servers/redis-7.0.15/dump.rdb");
+    let data = std::fs::read(&src).unwrap();
+    let mut opts = TransformOptions {
+        verify_checksum: true,
+        ..Default::default()
+    };
+    opts.filter = redsafe::filter::KeyFilter::new();
+    // No filter: both reproduce the input.
+    let (_, a) = transform(&data, Vec::new(), &opts, &mut |_| {}, &mut |_| {}).unwrap();
+    assert!(a == data);
+    // A filter: same keys; the plain writer uses the smallest length forms.
+    opts.filter.include.push(redsafe::filter::Glob::new(b"h:*"));
+    let (ra, a) = transform(&data, Vec::new(), &opts, &mut |_| {}, &mut |_| {}).unwrap();
+    let (rb, b) = transform_seekable(
+        &data,
+        std::io::Cursor::new(Vec::new()),
+        &opts,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let b = b.into_inner();
+    assert_eq!(ra.keys_written, rb.keys_written);
+    let t = common::TempDir::new("plain");
+    for (name, bytes) in [("a.rdb", &a), ("b.rdb", &b)] {
+        let p = t.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        assert_resizedb_exact(&p);
+        assert_eq!(redsafe(&[os("check"), p.as_os_str()]).0, 0);
+    }
+    assert_eq!(
+        read_all(&t.path().join("a.rdb"), false),
+        read_all(&t.path().join("b.rdb"), false)
+    );
+    assert!(
+        a.len() < b.len(),
+        "the plain writer's RESIZEDB uses the smallest forms"
+    );
+}

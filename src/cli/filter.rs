@@ -9,7 +9,9 @@ use serde_json::json;
 
 use redsafe::fsutil::{same_file, AtomicFile, Pipelined};
 use redsafe::mmap::MappedFile;
-use redsafe::rdb::transform::{transform, KeyEvent, NullSink, TransformOptions, TransformReport};
+use redsafe::rdb::transform::{
+    transform_seekable, KeyEvent, NullSink, TransformOptions, TransformReport,
+};
 use redsafe::rdb::WriterOptions;
 
 use super::args::KeyFilterArgs;
@@ -171,7 +173,7 @@ pub fn run_transform(
         }
     };
     let result: Result<TransformReport> = if dry_run {
-        transform(data, NullSink, opts, Some(&mut on_key), &mut |d| {
+        transform_seekable(data, NullSink, opts, Some(&mut on_key), &mut |d| {
             pb.set_position(d)
         })
         .map(|(r, _)| r)
@@ -185,7 +187,7 @@ pub fn run_transform(
         }
         let af = AtomicFile::create(out, force)?;
         // The second core does the writing while this one parses and copies.
-        match transform(data, Pipelined::new(af), opts, None, &mut |d| {
+        match transform_seekable(data, Pipelined::new(af), opts, None, &mut |d| {
             pb.set_position(d)
         }) {
             Ok((r, p)) => {

@@ -159,12 +159,81 @@ fn close<W: Write>(w: &mut RdbWriter<W>, open: &mut Option<Open>) -> Result<()> 
 /// RESIZEDB and SLOT_INFO counts of the keys kept are exact; when keys are filtered out they
 /// are written in the 5-byte length form and filled in at the end (seeking back), the only
 /// bytes that then differ from Redis's smallest-form encoding.
-pub fn transform<W: Write + Seek>(
+pub fn transform_seekable<W: Write + Seek>(
     data: &[u8],
     out: W,
     opts: &TransformOptions,
+    on_key: Option<&mut dyn FnMut(&KeyEvent)>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(TransformReport, W)> {
+    transform_core(data, out, opts, None, on_key, progress, |w| w.finish_seek())
+}
+
+/// [`transform_seekable`] for an output that cannot seek (a pipe, an AOF being assembled):
+/// reads the input twice, first to count the keys kept per database and slot so that
+/// RESIZEDB and SLOT_INFO are written with their final values (smallest length forms).
+pub fn transform<W: Write>(
+    data: &[u8],
+    out: W,
+    opts: &TransformOptions,
+    on_key: &mut dyn FnMut(&KeyEvent),
+    progress: &mut dyn FnMut(u64),
+) -> Result<(TransformReport, W)> {
+    let counts = count_kept(data, &opts.filter)?;
+    transform_core(data, out, opts, Some(counts), Some(on_key), progress, |w| {
+        w.finish()
+    })
+}
+
+/// Keys kept (and those with an expiry) per SELECTDB section (index 0: before the first
+/// SELECTDB) and per SLOT_INFO record, in file order.
+struct KeptCounts {
+    sections: Vec<Counts>,
+    slots: Vec<Counts>,
+}
+
+fn count_kept(data: &[u8], filter: &KeyFilter) -> Result<KeptCounts> {
+    let mut c = KeptCounts {
+        sections: vec![Counts::default()],
+        slots: Vec::new(),
+    };
+    let mut slot: Option<usize> = None;
+    for item in RdbReader::new(data) {
+        match item?.record {
+            Record::SelectDb(_) => {
+                c.sections.push(Counts::default());
+                slot = None;
+            }
+            Record::SlotInfo { .. } => {
+                c.slots.push(Counts::default());
+                slot = Some(c.slots.len() - 1);
+            }
+            Record::Entry(e) if filter.matches_entry(&e) => {
+                let ex = e.expire_ms.is_some() as u64;
+                if let Some(s) = c.sections.last_mut() {
+                    s.keys += 1;
+                    s.expires += ex;
+                }
+                if let Some(s) = slot.and_then(|i| c.slots.get_mut(i)) {
+                    s.keys += 1;
+                    s.expires += ex;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transform_core<W: Write>(
+    data: &[u8],
+    out: W,
+    opts: &TransformOptions,
+    known: Option<KeptCounts>,
     mut on_key: Option<&mut dyn FnMut(&KeyEvent)>,
     progress: &mut dyn FnMut(u64),
+    finish: impl FnOnce(RdbWriter<W>) -> Result<W>,
 ) -> Result<(TransformReport, W)> {
     let header = Header::parse(data, 0)?;
     let (dialect, version) = opts.target.unwrap_or((header.dialect, header.version));
@@ -190,6 +259,7 @@ pub fn transform<W: Write + Seek>(
     };
 
     let mut reader = RdbReader::new(data);
+    let (mut sections_seen, mut slots_seen) = (0usize, 0usize);
     // A SELECTDB / SLOT_INFO read but not written yet (written before the first key kept),
     // with the input's counts when they can be reused as they are.
     let mut pending_db: Option<(u64, Option<Counts>)> = None;
@@ -222,7 +292,11 @@ pub fn transform<W: Write + Seek>(
                 close(&mut w, &mut open_slot)?;
                 close(&mut w, &mut open_db)?;
                 pending_slot = None;
-                pending_db = Some((map_db(db), None));
+                sections_seen += 1;
+                let c = known
+                    .as_ref()
+                    .and_then(|k| k.sections.get(sections_seen).copied());
+                pending_db = Some((map_db(db), c));
             }
             Record::ResizeDb {
                 db_size,
@@ -243,13 +317,15 @@ pub fn transform<W: Write + Seek>(
                 expires,
             } => {
                 close(&mut w, &mut open_slot)?;
-                pending_slot = Some((
-                    slot,
-                    pass_all.then_some(Counts {
+                slots_seen += 1;
+                let c = match &known {
+                    Some(k) => k.slots.get(slots_seen - 1).copied(),
+                    None => pass_all.then_some(Counts {
                         keys: size,
                         expires,
                     }),
-                ));
+                };
+                pending_slot = Some((slot, c));
             }
             Record::Function { code } => {
                 if version >= 10 {
@@ -500,7 +576,7 @@ pub fn transform<W: Write + Seek>(
     }
     progress(data.len() as u64);
     rep.bytes_out = w.bytes_written() + if version >= 5 { 9 } else { 1 };
-    let out = w.finish_seek()?;
+    let out = finish(w)?;
     Ok((rep, out))
 }
 
