@@ -9,6 +9,8 @@
 //! - [`set`]: [`AofSet`], the files Redis loads from a file, directory or manifest.
 //! - [`check`]: [`scan_set`] / [`check_set`], the walk over a whole set with a
 //!   [`SetVisitor`], and the `redis-check-aof` verdict.
+//! - [`fix`]: repair plans (truncate, truncate to a timestamp, salvage) and writing them
+//!   atomically (a file, or a directory with its manifest).
 //! - [`keys`]: the key positions of each command (from Redis's key specs).
 //!
 //! ```no_run
@@ -33,6 +35,7 @@
 
 pub mod check;
 pub mod filter;
+pub mod fix;
 pub mod keys;
 pub mod manifest;
 pub mod pitr;
@@ -44,6 +47,10 @@ pub mod timeline;
 pub use check::{
     check_set, scan_set, FileReport, FileStatus, NoVisitor, RdbInfo, ScanOptions, SetReport,
     SetVisitor, Verdict,
+};
+pub use fix::{
+    apply_in_place, plan_fix, write_aof_dir, write_fixed, FileAction, FixOptions, FixPlan, Loss,
+    LossKind,
 };
 pub use manifest::{FileType, Manifest, ManifestEntry};
 pub use reader::{Annotation, AofItem, AofReader, AofStream, Command, ReadFailure, StreamState};

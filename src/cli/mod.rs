@@ -12,6 +12,7 @@ mod diff;
 mod dump;
 mod filter;
 mod filter_aof;
+mod fix;
 mod output;
 mod restore;
 mod salvage;
@@ -37,6 +38,9 @@ enum Command {
     Filter(filter::FilterArgs),
     /// Rewrite an RDB for another RDB version (Redis 1-14) or dialect (Valkey 80).
     Convert(convert::ConvertArgs),
+    /// Repair an AOF (file, directory or manifest): cut a damaged tail as redis-check-aof
+    /// --fix, cut at a point in time across all files, or salvage damaged regions.
+    Fix(fix::FixArgs),
     /// Recover every decodable key of a damaged RDB into a valid RDB; report what was lost.
     Salvage(salvage::SalvageArgs),
     /// What is in an RDB file: keys and bytes per db, type and encoding, expiries, the
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Salvage(a) => salvage::run(a),
         Command::Restore(a) => restore::run(a),
         Command::Timeline(a) => timeline::run(a),
+        Command::Fix(a) => fix::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
