@@ -389,7 +389,11 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
             }
             desc.push(d);
         }
-        if f.status != aof::FileStatus::Missing && f.status != aof::FileStatus::NotReached {
+        let rdb_only = f.rdb.is_some() && f.resp_offset >= f.size;
+        if !rdb_only
+            && f.status != aof::FileStatus::Missing
+            && f.status != aof::FileStatus::NotReached
+        {
             desc.push(format!(
                 "{} commands, {} annotations",
                 f.state.commands, f.state.annotations
