@@ -583,3 +583,87 @@ fn transform_core<W: Write>(
 fn first_line(code: &[u8]) -> String {
     String::from_utf8_lossy(code.split(|&c| c == b'\n').next().unwrap_or(&[])).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::model::{HashField, Value};
+    use crate::rdb::{check_rdb, CheckOptions};
+
+    fn source() -> Vec<u8> {
+        let mut w = RdbWriter::new(Vec::new(), Dialect::Redis, 12).unwrap();
+        w.aux(b"redis-ver", b"7.4.0").unwrap();
+        w.function(b"#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+            .unwrap();
+        w.select_db(0).unwrap();
+        w.resize_db(2, 0).unwrap();
+        let h = Value::Hash(vec![
+            HashField {
+                field: b"a".to_vec(),
+                value: b"1".to_vec(),
+                expire_ms: Some(4_000_000_000_000),
+            },
+            HashField {
+                field: b"b".to_vec(),
+                value: b"2".to_vec(),
+                expire_ms: None,
+            },
+        ]);
+        w.entry_value(b"ttl-hash", &EntryMeta::default(), &h)
+            .unwrap();
+        w.entry_value(
+            b"plain",
+            &EntryMeta::default(),
+            &Value::String(b"x".to_vec()),
+        )
+        .unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn unrepresentable_data_is_an_error_naming_it_or_dropped_with_lossy() {
+        let data = source();
+        assert!(check_rdb(&data, 0, CheckOptions::default()).ok);
+        let mut opts = TransformOptions {
+            target: Some((Dialect::Redis, 9)),
+            verify_checksum: true,
+            ..Default::default()
+        };
+        let err = transform(&data, Vec::new(), &opts, &mut |_| {}, &mut |_| {}).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("function library #!lua name=lib"), "{msg}");
+        assert!(msg.contains("\"ttl-hash\"") && msg.contains("TTL"), "{msg}");
+        opts.writer.lossy = true;
+        let (rep, out) = transform(&data, Vec::new(), &opts, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(check_rdb(&out, 0, CheckOptions::default()).ok);
+        assert_eq!(rep.keys_written, 2);
+        assert_eq!(rep.losses.len(), 2);
+        assert!(rep
+            .losses
+            .iter()
+            .any(|l| l.key == b"ttl-hash" && l.key_written));
+        // To Valkey 80 the field TTL survives as HASH_2; functions are kept.
+        opts.target = Some((Dialect::Valkey, 80));
+        opts.writer.lossy = false;
+        let (rep, out) = transform(&data, Vec::new(), &opts, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(rep.losses.is_empty());
+        let rc = check_rdb(&out, 0, CheckOptions::default());
+        assert!(
+            rc.ok && rc.subexpires == 1 && rc.functions.len() == 1,
+            "{rc:?}"
+        );
+        // And back to Redis 12: the same file as the source, byte for byte.
+        let (_, back) = transform(
+            &out,
+            Vec::new(),
+            &TransformOptions {
+                target: Some((Dialect::Redis, 12)),
+                ..Default::default()
+            },
+            &mut |_| {},
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(back == data);
+    }
+}
