@@ -783,3 +783,82 @@ fn shared_fixture_aofs() {
         assert_eq!(removed, n_flush, "{}", d.display());
     }
 }
+
+/// A multi-part set with two INCR files (the second starting with no `#TS:`, so its stamps
+/// carry over from the first, and with its own SELECT since every file starts in db 0): a
+/// time window and a command filter across the file boundary.
+#[test]
+fn two_incr_files_and_carried_timestamps() {
+    if !common::have_redis() {
+        return;
+    }
+    let t = TempDir::new("aof-filter-2incr");
+    let (dir, phase_c) = workload(&t, false);
+    let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
+    let mut base = None;
+    let mut incr = None;
+    for l in manifest.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f[5] {
+            "b" => base = Some(f[1].to_string()),
+            "i" => incr = Some(f[1].to_string()),
+            _ => {}
+        }
+    }
+    let (base, incr) = (base.unwrap(), incr.unwrap());
+    let data = std::fs::read(dir.join(&incr)).unwrap();
+    let cmds = split(&data, &mut None);
+    // Cut in the middle of phase B, at a top-level command (not inside MULTI).
+    let mut in_tx = false;
+    let mut cut = None;
+    for (i, c) in cmds.iter().enumerate() {
+        if c.is("multi") {
+            in_tx = true;
+        } else if c.is("exec") {
+            in_tx = false;
+        } else if !in_tx && c.is("del") && i > cmds.len() / 3 {
+            cut = Some(i);
+            break;
+        }
+    }
+    let cut = cut.unwrap();
+    let at = cmds[cut].range.0;
+    let db = cmds[cut].db;
+    let out_dir = t.path().join("two");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::copy(dir.join(&base), out_dir.join(&base)).unwrap();
+    std::fs::write(out_dir.join("appendonly.aof.1.incr.aof"), &data[..at]).unwrap();
+    let mut second = resp(&[&format!("SELECT {db}")]);
+    second.extend_from_slice(&data[at..]);
+    std::fs::write(out_dir.join("appendonly.aof.2.incr.aof"), &second).unwrap();
+    std::fs::write(
+        out_dir.join("appendonly.aof.manifest"),
+        format!(
+            "file {base} seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+        ),
+    )
+    .unwrap();
+    let parts = read_dir_set(&out_dir);
+    assert_eq!(parts.files.len(), 2);
+    assert!(parts.files[1][0].ts.is_some(), "stamps carry over");
+
+    let out = t.path().join("two-out");
+    let until = (phase_c - 1).to_string();
+    let r = filter_ok(
+        &out_dir,
+        &out,
+        &[
+            "--drop-command",
+            "DEL",
+            "--drop-command",
+            "FLUSHALL",
+            "--until",
+            &until,
+        ],
+    );
+    let keep = |c: &Cmd| !((c.is("del") || c.is("flushall")) && c.ts.is_some_and(|t| t < phase_c));
+    assert_eq!(load_dir_digest(&out), oracle_digest(&parts, &keep));
+    let n = parts.files.iter().flatten().filter(|c| !keep(c)).count();
+    assert_eq!(r["report"]["commands_removed"], n as u64);
+    assert_eq!(r["report"]["files"].as_array().unwrap().len(), 3);
+}

@@ -1103,3 +1103,30 @@ fn filter_part(
     engine.report.files.push(summary);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_rule_parse() {
+        let r = DropRule::parse("DEL session:*").unwrap();
+        assert_eq!(r.command, b"DEL");
+        assert!(r.pattern.matches(b"session:1") && !r.pattern.matches(b"user:1"));
+        let r = DropRule::parse("  FLUSHALL ").unwrap();
+        assert!(r.pattern.matches_all());
+        assert!(DropRule::parse("  ").is_err());
+    }
+
+    #[test]
+    fn split_multikey() {
+        let argv: Vec<&[u8]> = vec![b"DEL", b"a", b"b", b"c"];
+        let got = split(&argv, &[1, 2, 3], &[false, true, false]).unwrap();
+        assert_eq!(got, b"*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nc\r\n");
+        let argv: Vec<&[u8]> = vec![b"MSET", b"a", b"1", b"b", b"2"];
+        let got = split(&argv, &[1, 3], &[true, false]).unwrap();
+        assert_eq!(got, b"*3\r\n$4\r\nMSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
+        let argv: Vec<&[u8]> = vec![b"RENAME", b"a", b"b"];
+        assert!(split(&argv, &[1, 2], &[true, false]).is_none());
+    }
+}
