@@ -36,11 +36,13 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
-/// A library error as JSON: file, offset, message, db, key, context.
+/// A library error as JSON: file, offset, message, db, key (`null` when no key was being
+/// read), context.
 pub fn error_json(e: &redsafe::Error) -> Value {
     let mut o = json!({
         "message": e.message(),
         "display": e.to_string(),
+        "key": Value::Null,
     });
     if let Some(f) = e.file() {
         o["file"] = json!(f.display().to_string());

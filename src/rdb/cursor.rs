@@ -271,20 +271,18 @@ impl<'a> Cursor<'a> {
 
     /// Reads a count of items that each take at least `min_item_bytes` bytes, refusing a count
     /// the remaining input cannot hold (so untrusted counts never drive allocation).
+    ///
+    /// Such a count is reported as a truncation at the count's offset, as Redis does ("Unexpected
+    /// EOF"): the input ends before the items it announces, whether the file was cut short (the
+    /// common case) or the count itself is damaged; the number of missing bytes tells which.
     #[inline]
     pub fn count(&mut self, what: &'static str, min_item_bytes: u64) -> Result<u64> {
         let start = self.offset();
         let n = self.len(what)?;
-        if n.saturating_mul(min_item_bytes.max(1)) > self.remaining() as u64 {
-            return Err(Error::corrupt(
-                start,
-                what,
-                format!(
-                    "a count of {n}, more than the {} bytes left can hold",
-                    self.remaining()
-                ),
-            )
-            .with_context("count"));
+        let need = n.saturating_mul(min_item_bytes.max(1));
+        let rem = self.remaining() as u64;
+        if need > rem {
+            return Err(Error::truncated(start, what, need - rem));
         }
         Ok(n)
     }
