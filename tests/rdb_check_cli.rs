@@ -37,9 +37,17 @@ fn check_json(path: &Path) -> (i32, Json) {
 fn assert_ok_shape(name: &str, j: &Json, version: u32, keys: u64) {
     assert_eq!(j["ok"], Json::Bool(true), "{name}: {j}");
     assert_eq!(j["kind"], "rdb", "{name}");
-    assert_eq!(j["version"].as_u64(), Some(version as u64), "{name}: version");
+    assert_eq!(
+        j["version"].as_u64(),
+        Some(version as u64),
+        "{name}: version"
+    );
     assert_eq!(j["keys"].as_u64(), Some(keys), "{name}: keys");
-    assert!(j.get("error").is_none(), "{name}: error on a valid file: {}", j["error"]);
+    assert!(
+        j.get("error").is_none(),
+        "{name}: error on a valid file: {}",
+        j["error"]
+    );
 }
 
 /// The issue-2 shape of a damaged-file report; returns (offset, message, key).
@@ -47,11 +55,22 @@ fn assert_damaged_shape(name: &str, code: i32, j: &Json) -> (u64, String, Json) 
     assert_eq!(code, 1, "{name}: exit status {code}: {j}");
     assert_eq!(j["ok"], Json::Bool(false), "{name}");
     assert_eq!(j["kind"], "rdb", "{name}");
-    assert!(j.get("version").is_some() && j.get("keys").is_some(), "{name}: {j}");
+    assert!(
+        j.get("version").is_some() && j.get("keys").is_some(),
+        "{name}: {j}"
+    );
     let e = &j["error"];
-    let offset = e["offset"].as_u64().unwrap_or_else(|| panic!("{name}: no error.offset: {j}"));
-    let message = e["message"].as_str().unwrap_or_else(|| panic!("{name}: no error.message")).to_string();
-    assert!(e.get("key").is_some(), "{name}: error.key missing (must be null when unknown): {e}");
+    let offset = e["offset"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name}: no error.offset: {j}"));
+    let message = e["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: no error.message"))
+        .to_string();
+    assert!(
+        e.get("key").is_some(),
+        "{name}: error.key missing (must be null when unknown): {e}"
+    );
     (offset, message, e["key"].clone())
 }
 
@@ -81,7 +100,10 @@ fn valid_files() -> Vec<(PathBuf, u64)> {
         })
         .collect();
     for p in generated_rdbs() {
-        let n = std::fs::read_to_string(p.with_extension("expected.jsonl")).unwrap().lines().count();
+        let n = std::fs::read_to_string(p.with_extension("expected.jsonl"))
+            .unwrap()
+            .lines()
+            .count();
         v.push((p, n as u64));
     }
     v
@@ -132,7 +154,10 @@ fn accepts_the_valid_redis_assets() {
             // while redis-check-rdb 7.0.15 stops at the first one ("Unexpected EOF").
             assert_ok_shape(&name, &j, version, 0);
             assert_eq!(j["empty_keys_skipped"].as_u64(), Some(9), "{name}: {j}");
-            assert!(!r.ok, "{name}: redis-check-rdb 7.0.15 is expected to reject it");
+            assert!(
+                !r.ok,
+                "{name}: redis-check-rdb 7.0.15 is expected to reject it"
+            );
             if common::have_redis() {
                 common::digest_of_rdb(&path)
                     .unwrap_or_else(|log| panic!("{name}: redis-server refuses it:\n{log}"));
@@ -146,7 +171,9 @@ fn accepts_the_valid_redis_assets() {
 
 #[test]
 fn rejects_corrupt_ziplist_asset_at_the_damaged_key() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let path = shared.join("fixtures/redis-assets/corrupt_ziplist.rdb");
     let (code, j) = check_json(&path);
     let (offset, message, key) = assert_damaged_shape("corrupt_ziplist.rdb", code, &j);
@@ -158,17 +185,25 @@ fn rejects_corrupt_ziplist_asset_at_the_damaged_key() {
     let start = RdbReader::new(&data)
         .filter_map(|i| i.ok())
         .find_map(|i| match i.record {
-            redsafe::rdb::Record::Entry(e) if e.key.as_ref() == b"key:000000000091" => Some(i.offset),
+            redsafe::rdb::Record::Entry(e) if e.key.as_ref() == b"key:000000000091" => {
+                Some(i.offset)
+            }
             _ => None,
         })
         .expect("the damaged key's record");
     let r = redis_check_rdb(&path);
     assert!(!r.ok);
     let rcr = r.offset.unwrap();
-    assert!(start <= offset && offset <= rcr, "offset {offset} not in [{start}, {rcr}]");
+    assert!(
+        start <= offset && offset <= rcr,
+        "offset {offset} not in [{start}, {rcr}]"
+    );
     let (code, text) = run_check(&path, false);
     assert_eq!(code, 1);
-    assert!(text.contains("DAMAGED") && text.contains(&format!("offset {offset}")), "{text}");
+    assert!(
+        text.contains("DAMAGED") && text.contains(&format!("offset {offset}")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -181,7 +216,14 @@ fn rejects_truncations_with_the_offset_where_input_ends() {
         let mid = starts[starts.len() / 2];
         let mut rng = Rng(seed_for(&name));
         // (cut, smallest acceptable error offset)
-        let mut cuts: Vec<(u64, u64)> = vec![(0, 0), (5, 0), (9, 9), (mid, mid), (eof, eof), (eof + 1, eof + 1)];
+        let mut cuts: Vec<(u64, u64)> = vec![
+            (0, 0),
+            (5, 0),
+            (9, 9),
+            (mid, mid),
+            (eof, eof),
+            (eof + 1, eof + 1),
+        ];
         if magic_version(&data).unwrap() >= 5 {
             cuts.push((data.len() as u64 - 1, eof + 1));
         }
@@ -195,8 +237,14 @@ fn rejects_truncations_with_the_offset_where_input_ends() {
             let (code, j) = check_json(&p);
             let ctx = format!("{name} cut at {cut}");
             let (offset, message, _) = assert_damaged_shape(&ctx, code, &j);
-            assert!(message.contains("unexpected end of input"), "{ctx}: {message}");
-            assert!(lo <= offset && offset <= cut, "{ctx}: offset {offset} not in [{lo}, {cut}]");
+            assert!(
+                message.contains("unexpected end of input"),
+                "{ctx}: {message}"
+            );
+            assert!(
+                lo <= offset && offset <= cut,
+                "{ctx}: offset {offset} not in [{lo}, {cut}]"
+            );
             if starts.contains(&cut) || cut <= 9 || cut == eof + 1 {
                 // Input ends exactly where a record (or the magic, or the checksum) starts.
                 assert_eq!(offset, cut, "{ctx}");
@@ -238,7 +286,8 @@ fn rejects_the_hand_made_corrupt_cases() {
     let dir = common::project_fixture("rdb/corrupt");
     let (code, j) = check_json(&dir.join("base.rdb"));
     assert_eq!(code, 0, "base.rdb: {j}");
-    let cases: Json = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let cases: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
     let cases = cases.as_array().unwrap();
     assert!(cases.len() >= 10);
     for c in cases {
@@ -250,18 +299,30 @@ fn rejects_the_hand_made_corrupt_cases() {
         let damage = c["damage_offset"].as_u64().unwrap();
         let rcr = c["redis_check_rdb"]["offset"].as_u64().unwrap_or(0);
         let hi = damage.max(rcr);
-        assert!(lo <= offset && offset <= hi, "{file}: offset {offset} not in [{lo}, {hi}]: {message}");
+        assert!(
+            lo <= offset && offset <= hi,
+            "{file}: offset {offset} not in [{lo}, {hi}]: {message}"
+        );
         if let Some(k) = c["key"].as_str() {
             assert_eq!(key, k, "{file}: error.key");
         }
         match c["kind"].as_str().unwrap() {
-            "truncated" => assert!(message.contains("unexpected end of input"), "{file}: {message}"),
+            "truncated" => assert!(
+                message.contains("unexpected end of input"),
+                "{file}: {message}"
+            ),
             "checksum" => assert!(message.contains("checksum mismatch"), "{file}: {message}"),
-            _ => assert!(!message.contains("checksum"), "{file}: found by the CRC only: {message}"),
+            _ => assert!(
+                !message.contains("checksum"),
+                "{file}: found by the CRC only: {message}"
+            ),
         }
         // The installed redis-check-rdb still agrees that the file is damaged.
         if have_check_rdb() {
-            assert!(!redis_check_rdb(&path).ok, "{file}: redis-check-rdb accepts it");
+            assert!(
+                !redis_check_rdb(&path).ok,
+                "{file}: redis-check-rdb accepts it"
+            );
         }
     }
 }

@@ -119,7 +119,11 @@ fn compare_stream(ctx: &str, s: &Stream, exp: &Json) -> Vec<String> {
         .entries
         .iter()
         .map(|e| {
-            let flat = e.fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]).collect();
+            let flat = e
+                .fields
+                .iter()
+                .flat_map(|(f, v)| [f.clone(), v.clone()])
+                .collect();
             (e.id.to_string(), flat)
         })
         .collect();
@@ -133,16 +137,40 @@ fn compare_stream(ctx: &str, s: &Stream, exp: &Json) -> Vec<String> {
         })
         .collect();
     if entries != want {
-        errs.push(format!("{ctx}: stream entries differ ({} vs {} expected)", entries.len(), want.len()));
+        errs.push(format!(
+            "{ctx}: stream entries differ ({} vs {} expected)",
+            entries.len(),
+            want.len()
+        ));
     }
     let m = &exp["stream"];
     let meta = &s.meta;
     let checks = [
-        ("length", Some(meta.length.to_string()), m["length"].to_string()),
-        ("last-generated-id", Some(meta.last_id.to_string()), m["last-generated-id"].as_str().unwrap().to_string()),
-        ("max-deleted-entry-id", meta.max_deleted_id.map(|x| x.to_string()), m["max-deleted-entry-id"].as_str().unwrap().to_string()),
-        ("entries-added", meta.entries_added.map(|x| x.to_string()), m["entries-added"].to_string()),
-        ("recorded-first-entry-id", meta.first_id.map(|x| x.to_string()), m["recorded-first-entry-id"].as_str().unwrap().to_string()),
+        (
+            "length",
+            Some(meta.length.to_string()),
+            m["length"].to_string(),
+        ),
+        (
+            "last-generated-id",
+            Some(meta.last_id.to_string()),
+            m["last-generated-id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "max-deleted-entry-id",
+            meta.max_deleted_id.map(|x| x.to_string()),
+            m["max-deleted-entry-id"].as_str().unwrap().to_string(),
+        ),
+        (
+            "entries-added",
+            meta.entries_added.map(|x| x.to_string()),
+            m["entries-added"].to_string(),
+        ),
+        (
+            "recorded-first-entry-id",
+            meta.first_id.map(|x| x.to_string()),
+            m["recorded-first-entry-id"].as_str().unwrap().to_string(),
+        ),
     ];
     for (name, got, want) in checks {
         if got.as_deref() != Some(want.as_str()) {
@@ -151,7 +179,11 @@ fn compare_stream(ctx: &str, s: &Stream, exp: &Json) -> Vec<String> {
     }
     let groups = exp["groups"].as_array().unwrap();
     if groups.len() != s.groups.len() {
-        errs.push(format!("{ctx}: {} groups, server says {}", s.groups.len(), groups.len()));
+        errs.push(format!(
+            "{ctx}: {} groups, server says {}",
+            s.groups.len(),
+            groups.len()
+        ));
         return errs;
     }
     let by_name: BTreeMap<Vec<u8>, &ConsumerGroup> =
@@ -164,15 +196,25 @@ fn compare_stream(ctx: &str, s: &Stream, exp: &Json) -> Vec<String> {
         };
         let gctx = format!("{ctx} group {}", show(&name));
         if got.last_id != sid(g["last-delivered-id"].as_str().unwrap()) {
-            errs.push(format!("{gctx}: last-delivered-id {} vs {}", got.last_id, g["last-delivered-id"]));
+            errs.push(format!(
+                "{gctx}: last-delivered-id {} vs {}",
+                got.last_id, g["last-delivered-id"]
+            ));
         }
         // XINFO GROUPS reports entries-read as null when the server keeps it invalid (-1).
         let er = got.entries_read.map(|x| x as i64).filter(|&x| x >= 0);
         if er != g["entries-read"].as_i64() {
-            errs.push(format!("{gctx}: entries-read {:?} vs {}", got.entries_read, g["entries-read"]));
+            errs.push(format!(
+                "{gctx}: entries-read {:?} vs {}",
+                got.entries_read, g["entries-read"]
+            ));
         }
         if got.pending.len() as u64 != g["pending"].as_u64().unwrap() {
-            errs.push(format!("{gctx}: {} pending, server says {}", got.pending.len(), g["pending"]));
+            errs.push(format!(
+                "{gctx}: {} pending, server says {}",
+                got.pending.len(),
+                g["pending"]
+            ));
         }
         // Consumers and their pending counts.
         let want_cons: BTreeMap<Vec<u8>, u64> = g["consumers"]
@@ -181,8 +223,11 @@ fn compare_stream(ctx: &str, s: &Stream, exp: &Json) -> Vec<String> {
             .iter()
             .map(|c| (jbytes(&c["name"]), c["pending"].as_u64().unwrap()))
             .collect();
-        let got_cons: BTreeMap<Vec<u8>, u64> =
-            got.consumers.iter().map(|c| (c.name.clone(), c.pending.len() as u64)).collect();
+        let got_cons: BTreeMap<Vec<u8>, u64> = got
+            .consumers
+            .iter()
+            .map(|c| (c.name.clone(), c.pending.len() as u64))
+            .collect();
         if want_cons != got_cons {
             errs.push(format!("{gctx}: consumers differ"));
         }
@@ -195,13 +240,25 @@ fn compare_stream(ctx: &str, s: &Stream, exp: &Json) -> Vec<String> {
         let got_pel: Vec<(StreamId, Vec<u8>, u64)> = got
             .pending
             .iter()
-            .map(|p| (p.id, owner.get(&p.id).cloned().unwrap_or_default(), p.delivery_count))
+            .map(|p| {
+                (
+                    p.id,
+                    owner.get(&p.id).cloned().unwrap_or_default(),
+                    p.delivery_count,
+                )
+            })
             .collect();
         let want_pel: Vec<(StreamId, Vec<u8>, u64)> = g["pel"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (sid(p[0].as_str().unwrap()), jbytes(&p[1]), p[2].as_u64().unwrap()))
+            .map(|p| {
+                (
+                    sid(p[0].as_str().unwrap()),
+                    jbytes(&p[1]),
+                    p[2].as_u64().unwrap(),
+                )
+            })
             .collect();
         if got_pel != want_pel {
             errs.push(format!("{gctx}: PEL differs: {got_pel:?} vs {want_pel:?}"));
@@ -215,11 +272,17 @@ fn compare(ctx: &str, d: &Decoded, exp: &Json) -> Vec<String> {
     let mut errs = Vec::new();
     let ty = exp["type"].as_str().unwrap();
     if d.value.value_type().name() != ty {
-        return vec![format!("{ctx}: type {} but the server says {ty}", d.value.value_type().name())];
+        return vec![format!(
+            "{ctx}: type {} but the server says {ty}",
+            d.value.value_type().name()
+        )];
     }
     let want_tb = type_byte_for(ty, exp["encoding"].as_str().unwrap());
     if d.type_byte != want_tb {
-        errs.push(format!("{ctx}: type byte {} for encoding {}, expected {want_tb}", d.type_byte, exp["encoding"]));
+        errs.push(format!(
+            "{ctx}: type byte {} for encoding {}, expected {want_tb}",
+            d.type_byte, exp["encoding"]
+        ));
     }
     let ev = &exp["value"];
     match &d.value {
@@ -232,20 +295,32 @@ fn compare(ctx: &str, d: &Decoded, exp: &Json) -> Vec<String> {
                 _ => *s == jbytes(ev),
             };
             if !ok {
-                errs.push(format!("{ctx}: string value differs ({} bytes: {})", s.len(), show(s)));
+                errs.push(format!(
+                    "{ctx}: string value differs ({} bytes: {})",
+                    s.len(),
+                    show(s)
+                ));
             }
         }
         Value::List(l) => {
             let want: Vec<Vec<u8>> = ev.as_array().unwrap().iter().map(jbytes).collect();
             if *l != want {
-                errs.push(format!("{ctx}: list differs ({} vs {} elements)", l.len(), want.len()));
+                errs.push(format!(
+                    "{ctx}: list differs ({} vs {} elements)",
+                    l.len(),
+                    want.len()
+                ));
             }
         }
         Value::Set(m) => {
             let got: BTreeSet<Vec<u8>> = m.iter().cloned().collect();
             let want: BTreeSet<Vec<u8>> = ev.as_array().unwrap().iter().map(jbytes).collect();
             if got != want || m.len() != want.len() {
-                errs.push(format!("{ctx}: set differs ({} vs {} members)", m.len(), want.len()));
+                errs.push(format!(
+                    "{ctx}: set differs ({} vs {} members)",
+                    m.len(),
+                    want.len()
+                ));
             }
         }
         Value::Zset(z) => {
@@ -265,8 +340,10 @@ fn compare(ctx: &str, d: &Decoded, exp: &Json) -> Vec<String> {
             }
         }
         Value::Hash(h) => {
-            let got: BTreeSet<(Vec<u8>, Vec<u8>)> =
-                h.iter().map(|f| (f.field.clone(), f.value.clone())).collect();
+            let got: BTreeSet<(Vec<u8>, Vec<u8>)> = h
+                .iter()
+                .map(|f| (f.field.clone(), f.value.clone()))
+                .collect();
             let want: BTreeSet<(Vec<u8>, Vec<u8>)> = ev
                 .as_array()
                 .unwrap()
@@ -274,7 +351,11 @@ fn compare(ctx: &str, d: &Decoded, exp: &Json) -> Vec<String> {
                 .map(|p| (jbytes(&p[0]), jbytes(&p[1])))
                 .collect();
             if got != want || h.len() != want.len() {
-                errs.push(format!("{ctx}: hash differs ({} vs {} fields)", h.len(), want.len()));
+                errs.push(format!(
+                    "{ctx}: hash differs ({} vs {} fields)",
+                    h.len(),
+                    want.len()
+                ));
             }
             if h.iter().any(|f| f.expire_ms.is_some()) && exp.get("field_expire_ms").is_none() {
                 errs.push(format!("{ctx}: field TTLs the server does not report"));
@@ -285,7 +366,10 @@ fn compare(ctx: &str, d: &Decoded, exp: &Json) -> Vec<String> {
     }
     let want_exp = exp.get("expire_ms").and_then(Json::as_i64);
     if d.expire_ms != want_exp {
-        errs.push(format!("{ctx}: expire_ms {:?}, server says {want_exp:?}", d.expire_ms));
+        errs.push(format!(
+            "{ctx}: expire_ms {:?}, server says {want_exp:?}",
+            d.expire_ms
+        ));
     }
     if let Some(f) = exp.get("lfu_freq") {
         if d.lfu_freq.map(u64::from) != f.as_u64() {
@@ -297,7 +381,9 @@ fn compare(ctx: &str, d: &Decoded, exp: &Json) -> Vec<String> {
         let want = i.as_u64().unwrap();
         match d.lru_idle {
             Some(got) if got.abs_diff(want) <= 2 => {}
-            got => errs.push(format!("{ctx}: LRU idle {got:?}, server said {want} just before SAVE")),
+            got => errs.push(format!(
+                "{ctx}: LRU idle {got:?}, server said {want} just before SAVE"
+            )),
         }
     }
     errs
@@ -333,7 +419,10 @@ fn generated_files_decode_to_what_the_server_returned() {
         }
         for (db, k) in keys.keys() {
             if !seen.contains(&(*db, k.clone())) {
-                failures.push(format!("{name}: db {db} key {:?} decoded but not on the server", show(k)));
+                failures.push(format!(
+                    "{name}: db {db} key {:?} decoded but not on the server",
+                    show(k)
+                ));
             }
         }
         // Function libraries: the exact code FUNCTION LIST WITHCODE returned.
@@ -347,7 +436,9 @@ fn generated_files_decode_to_what_the_server_returned() {
             .collect();
         let got: BTreeSet<String> = functions.iter().cloned().collect();
         if got != want || functions.len() != want.len() {
-            failures.push(format!("{name}: function libraries differ: {got:?} vs {want:?}"));
+            failures.push(format!(
+                "{name}: function libraries differ: {got:?} vs {want:?}"
+            ));
         }
         // The checker agrees: valid, key count, checksum state.
         let report = check_rdb(&data, 0, CheckOptions::default());
@@ -355,20 +446,34 @@ fn generated_files_decode_to_what_the_server_returned() {
             failures.push(format!("{name}: check_rdb rejects it: {:?}", report.error));
         }
         if report.keys != lines.len() as u64 {
-            failures.push(format!("{name}: check_rdb counts {} keys, server had {}", report.keys, lines.len()));
+            failures.push(format!(
+                "{name}: check_rdb counts {} keys, server had {}",
+                report.keys,
+                lines.len()
+            ));
         }
         let stored = u64::from_le_bytes(data[data.len() - 8..].try_into().unwrap());
         let want_ck = if stored == 0 {
             ChecksumStatus::NotComputed
         } else {
-            ChecksumStatus::Verified { crc: CRC64.checksum(&data[..data.len() - 8]) }
+            ChecksumStatus::Verified {
+                crc: CRC64.checksum(&data[..data.len() - 8]),
+            }
         };
         if report.checksum != want_ck {
-            failures.push(format!("{name}: checksum {:?}, expected {want_ck:?}", report.checksum));
+            failures.push(format!(
+                "{name}: checksum {:?}, expected {want_ck:?}",
+                report.checksum
+            ));
         }
         eprintln!("{name}: {} keys compared", lines.len());
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Reads an RDB length (6/14/32-bit forms) at `*p`; `None` for a special encoding.
@@ -419,7 +524,10 @@ fn generated_files_cover_every_encoding() {
     let files = generated_rdbs();
     let names: Vec<String> = files.iter().map(|p| short(p)).collect();
     for v in ["all", "nocompress", "nochecksum", "lfu", "lru"] {
-        assert!(names.iter().any(|n| n.ends_with(&format!("-{v}.rdb"))), "no {v} fixture in {names:?}");
+        assert!(
+            names.iter().any(|n| n.ends_with(&format!("-{v}.rdb"))),
+            "no {v} fixture in {names:?}"
+        );
     }
     let mut type_bytes = BTreeSet::new();
     let mut string_forms = BTreeSet::new();
@@ -448,7 +556,10 @@ fn generated_files_cover_every_encoding() {
                     big += 1;
                 }
                 if e.value.type_byte() == 18 {
-                    plain_nodes += quicklist_containers(raw).iter().filter(|&&c| c == 1).count();
+                    plain_nodes += quicklist_containers(raw)
+                        .iter()
+                        .filter(|&&c| c == 1)
+                        .count();
                 }
                 if let Ok(Value::Stream(s)) = e.value.materialize() {
                     pels += s.groups.iter().map(|g| g.pending.len()).sum::<usize>();
@@ -457,14 +568,34 @@ fn generated_files_cover_every_encoding() {
         }
     }
     for tb in [0u8, 2, 4, 5, 11, 16, 17, 18, 19] {
-        assert!(type_bytes.contains(&tb), "no value of type byte {tb} (have {type_bytes:?})");
+        assert!(
+            type_bytes.contains(&tb),
+            "no value of type byte {tb} (have {type_bytes:?})"
+        );
     }
-    for f in ["int8", "int16", "int32", "lzf", "raw-6bit-len", "raw-14bit-len", "raw-32bit-len"] {
-        assert!(string_forms.contains(f), "no {f} string (have {string_forms:?})");
+    for f in [
+        "int8",
+        "int16",
+        "int32",
+        "lzf",
+        "raw-6bit-len",
+        "raw-14bit-len",
+        "raw-32bit-len",
+    ] {
+        assert!(
+            string_forms.contains(f),
+            "no {f} string (have {string_forms:?})"
+        );
     }
     assert_eq!(dbs, BTreeSet::from([0, 1, 5, 15]));
-    assert!(expires >= 20 && lfu >= 50 && lru >= 50 && pels >= 10, "{expires} {lfu} {lru} {pels}");
-    assert!(big >= 1 && plain_nodes >= 2, "1 MB strings: {big}, plain quicklist nodes: {plain_nodes}");
+    assert!(
+        expires >= 20 && lfu >= 50 && lru >= 50 && pels >= 10,
+        "{expires} {lfu} {lru} {pels}"
+    );
+    assert!(
+        big >= 1 && plain_nodes >= 2,
+        "1 MB strings: {big}, plain quicklist nodes: {plain_nodes}"
+    );
 }
 
 /// Loading each fixture into the installed redis-server reproduces the digest recorded when
@@ -478,6 +609,11 @@ fn generated_files_load_in_redis_with_the_recorded_digest() {
         let want = std::fs::read_to_string(path.with_extension("digest")).unwrap();
         let got = common::digest_of_rdb(&path)
             .unwrap_or_else(|log| panic!("{}: redis-server refused it:\n{log}", short(&path)));
-        assert_eq!(got, want.trim(), "{}: DEBUG DIGEST after loading", short(&path));
+        assert_eq!(
+            got,
+            want.trim(),
+            "{}: DEBUG DIGEST after loading",
+            short(&path)
+        );
     }
 }

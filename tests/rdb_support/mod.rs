@@ -21,19 +21,28 @@ pub fn generated_rdbs() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "rdb"))
         .collect();
     v.sort();
-    assert!(v.len() >= 5, "fixtures/rdb holds {} RDB files; run fixtures/gen_rdb.sh", v.len());
+    assert!(
+        v.len() >= 5,
+        "fixtures/rdb holds {} RDB files; run fixtures/gen_rdb.sh",
+        v.len()
+    );
     v
 }
 
 /// `../shared/fixtures/servers/*/dump.rdb` (empty when ../shared is missing outside CI).
 pub fn shared_server_rdbs() -> Vec<PathBuf> {
-    common::server_fixture_dirs().into_iter().map(|d| d.join("dump.rdb")).collect()
+    common::server_fixture_dirs()
+        .into_iter()
+        .map(|d| d.join("dump.rdb"))
+        .collect()
 }
 
 /// Redis's own test assets that redis-server loads: every `redis-assets/*.rdb` except
 /// `corrupt_ziplist.rdb`. (`corrupt_empty_keys.rdb` loads: the server skips empty keys.)
 pub fn shared_valid_assets() -> Vec<PathBuf> {
-    let Some(s) = common::shared_dir() else { return vec![] };
+    let Some(s) = common::shared_dir() else {
+        return vec![];
+    };
     let mut v: Vec<PathBuf> = std::fs::read_dir(s.join("fixtures/redis-assets"))
         .expect("read redis-assets")
         .map(|e| e.unwrap().path())
@@ -150,9 +159,8 @@ pub fn redis_check_rdb(path: &Path) -> CheckRdb {
             }
         }
     }
-    let ok = status.is_some_and(|s| s.success())
-        && out.contains("RDB looks OK")
-        && message.is_none();
+    let ok =
+        status.is_some_and(|s| s.success()) && out.contains("RDB looks OK") && message.is_none();
     CheckRdb {
         ok,
         offset,
@@ -187,7 +195,9 @@ impl Rng {
 
 /// A seed derived from a file name, so each file gets its own reproducible sequence.
 pub fn seed_for(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Rewrites the CRC-64 trailer (the 8 bytes after the EOF opcode at `eof`) to match the
