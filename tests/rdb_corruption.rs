@@ -377,25 +377,37 @@ fn byte_flips_never_panic_and_the_crc_catches_them() {
     eprintln!("raw flips: {stats:?}");
 }
 
-/// Why redsafe and redis-check-rdb 7.0.15 may legitimately disagree on a mutated file. Each
-/// class is recognised by re-checking a variant of the mutated file, not by message alone.
+/// Why redsafe and redis-check-rdb 7.0.15 may legitimately disagree on a mutated file. Where
+/// possible a class is confirmed by rewriting the damaged bytes the way Redis reads them and
+/// re-checking: redsafe must then agree with redis-check-rdb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Difference {
     /// The version digits now name a version 7.0.15 cannot read (11–14): redis-check-rdb
     /// stops at the header; redsafe reads newer versions.
     VersionTooNewForCheckRdb,
+    /// The version digits are no longer all digits ("001c"). Redis takes `atoi` of them (1)
+    /// and reads on — a version below 5 even turns its CRC-64 check off; redsafe reports the
+    /// header. Confirmed by writing the digits as `atoi` reads them.
+    VersionDigitsNotNumeric,
     /// A length byte of the form `11xxxxxx` (a string-encoding tag) where a plain length is
     /// expected. Redis's `rdbLoadLen(rdb, NULL)` silently reads it as the length `xxxxxx`;
-    /// redsafe reports it. Confirmed by rewriting the byte as the plain length Redis reads:
-    /// redsafe then agrees with redis-check-rdb.
+    /// redsafe reports it. Confirmed by rewriting the byte as that plain length.
     LengthWithEncodingTag,
     /// A sorted-set v1 (type 3) score whose text is a number followed by garbage: Redis
     /// parses it with `sscanf("%lg")`, which takes the numeric prefix; redsafe requires the
     /// whole text to be a number.
     ZsetScoreTextWithGarbage,
+    /// A ziplist/listpack sorted-set score that is not a number: Redis 7.0 does not validate
+    /// these (`zzlStrtod` is `strtod` without an error check: garbage reads as its numeric
+    /// prefix or 0); redsafe reports it.
+    ZsetPackedScoreNotANumber,
     /// A stream whose stored length differs from its live entries: 7.0.15 does not check it
     /// (later Redis versions do, and so does redsafe).
     StreamLengthMismatch,
+    /// A stream node listpack whose header element count is wrong: Redis validates stream
+    /// listpacks entry by entry and never compares the header count (it does for every other
+    /// listpack); redsafe does. Confirmed by writing the real count into the header.
+    StreamListpackHeaderCount,
 }
 
 /// Emulates `sscanf(buf, "%lg", &d) == 1`: some prefix (after white space) is a number.
@@ -403,6 +415,65 @@ fn has_numeric_prefix(text: &[u8]) -> bool {
     let t = String::from_utf8_lossy(text);
     let t = t.trim_start();
     (1..=t.len()).any(|n| t.is_char_boundary(n) && t[..n].parse::<f64>().is_ok_and(|f| !f.is_nan()))
+}
+
+/// Emulates C `atoi` on the version bytes.
+fn atoi(b: &[u8]) -> i64 {
+    let mut i = 0;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        i += 1;
+    }
+    let neg = i < b.len() && b[i] == b'-';
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let mut v: i64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        v = v * 10 + (b[i] - b'0') as i64;
+        i += 1;
+    }
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The type byte of the key record holding byte `at` of a valid file.
+fn entry_type_at(orig: &[u8], at: usize) -> Option<u8> {
+    let mut found = None;
+    for item in RdbReader::new(orig) {
+        let item = item.ok()?;
+        if item.offset as usize > at {
+            break;
+        }
+        found = match item.record {
+            Record::Entry(e) => Some(e.value.type_byte()),
+            _ => None,
+        };
+    }
+    found
+}
+
+/// Re-checks a rewritten variant of the mutated file (CRC-64 kept valid when the original
+/// has one) and classifies what is left: `Some(class)` if it is accepted.
+fn confirm(
+    orig: &[u8],
+    mut variant: Vec<u8>,
+    at: usize,
+    rcr: &CheckRdb,
+    class: Difference,
+) -> Option<Difference> {
+    let eof = check_rdb(orig, 0, CheckOptions::default()).eof_offset? as usize;
+    if magic_version(orig).is_some_and(|v| v >= 5) && orig[eof + 1..].iter().any(|&b| b != 0) {
+        fix_crc(&mut variant, eof);
+    }
+    let r = check_rdb(&variant, 0, CheckOptions::default());
+    match r.error {
+        None => Some(class),
+        // Read the way Redis reads it, the value may still differ for another known reason.
+        Some(_) => classify(orig, &variant, at, &r, rcr),
+    }
 }
 
 /// Classifies a disagreement, or `None` when it is unexplained (a test failure).
@@ -423,20 +494,18 @@ fn classify(
     }
     let msg = e.message();
     let off = e.offset()? as usize;
-    if msg.contains("found a string encoding tag") && off == at && mutated[at] >> 6 == 3 {
-        let mut canon = mutated.to_vec();
-        canon[at] &= 0x3f;
-        // Keep the CRC-64 valid if the original has one.
-        let eof = check_rdb(orig, 0, CheckOptions::default()).eof_offset? as usize;
-        if magic_version(orig).is_some_and(|v| v >= 5) && orig[eof + 1..].iter().any(|&b| b != 0) {
-            fix_crc(&mut canon, eof);
+    if msg.contains("a decimal RDB version") && at < 9 {
+        let ver = atoi(&mutated[5..9]);
+        if (1..=CHECK_RDB_MAX_VERSION as i64).contains(&ver) {
+            let mut variant = mutated.to_vec();
+            variant[5..9].copy_from_slice(format!("{ver:04}").as_bytes());
+            return confirm(orig, variant, at, rcr, Difference::VersionDigitsNotNumeric);
         }
-        let rc = check_rdb(&canon, 0, CheckOptions::default());
-        return match rc.error {
-            None => Some(Difference::LengthWithEncodingTag),
-            // Read the way Redis reads it, the value may still differ for another known reason.
-            Some(_) => classify(orig, &canon, at, &rc, rcr),
-        };
+    }
+    if msg.contains("found a string encoding tag") && off == at && mutated[at] >> 6 == 3 {
+        let mut variant = mutated.to_vec();
+        variant[at] &= 0x3f;
+        return confirm(orig, variant, at, rcr, Difference::LengthWithEncodingTag);
     }
     if msg.contains("a decimal zset score") {
         // The score text: a length byte, then the text, at the error offset.
@@ -446,8 +515,43 @@ fn classify(
             return Some(Difference::ZsetScoreTextWithGarbage);
         }
     }
+    if msg.contains("a numeric sorted set score")
+        && matches!(entry_type_at(orig, at), Some(12 | 17))
+    {
+        return Some(Difference::ZsetPackedScoreNotANumber);
+    }
     if msg.contains("a stream length equal to the live entries") {
         return Some(Difference::StreamLengthMismatch);
+    }
+    if msg.contains("a listpack element count equal to the number of elements")
+        && matches!(entry_type_at(orig, at), Some(15 | 19 | 21 | 26 | 27))
+    {
+        // "found N declared, M found": write M into the header's count field at the offset.
+        let found = msg
+            .rsplit(", ")
+            .next()?
+            .strip_suffix(" found")?
+            .parse::<u16>()
+            .ok()?;
+        let declared = msg
+            .split("found ")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse::<u16>()
+            .ok()?;
+        if mutated.get(off..off + 2)? == declared.to_le_bytes() {
+            let mut variant = mutated.to_vec();
+            variant[off..off + 2].copy_from_slice(&found.to_le_bytes());
+            return confirm(
+                orig,
+                variant,
+                at,
+                rcr,
+                Difference::StreamListpackHeaderCount,
+            );
+        }
+        return Some(Difference::StreamListpackHeaderCount);
     }
     None
 }

@@ -19,14 +19,16 @@ use rdb_support::{generated_rdbs, short, CRC64};
 struct Decoded {
     value: Value,
     type_byte: u8,
-    raw_first: Option<u8>,
     expire_ms: Option<i64>,
     lfu_freq: Option<u8>,
     lru_idle: Option<u64>,
 }
 
-/// Every key of a file (db, key) → decoded, plus the function libraries.
-fn decode_all(data: &[u8]) -> (BTreeMap<(u64, Vec<u8>), Decoded>, Vec<String>) {
+/// Decoded keys by (db, key).
+type Keyspace = BTreeMap<(u64, Vec<u8>), Decoded>;
+
+/// Every key of a file, plus the function libraries.
+fn decode_all(data: &[u8]) -> (Keyspace, Vec<String>) {
     let mut keys = BTreeMap::new();
     let mut functions = Vec::new();
     let mut saw_eof = false;
@@ -41,7 +43,6 @@ fn decode_all(data: &[u8]) -> (BTreeMap<(u64, Vec<u8>), Decoded>, Vec<String>) {
                 let d = Decoded {
                     value,
                     type_byte: e.value.type_byte(),
-                    raw_first: e.value.raw().first().copied(),
                     expire_ms: e.expire_ms,
                     lfu_freq: e.lfu_freq,
                     lru_idle: e.lru_idle,
@@ -59,7 +60,7 @@ fn decode_all(data: &[u8]) -> (BTreeMap<(u64, Vec<u8>), Decoded>, Vec<String>) {
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex {s}");
+    assert!(s.len().is_multiple_of(2), "odd hex {s}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
