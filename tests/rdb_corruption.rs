@@ -317,10 +317,7 @@ fn errors_inside_lzf_blobs_point_into_the_file() {
     let r = check_rdb(&bad, 0, CheckOptions::default());
     let e = r.error.expect("damaged");
     assert_eq!(e.offset(), Some(data_at), "{e}");
-    assert!(
-        e.context().unwrap_or("").contains("LZF"),
-        "{e}"
-    );
+    assert!(e.context().unwrap_or("").contains("LZF"), "{e}");
     // The same inside a quicklist node (type 18: one PACKED node holding the listpack).
     let (good, _) = rdb_with_lzf_blob(18, &listpack(&fields, None));
     assert!(check_rdb(&good, 0, CheckOptions::default()).ok);
@@ -329,10 +326,7 @@ fn errors_inside_lzf_blobs_point_into_the_file() {
         .error
         .expect("damaged");
     assert_eq!(e.offset(), Some(data_at), "{e}");
-    assert!(
-        e.context().unwrap_or("").contains("LZF"),
-        "{e}"
-    );
+    assert!(e.context().unwrap_or("").contains("LZF"), "{e}");
 }
 
 /// Flips bytes without fixing the checksum: never a panic; where a non-zero CRC-64 covers the

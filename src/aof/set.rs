@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// What a path given on the command line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
-    /// An RDB file (starts with `REDIS`/`VALKEY` and is not named `*.aof`).
+    /// An RDB file: named `*.rdb`, or starting with `REDIS`/`VALKEY` and not named `*.aof`.
     Rdb,
     /// A single AOF file (RESP, possibly after an RDB preamble; or empty).
     AofFile,
@@ -66,6 +66,14 @@ pub fn detect_kind(path: &Path) -> Result<InputKind> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
     if meta.is_dir() {
         return Ok(InputKind::Directory);
+    }
+    // A file named `*.rdb` is an RDB whatever its first bytes: an empty, cut-short or
+    // wrong-magic dump must be reported as a damaged RDB, not read as an (empty) AOF.
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("rdb"))
+    {
+        return Ok(InputKind::Rdb);
     }
     let head = read_head(path, 64 << 10)?;
     if has_rdb_magic(&head) {
