@@ -45,8 +45,13 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE:OFFSET", conflicts_with = "at")]
     pub at_offset: Option<String>,
     /// The output directory (created; holds appendonlydir/).
-    #[arg(short = 'o', long = "out", value_name = "OUT")]
-    pub out: PathBuf,
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "OUT",
+        required_unless_present = "dry_run"
+    )]
+    pub out: Option<PathBuf>,
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
@@ -68,8 +73,8 @@ pub struct LocalRestore {
     pub at: Option<String>,
     /// `--at-offset FILE:OFFSET`.
     pub at_offset: Option<String>,
-    /// Output directory.
-    pub out: PathBuf,
+    /// Output directory (may be `None` with `dry_run`).
+    pub out: Option<PathBuf>,
     /// Replace an existing output.
     pub force: bool,
     /// Plan only.
@@ -166,7 +171,10 @@ fn restore(args: &LocalRestore) -> Result<u8> {
         None
     } else {
         let pb = byte_progress(plan.bytes_kept(), args.json);
-        let mut out = DirOutput::new(args.out.clone(), args.force);
+        let Some(path) = args.out.clone() else {
+            return Err(redsafe::Error::usage("give the output directory with -o OUT").into());
+        };
+        let mut out = DirOutput::new(path, args.force);
         let s = out.write(&set, &plan, &mut |d| pb.set_position(d))?;
         pb.finish_and_clear();
         Some(s)
@@ -176,7 +184,7 @@ fn restore(args: &LocalRestore) -> Result<u8> {
         let j = serde_json::to_string_pretty(&summary_json(args, &set, &plan, written.as_ref()))?;
         writeln!(out, "{j}")?;
     } else {
-        print_text(&mut out, args, &set, &plan, written.as_ref())?;
+        print_text(&mut out, &set, &plan, written.as_ref())?;
     }
     Ok(EXIT_OK)
 }
@@ -236,7 +244,7 @@ fn summary_json(
     json!({
         "ok": true,
         "source": args.source,
-        "out": if args.dry_run { None } else { Some(args.out.display().to_string()) },
+        "out": if args.dry_run { None } else { args.out.as_ref().map(|o| o.display().to_string()) },
         "dry_run": args.dry_run,
         "target": plan.target,
         "cut": cut,
@@ -255,7 +263,6 @@ fn summary_json(
 
 fn print_text(
     out: &mut dyn Write,
-    args: &LocalRestore,
     set: &AofSet,
     plan: &CutPlan,
     written: Option<&OutputSummary>,
@@ -290,10 +297,10 @@ fn print_text(
             writeln!(
                 out,
                 "wrote {} ({} files, {} bytes); load it with: redis-server --appendonly yes --dir {}",
-                args.out.join("appendonlydir").display(),
+                w.path.join("appendonlydir").display(),
                 w.files.len() + 1,
                 w.bytes,
-                args.out.display()
+                w.path.display()
             )?;
         }
         None => writeln!(out, "dry run: nothing written")?,
