@@ -105,3 +105,62 @@ fn multi_incr_flushall_is_in_the_last_file() {
         assert!(t <= last && t > last - 5, "{t} vs {last}");
     }
 }
+
+/// Where `redis-check-aof --truncate-to-timestamp S` leaves a copy of `file`: its new size, 0
+/// when it has nothing before S, the whole size when it cuts nothing.
+fn checker_cut(file: &Path, second: i64) -> u64 {
+    let t = common::TempDir::new("timeline-check");
+    let copy = t.path().join("x.aof");
+    std::fs::write(&copy, std::fs::read(file).unwrap()).unwrap();
+    let o = Command::new("redis-check-aof")
+        .args(["--truncate-to-timestamp", &second.to_string()])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    if text.contains("has nothing before timestamp") {
+        return 0;
+    }
+    assert!(o.status.success(), "{text}");
+    std::fs::metadata(&copy).unwrap().len()
+}
+
+#[test]
+fn per_second_bytes_match_redis_check_aof_cuts() {
+    if !common::have_redis() {
+        return;
+    }
+    let mut checked = 0;
+    for d in common::server_fixture_dirs() {
+        let dir = d.join("appendonlydir");
+        if !dir.is_dir() {
+            continue;
+        }
+        let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
+        let incrs: Vec<&str> = manifest
+            .lines()
+            .filter(|l| l.contains(" type i"))
+            .map(|l| l.split_whitespace().nth(1).unwrap())
+            .collect();
+        if incrs.len() != 1 {
+            continue;
+        }
+        let incr = dir.join(incrs[0]);
+        // The RDB BASE holds no stamped records: every bucket is INCR bytes.
+        let v = timeline(&d, &[]);
+        for b in v["buckets"].as_array().unwrap() {
+            let s = b["start"].as_i64().unwrap();
+            let want = checker_cut(&incr, s) - checker_cut(&incr, s - 1);
+            assert_eq!(
+                b["record_bytes"].as_u64().unwrap(),
+                want,
+                "{} second {s}",
+                d.display()
+            );
+            checked += 1;
+        }
+    }
+    if common::shared_dir().is_some() {
+        assert!(checked >= 20, "{checked}");
+    }
+}

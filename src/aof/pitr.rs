@@ -9,6 +9,9 @@
 //!   at the first `#TS:` line whose value is > T. It applies across the whole set (BASE, then
 //!   every INCR in manifest order, the last stamp carried from file to file), where Redis's
 //!   tool refuses every file but the last.
+//!   This is the one implementation of the timestamp cut: `fix --truncate-to-timestamp`
+//!   should call `plan_cut(set, &When::Time { unix }.into())` and truncate at
+//!   [`CutPlan::cut`] rather than re-implement it.
 //! - [`RestoreOutput`]: writes what the plan keeps. [`DirOutput`] writes a new multi-part AOF
 //!   directory that `redis-server --appendonly yes --dir OUT` loads.
 //!

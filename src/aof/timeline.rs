@@ -109,6 +109,9 @@ pub struct Bucket {
     pub commands: u64,
     /// Bytes of those commands (their RESP encoding).
     pub bytes: u64,
+    /// Bytes of every record stamped in the bucket: its commands, `MULTI`/`EXEC`/`SELECT`
+    /// and the annotations (the `#TS:` line opening it included).
+    pub record_bytes: u64,
     /// Distinct keys touched.
     pub keys_touched: u64,
     /// Keys named by `DEL`/`UNLINK`.
@@ -381,6 +384,7 @@ impl SetVisitor for Builder {
             }
             AofItem::Command(c) => self.command(index, c),
         }
+        self.bucket().record_bytes += item.end() - item.offset();
         ControlFlow::Continue(())
     }
 }

@@ -189,6 +189,7 @@ fn bucket_json(b: &Bucket) -> serde_json::Value {
         "start_utc": b.start.map(format_utc),
         "commands": b.commands,
         "bytes": b.bytes,
+        "record_bytes": b.record_bytes,
         "keys_touched": b.keys_touched,
         "deleted_keys": b.deleted_keys,
         "flags": b.flags,
