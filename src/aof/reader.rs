@@ -7,7 +7,7 @@
 use std::io::Read;
 
 use crate::aof::resp::{
-    c_str, parse_record, parse_timestamp, ArgIter, RawError, RawErrorKind, RawKind, RawRecord, Step,
+    parse_record, parse_timestamp, ArgIter, RawError, RawErrorKind, RawKind, RawRecord, Step,
 };
 use crate::error::{escape_bytes, Error, Result};
 
@@ -308,9 +308,8 @@ impl Core {
             }
             RawKind::Command => {
                 let name = buf.get(r.name.0..r.name.1).unwrap_or(&[]);
-                let cname = c_str(name);
                 let mut multi = self.st.multi;
-                if cname.eq_ignore_ascii_case(b"multi") {
+                if c_str_is(name, b"multi") {
                     if let Some(m) = self.st.multi {
                         // redis-check-aof stops right after reading the name: it consumed
                         // the count line and the name's two lines.
@@ -324,7 +323,7 @@ impl Core {
                     }
                     self.st.multi = Some(offset);
                     multi = Some(offset);
-                } else if cname.eq_ignore_ascii_case(b"exec") {
+                } else if c_str_is(name, b"exec") {
                     if self.st.multi.is_none() {
                         self.st.crlfs += 3;
                         let e = Error::corrupt(offset, "a MULTI before EXEC", "EXEC")
@@ -371,6 +370,15 @@ impl Core {
 fn unreachable_need_more() -> Handled<'static> {
     // The drivers handle NeedMore before calling `handle`; treat it as the end.
     Handled::End
+}
+
+/// `strcasecmp(name, word) == 0` with `name` read as a C string (up to its first NUL), as
+/// redis-check-aof compares the command name.
+#[inline]
+fn c_str_is(name: &[u8], word: &[u8]) -> bool {
+    name.len() >= word.len()
+        && name[..word.len()].eq_ignore_ascii_case(word)
+        && name.get(word.len()).is_none_or(|&c| c == 0)
 }
 
 /// A database number as `SELECT` parses it (a non-negative decimal integer).

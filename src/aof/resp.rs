@@ -227,7 +227,7 @@ enum Long {
 }
 
 /// `readLong` of redis-check-aof.
-#[inline]
+#[inline(always)]
 fn read_long(buf: &[u8], pos: usize, eof: bool, prefix: u8) -> Long {
     // Fast path: prefix, 1-18 digits, \r\n.
     if let Some(b) = buf.get(pos..pos.saturating_add(22)) {
