@@ -7,7 +7,7 @@
 mod aof_common;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -219,64 +219,9 @@ fn run_job(job: &Job) -> Outcome {
         }
         return Outcome::Agree;
     }
-    if (oexit == 0) != ok || (code == 0) != ok {
-        return Outcome::Mismatch(ctx());
-    }
-    // Every file redis-check-aof analyzed: same ok_up_to and ok_up_to_line.
-    for a in &oracle.analyzed {
-        let name = Path::new(&a.0)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let f = j["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == name.as_str());
-        match f {
-            Some(f) if f["ok_up_to"] == a.2 && f["ok_up_to_line"] == a.3 && f["size"] == a.1 => {}
-            _ => return Outcome::Mismatch(format!("file {name} differs: {}", ctx())),
-        }
-    }
-    if ok {
-        return Outcome::Agree;
-    }
-    if oracle.not_sane {
-        if j["verdict"] != "rdb-damaged" {
-            return Outcome::Mismatch(ctx());
-        }
-        return Outcome::Agree;
-    }
-    match oracle.damaged() {
-        Some(d) => {
-            let dname = Path::new(&d.0)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if j["damaged_file"] != dname.as_str()
-                || j["ok_up_to"] != d.2
-                || j["ok_up_to_line"] != d.3
-            {
-                return Outcome::Mismatch(ctx());
-            }
-            let last = oracle.analyzed.len() == j["files"].as_array().unwrap().len();
-            let want = if last {
-                "truncatable"
-            } else {
-                "damaged-not-last"
-            };
-            if j["verdict"] != want {
-                return Outcome::Mismatch(format!("expected {want}: {}", ctx()));
-            }
-            Outcome::Agree
-        }
-        None => Outcome::Mismatch(format!(
-            "oracle failed without ok_up_to: {}\n{}",
-            ctx(),
-            oracle.output
-        )),
+    match compare_same(&oracle, code, &j) {
+        Ok(()) => Outcome::Agree,
+        Err(e) => Outcome::Mismatch(format!("{e}: {}", ctx())),
     }
 }
 

@@ -354,3 +354,80 @@ pub fn damage_cases(data: &[u8], n: usize, seed: u64) -> Vec<Damage> {
     });
     v
 }
+
+/// Compares `redsafe check --json` (exit `code`, JSON `j`) with redis-check-aof's output on
+/// the same input: verdict, every analyzed file's size/ok_up_to/ok_up_to_line, the damaged
+/// file and whether it is the last one.
+pub fn compare_same(oracle: &Oracle, code: i32, j: &serde_json::Value) -> Result<(), String> {
+    let ok = j["ok"].as_bool().ok_or("no ok field")?;
+    let oexit = oracle.exit.ok_or("oracle killed")?;
+    if (oexit == 0) != ok || (code == 0) != ok {
+        return Err(format!(
+            "verdict differs (oracle exit {oexit}, redsafe exit {code})"
+        ));
+    }
+    let files = j["files"].as_array().ok_or("no files")?;
+    for a in &oracle.analyzed {
+        let name = Path::new(&a.0)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        match files.iter().find(|f| f["name"] == name.as_str()) {
+            Some(f) if f["ok_up_to"] == a.2 && f["ok_up_to_line"] == a.3 && f["size"] == a.1 => {}
+            other => {
+                return Err(format!(
+                    "file {name} differs: oracle {a:?}, redsafe {other:?}"
+                ))
+            }
+        }
+    }
+    if ok {
+        return Ok(());
+    }
+    if oracle.not_sane {
+        return if j["verdict"] == "rdb-damaged" {
+            Ok(())
+        } else {
+            Err("expected rdb-damaged".into())
+        };
+    }
+    if oracle.output.contains("FATAL AOF MANIFEST FILE ERROR") {
+        return if j["verdict"] == "manifest-invalid" {
+            Ok(())
+        } else {
+            Err("expected manifest-invalid".into())
+        };
+    }
+    if oracle.output.contains("Cannot open file") {
+        return if j["verdict"] == "missing" {
+            Ok(())
+        } else {
+            Err("expected missing".into())
+        };
+    }
+    let d = oracle
+        .damaged()
+        .ok_or_else(|| format!("oracle failed without ok_up_to:\n{}", oracle.output))?;
+    let dname = Path::new(&d.0)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    if j["damaged_file"] != dname.as_str() || j["ok_up_to"] != d.2 || j["ok_up_to_line"] != d.3 {
+        return Err(format!("damaged file/ok_up_to differ: oracle {d:?}"));
+    }
+    let last = files
+        .last()
+        .map(|f| f["name"] == dname.as_str())
+        .unwrap_or(false);
+    let want = if last {
+        "truncatable"
+    } else {
+        "damaged-not-last"
+    };
+    if j["verdict"] != want {
+        return Err(format!("expected verdict {want}"));
+    }
+    Ok(())
+}
