@@ -43,27 +43,83 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// `"\u0000"` repeated 64 times: runs of NUL bytes (zero padding) are copied in blocks.
+static NUL_RUN: [u8; 384] = {
+    let mut t = [0u8; 384];
+    let mut i = 0;
+    while i < 64 {
+        t[i * 6] = b'\\';
+        t[i * 6 + 1] = b'u';
+        t[i * 6 + 2] = b'0';
+        t[i * 6 + 3] = b'0';
+        t[i * 6 + 4] = b'0';
+        t[i * 6 + 5] = b'0';
+        i += 1;
+    }
+    t
+};
+
+/// Length of the prefix of `s` that needs no escaping, scanning 8 bytes at a time.
+#[inline]
+fn clean_prefix(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let x = u64::from_le_bytes(a);
+        let lt20 = x.wrapping_sub(LO * 0x20) & !x;
+        let q = x ^ (LO * b'"' as u64);
+        let bs = x ^ (LO * b'\\' as u64);
+        let hit = (lt20 | (q.wrapping_sub(LO) & !q) | (bs.wrapping_sub(LO) & !bs)) & HI;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    for &c in chunks.remainder() {
+        if ESCAPE[c as usize] != 0 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// Appends `s` (valid UTF-8) as a quoted, escaped JSON string.
 #[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    let mut start = 0;
-    for (i, &c) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        let n = clean_prefix(rest);
+        out.extend_from_slice(&rest[..n]);
+        i += n;
+        let Some(&c) = s.get(i) else { break };
         let e = ESCAPE[c as usize];
         if e == 0 {
+            // The 8-byte scan can stop early on a byte that needs no escaping.
+            out.push(c);
+            i += 1;
             continue;
         }
-        out.extend_from_slice(&s[start..i]);
+        if c == 0 {
+            let run = s[i..].iter().take(64).take_while(|&&b| b == 0).count();
+            out.extend_from_slice(&NUL_RUN[..run * 6]);
+            i += run;
+            continue;
+        }
         out.push(b'\\');
         out.push(e);
         if e == b'u' {
-            out.extend_from_slice(b"00");
-            out.push(HEX[(c >> 4) as usize]);
-            out.push(HEX[(c & 15) as usize]);
+            out.extend_from_slice(&[b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
         }
-        start = i + 1;
+        i += 1;
     }
-    out.extend_from_slice(&s[start..]);
     out.push(b'"');
 }
 
@@ -640,6 +696,10 @@ impl EntrySink for JsonSink<'_> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.out.take_io_error()
     }
+
+    fn flush_complete(&mut self) -> Result<()> {
+        self.out.finish()
+    }
 }
 
 #[cfg(test)]
@@ -660,6 +720,26 @@ mod tests {
         );
         assert_eq!(s(|v| write_bytes(v, b"\xff\x00")), r#"{"hex":"ff00"}"#);
         assert_eq!(s(|v| write_bytes(v, "é".as_bytes())), "\"é\"");
+        // Every byte below 0x80 at every position of an 8-byte chunk, and NUL runs.
+        for c in 0u8..0x80 {
+            for pos in 0..20 {
+                let mut b = vec![b'a'; 20];
+                b[pos] = c;
+                let got = s(|v| write_str(v, &b));
+                let want = serde_json::to_string(std::str::from_utf8(&b).unwrap()).unwrap();
+                assert_eq!(
+                    serde_json::from_str::<String>(&got).unwrap(),
+                    serde_json::from_str::<String>(&want).unwrap()
+                );
+                assert_eq!(got.len(), want.len(), "{c} {pos}");
+            }
+        }
+        let z = vec![0u8; 200];
+        let got = s(|v| write_str(v, &z));
+        assert_eq!(
+            serde_json::from_str::<String>(&got).unwrap().as_bytes(),
+            &z[..]
+        );
         assert_eq!(s(|v| write_elem(v, Elem::Int(-12))), "\"-12\"");
         assert_eq!(s(|v| write_score(v, f64::NEG_INFINITY)), "\"-inf\"");
         assert_eq!(s(|v| write_score(v, -891.0)), "-891.0");

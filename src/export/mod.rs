@@ -69,6 +69,11 @@ pub trait EntrySink {
     fn entry(&mut self, e: &Entry<'_>) -> Result<bool>;
     /// Called once after the last record.
     fn finish(&mut self) -> Result<()>;
+    /// Called when the export stops on an error: write out every complete record buffered
+    /// so far (and nothing of a record that failed).
+    fn flush_complete(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The write error that stopped the sink, if any (to tell output failures, such as a
     /// closed pipe, from damaged input).
     fn take_io_error(&mut self) -> Option<std::io::Error> {
@@ -121,7 +126,13 @@ pub fn export_rdb(
         None => ExportError::Input(e),
     };
     while let Some(item) = reader.next() {
-        let item = item?;
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = sink.flush_complete();
+                return Err(ExportError::Input(e));
+            }
+        };
         if item.offset >= next_progress {
             progress(item.offset);
             next_progress = item.offset + (16 << 20);
@@ -147,7 +158,11 @@ pub fn export_rdb(
                     Ok(true) => summary.keys_written += 1,
                     Ok(false) => {}
                     Err(err) => {
-                        return Err(fail(sink, err.with_key(Some(e.db), &e.key)));
+                        let err = fail(sink, err.with_key(Some(e.db), &e.key));
+                        if matches!(err, ExportError::Input(_)) {
+                            let _ = sink.flush_complete();
+                        }
+                        return Err(err);
                     }
                 }
             }

@@ -754,4 +754,8 @@ impl EntrySink for RespSink<'_> {
     fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.out.take_io_error()
     }
+
+    fn flush_complete(&mut self) -> Result<()> {
+        self.out.finish()
+    }
 }

@@ -82,6 +82,15 @@ pub struct Totals {
 }
 
 impl Totals {
+    fn merge(&mut self, o: &Totals) {
+        self.keys += o.keys;
+        self.expires += o.expires;
+        self.value_bytes += o.value_bytes;
+        self.record_bytes += o.record_bytes;
+        self.elements += o.elements;
+        self.memory_estimate += o.memory_estimate;
+    }
+
     fn add(&mut self, k: &KeyStats) {
         self.keys += 1;
         self.expires += u64::from(k.expire_ms.is_some());
@@ -450,6 +459,8 @@ pub fn collect_stats(
     let mut scratch = Scratch::default();
     let mut buf = Vec::new();
     let pass_all = filter.is_pass_all();
+    let mut per_db: HashMap<u64, Box<[Totals; 32]>> = HashMap::new();
+    let mut cur_db: Option<(u64, Box<[Totals; 32]>)> = None;
     let mut reader = RdbReader::new(data);
     let mut next_progress = 0u64;
     while let Some(item) = reader.next() {
@@ -538,13 +549,18 @@ pub fn collect_stats(
             memory_estimate: memory::estimate(e.key.len(), e.expire_ms.is_some(), v, elements),
             expire_ms: e.expire_ms,
         };
-        st.totals.add(&k);
-        let db = st.dbs.entry(e.db).or_default();
-        db.totals.add(&k);
-        db.by_type.entry(ty.name()).or_default().add(&k);
-        db.by_encoding.entry(k.encoding).or_default().add(&k);
-        st.by_type.entry(ty.name()).or_default().add(&k);
-        st.by_encoding.entry(k.encoding).or_default().add(&k);
+        // One slot per (db, type byte); the per-type, per-encoding and per-db sums are
+        // derived at the end.
+        if cur_db.as_ref().is_none_or(|(d, _)| *d != e.db) {
+            if let Some((d, slots)) = cur_db.take() {
+                per_db.insert(d, slots);
+            }
+            let slots = per_db.remove(&e.db).unwrap_or_default();
+            cur_db = Some((e.db, slots));
+        }
+        if let Some((_, slots)) = cur_db.as_mut() {
+            slots[(v.type_byte() & 31) as usize].add(&k);
+        }
         st.expiry.add(e.expire_ms, opts.now_ms);
         if let Some(sep) = &opts.prefix_sep {
             let p = key_prefix(&e.key, sep, opts.prefix_depth);
@@ -574,6 +590,33 @@ pub fn collect_stats(
         }
     }
     progress(data.len() as u64);
+    if let Some((d, slots)) = cur_db.take() {
+        per_db.insert(d, slots);
+    }
+    let dialect = st.header.map_or(crate::rdb::Dialect::Redis, |h| h.dialect);
+    for (db, slots) in per_db {
+        let d = st.dbs.entry(db).or_default();
+        for (t, tot) in slots.iter().enumerate() {
+            if tot.keys == 0 {
+                continue;
+            }
+            let t = t as u8;
+            let ty = crate::rdb::value::value_type_of(dialect, t)
+                .unwrap_or(ValueType::Module)
+                .name();
+            let enc = crate::rdb::format::type_name(dialect, t).unwrap_or("unknown");
+            for target in [
+                &mut d.totals,
+                d.by_type.entry(ty).or_default(),
+                d.by_encoding.entry(enc).or_default(),
+                &mut st.totals,
+                st.by_type.entry(ty).or_default(),
+                st.by_encoding.entry(enc).or_default(),
+            ] {
+                target.merge(tot);
+            }
+        }
+    }
     st.top_by_size = top_size.sorted();
     st.top_by_elements = top_elems.sorted();
     if let Some(sep) = &opts.prefix_sep {
