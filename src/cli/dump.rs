@@ -56,7 +56,8 @@ pub struct DumpArgs {
     #[arg(long)]
     pub replace: bool,
     /// The RDB version of the target server (e.g. 9 for Redis 5/6, 10 for 7.0, 11 for 7.2).
-    /// With --restore, values whose encoding the target knows are relabelled and others are
+    /// With --restore, values whose encoding the target knows are relabelled, others are
+    /// re-encoded for it (as `redsafe convert`), and values it cannot hold at all are
     /// refused; with --format resp, stream options older servers lack (ENTRIESREAD,
     /// ENTRIESADDED, MAXDELETEDID) are left out below 10.
     #[arg(long, value_name = "N")]

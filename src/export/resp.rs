@@ -16,10 +16,11 @@
 //! Keys whose expiry has passed are skipped, unless `keep_expired` is set: then they are
 //! written without their expiry (so they survive on the target).
 
+use crate::error::Error;
 use crate::error::Result;
 use crate::export::json::format_double;
 use crate::export::out::OutBuf;
-use crate::export::restore::{payload_len, payload_version, write_payload};
+use crate::export::restore::{converted_payload, payload_len, payload_version, write_payload};
 use crate::export::EntrySink;
 use crate::rdb::encoding::Elem;
 use crate::rdb::model::{ConsumerGroup, StreamId, StreamIdmp, StreamMeta, ValueType};
@@ -105,6 +106,8 @@ pub struct RespReport {
     /// Empty collections skipped (Redis skips them when loading an RDB and refuses them
     /// in RESTORE).
     pub empty_skipped: u64,
+    /// Values re-encoded for an older `target_version` (restore mode).
+    pub converted: u64,
     /// Function libraries written.
     pub functions: u64,
     /// Pre-release (7.0 RC) functions skipped.
@@ -589,13 +592,34 @@ impl<'w> RespSink<'w> {
     /// with `sanitize-dump-payload no` trusts the payload); empty collections are skipped,
     /// as the server skips them when loading a file. Returns false if skipped.
     fn restore(&mut self, e: &Entry<'_>, expire: Option<i64>, replace: bool) -> Result<bool> {
-        let version = payload_version(&e.value, self.opts.target_version)?;
+        // The payload: the raw bytes (possibly relabelled for an older target), or the value
+        // re-encoded for a target that does not know its encoding.
+        let (version, converted) = match payload_version(&e.value, self.opts.target_version) {
+            Ok(v) => (v, None),
+            Err(err) => match self.opts.target_version {
+                Some(t) => match converted_payload(e, t) {
+                    Ok(p) => (t as u16, Some(p)),
+                    Err(conv) => {
+                        return Err(Error::usage(format!(
+                            "a {} value cannot be restored on an RDB {t} target: {}",
+                            e.value.encoding_name(),
+                            conv.message()
+                        ))
+                        .at(e.value.offset()))
+                    }
+                },
+                None => return Err(err),
+            },
+        };
         let mut count = Count::default();
         e.value
             .visit(&mut count, &mut self.scratch, DecodeOptions { deep: true })?;
         if count.n == 0 {
             self.report.empty_skipped += 1;
             return Ok(false);
+        }
+        if converted.is_some() {
+            self.report.converted += 1;
         }
         let mut n = 4;
         let ttl = expire.unwrap_or(0).max(0).to_string();
@@ -610,7 +634,9 @@ impl<'w> RespSink<'w> {
         if idle.is_some() || freq.is_some() {
             n += 2;
         }
-        let plen = payload_len(&e.value);
+        let plen = converted
+            .as_ref()
+            .map_or(payload_len(&e.value), |p| p.len());
         if plen > MAX_BULK {
             self.report.oversized_arguments += 1;
         }
@@ -622,7 +648,10 @@ impl<'w> RespSink<'w> {
         b.push(b'$');
         b.extend_from_slice(itoa::Buffer::new().format(plen).as_bytes());
         b.extend_from_slice(b"\r\n");
-        write_payload(&mut self.out, &e.value, version)?;
+        match &converted {
+            Some(p) => self.out.buf.extend_from_slice(p),
+            None => write_payload(&mut self.out, &e.value, version)?,
+        }
         let b = &mut self.out.buf;
         b.extend_from_slice(b"\r\n");
         if replace {

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::export::out::OutBuf;
 use crate::rdb::crc::Crc64;
 use crate::rdb::format::*;
-use crate::rdb::ValueHandle;
+use crate::rdb::{Entry, ValueHandle};
+use crate::rdb::{EntryMeta, RdbReader, RdbWriter, Record};
 
 /// The lowest RDB version whose loader understands a value stored with type byte `t`
 /// (Redis numbering; Valkey's own types 22 and 23 need Valkey's RDB 80 and 81).
@@ -51,6 +52,38 @@ pub fn payload_version(v: &ValueHandle<'_>, target: Option<u32>) -> Result<u16> 
         ))
         .at(v.offset())),
     }
+}
+
+/// A DUMP payload for a target of RDB version `target` that does not know the value's
+/// encoding: the value is re-encoded for that version by [`crate::rdb::RdbWriter`] (as
+/// `redsafe convert` would) and the payload built from the result. Fails when the target
+/// cannot hold the value at all (e.g. a stream below RDB 9, hash field TTLs below 12).
+pub fn converted_payload(e: &Entry<'_>, target: u32) -> Result<Vec<u8>> {
+    let dialect = if target >= MIN_VALKEY_MAGIC_VERSION {
+        Dialect::Valkey
+    } else {
+        Dialect::Redis
+    };
+    let mut w = RdbWriter::new(Vec::new(), dialect, target)?;
+    let meta = EntryMeta::default();
+    if !w.entry_handle(b"k", &meta, &e.value)?.written() {
+        return Err(Error::usage(format!(
+            "the value cannot be written for RDB {target}"
+        )));
+    }
+    let file = w.finish()?;
+    for item in RdbReader::new(&file) {
+        if let Record::Entry(c) = item?.record {
+            let mut p = Vec::with_capacity(c.value.len() + 11);
+            p.push(c.value.type_byte());
+            p.extend_from_slice(c.value.raw());
+            p.extend_from_slice(&(target as u16).to_le_bytes());
+            let crc = crate::rdb::crc::crc64(&p);
+            p.extend_from_slice(&crc.to_le_bytes());
+            return Ok(p);
+        }
+    }
+    Err(Error::usage("re-encoding produced no value"))
 }
 
 /// Size in bytes of the DUMP payload of `v` (type byte + raw + 2 + 8).
