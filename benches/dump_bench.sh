@@ -73,6 +73,7 @@ echo "  redsafe dump --format jsonl: $(rate "$size" "$(timed $BIN dump "$BIG" --
 echo "  redsafe dump --format resp:  $(rate "$size" "$(timed $BIN dump "$BIG" --format resp)")"
 echo "  redsafe dump --restore:      $(rate "$size" "$(timed $BIN dump "$BIG" --restore)")"
 echo "  redsafe stats:               $(rate "$size" "$(timed $BIN stats "$BIG" --format json)") (target >= 800)"
+echo "  redsafe diff (file vs itself, 2 x input): $(rate "$((2 * size))" "$(ROUNDS=1 timed $BIN diff "$BIG" "$BIG")")"
 echo "  peak anonymous memory: dump jsonl $(anon_peak $BIN dump "$BIG") KB, resp $(anon_peak $BIN dump "$BIG" --format resp) KB, stats $(anon_peak $BIN stats "$BIG") KB"
 
 if [ -n "${SKIP_RDBTOOLS:-}" ]; then exit 0; fi
