@@ -45,7 +45,11 @@ use crate::rdb::{RdbReader, Record};
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, for the replay test.
-pub const TARGETS: &[Target] = &[("rdb_file", rdb_file), ("rdb_value", rdb_value)];
+pub const TARGETS: &[Target] = &[
+    ("rdb_file", rdb_file),
+    ("rdb_value", rdb_value),
+    ("roundtrip", roundtrip),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Allocation budget
@@ -811,4 +815,558 @@ fn lzf_differential(comp: &[u8], ulen: u64) {
         }
         _ => {}
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// roundtrip
+
+/// The targets a `roundtrip` input can pick (its second byte, modulo the length).
+const WRITE_TARGETS: [(Dialect, u32); 16] = [
+    (Dialect::Redis, 1),
+    (Dialect::Redis, 2),
+    (Dialect::Redis, 3),
+    (Dialect::Redis, 4),
+    (Dialect::Redis, 5),
+    (Dialect::Redis, 6),
+    (Dialect::Redis, 7),
+    (Dialect::Redis, 8),
+    (Dialect::Redis, 9),
+    (Dialect::Redis, 10),
+    (Dialect::Redis, 11),
+    (Dialect::Redis, 12),
+    (Dialect::Redis, 13),
+    (Dialect::Redis, 14),
+    (Dialect::Valkey, 80),
+    (Dialect::Valkey, 81),
+];
+
+/// Values and the writer: input `[mode][target][flags][rest]`. Mode bit 0 clear: `rest`
+/// drives a generator of valid values (every type, integer-like and non-canonical strings,
+/// long compressible strings, collections past the compact-encoding thresholds, streams with
+/// consumer groups, module values, arrays, expiries, LRU/LFU), which are written with
+/// `entry_value` to the target and read back. Mode bit 0 set: `rest` is an RDB file; when the
+/// checker calls it valid, every key is written with `entry` (copied or re-encoded) to the
+/// target and read back. Either way the output must pass `check_rdb` and read back as the same
+/// values (sets, zsets and hashes compared as sets; what the writer reported lost is left out
+/// of the comparison). Flags: bit 0 compression, bit 1 checksum.
+pub fn roundtrip(data: &[u8]) {
+    with_alloc_budget(data.len(), || roundtrip_inner(data));
+}
+
+/// A value in comparable form.
+fn norm(v: &Value, lossy: bool) -> Value {
+    use crate::rdb::model::{ArrayElem, ConsumerGroup, Stream};
+    match v.clone() {
+        Value::Set(mut s) => {
+            s.sort();
+            Value::Set(s)
+        }
+        Value::Zset(mut z) => {
+            z.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Zset(z)
+        }
+        Value::Hash(mut h) => {
+            h.sort_by(|a, b| a.field.cmp(&b.field));
+            if lossy {
+                h.iter_mut().for_each(|f| f.expire_ms = None);
+            }
+            Value::Hash(h)
+        }
+        Value::Stream(s) => {
+            let mut out = Stream {
+                entries: s.entries.clone(),
+                ..Default::default()
+            };
+            if !lossy {
+                out.meta.length = s.meta.length;
+                out.meta.last_id = s.meta.last_id;
+                out.groups = s
+                    .groups
+                    .iter()
+                    .map(|g| ConsumerGroup {
+                        name: g.name.clone(),
+                        last_id: g.last_id,
+                        entries_read: None,
+                        pending: g.pending.clone(),
+                        consumers: g
+                            .consumers
+                            .iter()
+                            .map(|c| crate::rdb::model::Consumer {
+                                active_time_ms: None,
+                                ..c.clone()
+                            })
+                            .collect(),
+                        nacked: Vec::new(),
+                    })
+                    .collect();
+            }
+            Value::Stream(Box::new(out))
+        }
+        Value::Array { insert_idx, items } => {
+            let mut items: Vec<(u64, ArrayElem)> = items
+                .into_iter()
+                .map(|(i, e)| match e {
+                    ArrayElem::Float(f) if f.is_nan() => (i, ArrayElem::Bytes(b"NaN".to_vec())),
+                    other => (i, other),
+                })
+                .collect();
+            items.sort_by_key(|x| x.0);
+            Value::Array { insert_idx, items }
+        }
+        other => other,
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::List(x) | Value::Set(x) => x.is_empty(),
+        Value::Zset(x) => x.is_empty(),
+        Value::Hash(x) => x.is_empty(),
+        Value::Array { items, .. } => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// Reads the fuzz input as a stream of choices (zeros once it runs out), with a cap on the
+/// bytes of generated data.
+struct Gen<'a> {
+    d: &'a [u8],
+    budget: usize,
+}
+
+impl Gen<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.d.split_first() {
+            Some((b, r)) => {
+                self.d = r;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    fn u64(&mut self) -> u64 {
+        let mut a = [0u8; 8];
+        a.iter_mut().for_each(|x| *x = self.u8());
+        u64::from_le_bytes(a)
+    }
+    fn done(&self) -> bool {
+        self.d.is_empty() || self.budget == 0
+    }
+    /// A string: raw bytes from the input, integer text (canonical or not), a float's text,
+    /// or a long run of one byte (compressible, past the compact-encoding size limits).
+    fn bytes(&mut self) -> Vec<u8> {
+        let v = match self.u8() % 8 {
+            0 => (self.u64() as i64).to_string().into_bytes(),
+            1 => (self.u8() as i64 - 20).to_string().into_bytes(),
+            2 => {
+                const ODD: [&str; 12] = [
+                    "-0",
+                    "007",
+                    "+1",
+                    " 1",
+                    "1 ",
+                    "",
+                    "9223372036854775808",
+                    "-9223372036854775809",
+                    "-9223372036854775808",
+                    "1e3",
+                    "0x10",
+                    "3.14",
+                ];
+                ODD[self.u8() as usize % ODD.len()].as_bytes().to_vec()
+            }
+            3 => {
+                let n = (self.u16() as usize % 3000).min(self.budget);
+                vec![self.u8(); n]
+            }
+            4 => f64::from_bits(self.u64()).to_string().into_bytes(),
+            _ => {
+                let n = ((self.u8() % 48) as usize).min(self.d.len());
+                let (a, b) = self.d.split_at(n);
+                self.d = b;
+                a.to_vec()
+            }
+        };
+        self.budget = self.budget.saturating_sub(v.len());
+        v
+    }
+    /// An element count, sometimes past the compact-encoding thresholds (128, 512).
+    fn count(&mut self) -> usize {
+        match self.u8() % 8 {
+            0 => 600,
+            1 => 130,
+            _ => (self.u8() % 24) as usize,
+        }
+    }
+    /// Element `i` of a collection: from the input, or `i` once the input is used up.
+    fn elem(&mut self, i: usize) -> Vec<u8> {
+        if self.d.is_empty() {
+            i.to_string().into_bytes()
+        } else {
+            self.bytes()
+        }
+    }
+    fn score(&mut self) -> f64 {
+        match self.u8() % 4 {
+            0 => f64::INFINITY,
+            1 => f64::NEG_INFINITY,
+            2 => (self.u16() as i16) as f64,
+            _ => {
+                let f = f64::from_bits(self.u64());
+                if f.is_nan() {
+                    0.5
+                } else {
+                    f
+                }
+            }
+        }
+    }
+    fn id(&mut self) -> StreamId {
+        StreamId {
+            ms: self.u64() >> (self.u8() % 64),
+            seq: self.u8() as u64,
+        }
+    }
+
+    fn value(&mut self) -> Value {
+        use crate::rdb::model::*;
+        use std::collections::{BTreeMap, BTreeSet};
+        match self.u8() % 9 {
+            0 => Value::String(self.bytes()),
+            1 => {
+                let n = self.count();
+                let mut l = Vec::new();
+                for i in 0..n {
+                    if self.budget == 0 {
+                        break;
+                    }
+                    l.push(self.elem(i));
+                }
+                Value::List(l)
+            }
+            2 => {
+                let n = self.count();
+                let s: BTreeSet<Vec<u8>> = (0..n).map(|i| self.elem(i)).collect();
+                Value::Set(s.into_iter().collect())
+            }
+            3 => {
+                // Integer-only sets (intsets).
+                let n = self.count();
+                let s: BTreeSet<i64> = (0..n)
+                    .map(|i| {
+                        if self.d.is_empty() {
+                            i as i64
+                        } else {
+                            self.u64() as i64 >> (self.u8() % 64)
+                        }
+                    })
+                    .collect();
+                Value::Set(s.into_iter().map(|i| i.to_string().into_bytes()).collect())
+            }
+            4 => {
+                let n = self.count();
+                let mut m = BTreeMap::new();
+                for i in 0..n {
+                    let k = self.elem(i);
+                    m.insert(k, self.score());
+                }
+                Value::Zset(m.into_iter().collect())
+            }
+            5 => {
+                let n = self.count();
+                let mut m = BTreeMap::new();
+                for i in 0..n {
+                    let k = self.elem(i);
+                    let v = self.bytes();
+                    let ttl = match self.u8() % 3 {
+                        0 => Some(1 + self.u64() % ((1 << 48) - 1)),
+                        _ => None,
+                    };
+                    m.insert(k, (v, ttl));
+                }
+                Value::Hash(
+                    m.into_iter()
+                        .map(|(field, (value, expire_ms))| HashField {
+                            field,
+                            value,
+                            expire_ms,
+                        })
+                        .collect(),
+                )
+            }
+            6 => self.stream(),
+            7 => {
+                // A module value with a valid opcode body.
+                let type_id = self.u64();
+                let mut raw = Vec::new();
+                for _ in 0..self.u8() % 6 {
+                    match self.u8() % 4 {
+                        0 => {
+                            push_len(&mut raw, MODULE_OP_UINT);
+                            push_len(&mut raw, self.u64());
+                        }
+                        1 => {
+                            push_len(&mut raw, MODULE_OP_STRING);
+                            let b = self.bytes();
+                            push_str(&mut raw, &b);
+                        }
+                        2 => {
+                            push_len(&mut raw, MODULE_OP_DOUBLE);
+                            raw.extend_from_slice(&self.u64().to_le_bytes());
+                        }
+                        _ => {
+                            push_len(&mut raw, MODULE_OP_FLOAT);
+                            raw.extend_from_slice(&(self.u64() as u32).to_le_bytes());
+                        }
+                    }
+                }
+                push_len(&mut raw, MODULE_OP_EOF);
+                Value::Module(ModuleValue {
+                    name: module_name(type_id),
+                    type_id,
+                    encver: type_id & 1023,
+                    raw,
+                })
+            }
+            _ => {
+                let n = 1 + self.u8() as usize % 20;
+                let mut items = BTreeMap::new();
+                for _ in 0..n {
+                    let idx = self.u64() >> (self.u8() % 64);
+                    let idx = idx.min(u64::MAX - 1);
+                    let e = match self.u8() % 3 {
+                        0 => ArrayElem::Int(self.u64() as i64),
+                        1 => ArrayElem::Float(self.score()),
+                        _ => ArrayElem::Bytes(self.bytes()),
+                    };
+                    items.insert(idx, e);
+                }
+                let insert_idx = self.u8().is_multiple_of(2).then(|| self.u64() >> 8);
+                Value::Array {
+                    insert_idx,
+                    items: items.into_iter().collect(),
+                }
+            }
+        }
+    }
+
+    fn stream(&mut self) -> Value {
+        use crate::rdb::model::*;
+        let n = (self.u8() % 40) as usize;
+        let mut id = self.id();
+        let mut entries = Vec::new();
+        for i in 0..n {
+            if i > 0 {
+                let step = self.u8();
+                id = if step.is_multiple_of(2) {
+                    StreamId {
+                        ms: id.ms,
+                        seq: id.seq.saturating_add(1 + step as u64),
+                    }
+                } else {
+                    StreamId {
+                        ms: id.ms.saturating_add(step as u64),
+                        seq: 0,
+                    }
+                };
+                if entries.last().is_some_and(|e: &StreamEntry| e.id >= id) {
+                    break;
+                }
+            }
+            let nf = self.u8() % 4;
+            let fields = (0..nf).map(|_| (self.bytes(), self.bytes())).collect();
+            entries.push(StreamEntry { id, fields });
+        }
+        let mut s = Stream::default();
+        s.meta.length = entries.len() as u64;
+        s.meta.last_id = entries.last().map(|e| e.id).unwrap_or_default();
+        let ngroups = self.u8() % 3;
+        for g in 0..ngroups {
+            let mut pending = Vec::new();
+            let mut consumers: Vec<Consumer> = (0..1 + self.u8() % 2)
+                .map(|c| Consumer {
+                    name: format!("c{c}").into_bytes(),
+                    seen_time_ms: self.u64() >> 20,
+                    active_time_ms: None,
+                    pending: Vec::new(),
+                })
+                .collect();
+            for e in &entries {
+                let pick = self.u8();
+                if pick.is_multiple_of(3) {
+                    pending.push(PendingEntry {
+                        id: e.id,
+                        delivery_time_ms: self.u64() >> 20,
+                        delivery_count: self.u8() as u64,
+                    });
+                    let c = pick as usize / 3 % consumers.len();
+                    consumers[c].pending.push(e.id);
+                }
+            }
+            s.groups.push(ConsumerGroup {
+                name: format!("g{g}").into_bytes(),
+                last_id: s.meta.last_id,
+                entries_read: None,
+                pending,
+                consumers,
+                nacked: Vec::new(),
+            });
+        }
+        s.entries = entries;
+        Value::Stream(Box::new(s))
+    }
+}
+
+/// Compares what was written with what was read back.
+fn compare_roundtrip(written: &[(Vec<u8>, Option<i64>, Value, bool)], out: &[u8], version: u32) {
+    let report = check_rdb(
+        out,
+        0,
+        CheckOptions {
+            now_ms: Some(0),
+            ..Default::default()
+        },
+    );
+    assert!(
+        report.ok,
+        "invariant: the writer produced a file the checker rejects: {:?}\n  output: {}",
+        report.error,
+        hex(&out[..out.len().min(4096)])
+    );
+    let mut got = Vec::new();
+    for item in RdbReader::new(out) {
+        let item = item.unwrap_or_else(|e| panic!("invariant: written file does not read: {e}"));
+        if let Record::Entry(e) = item.record {
+            let v = e
+                .value
+                .materialize()
+                .unwrap_or_else(|err| panic!("invariant: written value does not decode: {err}"));
+            got.push((e.key.to_vec(), e.expire_ms, v));
+        }
+    }
+    assert_eq!(
+        got.len(),
+        written.len(),
+        "invariant: keys written ≠ keys read back"
+    );
+    for ((k, exp, v, lossy), (gk, gexp, gv)) in written.iter().zip(&got) {
+        assert_eq!(k, gk, "invariant: keys read back out of order");
+        match (exp, gexp) {
+            (Some(x), Some(g)) if version < 3 => assert!(
+                g % 1000 == 0 && (g - x) >= 0 && (g - x) < 1000,
+                "invariant: expiry {x} read back as {g} in RDB {version}"
+            ),
+            _ => assert_eq!(exp, gexp, "invariant: expiry changed"),
+        }
+        assert_eq!(
+            norm(v, *lossy),
+            norm(gv, *lossy),
+            "invariant: value of key {:?} changed through the writer (RDB {version})",
+            crate::error::escape_bytes(k)
+        );
+    }
+}
+
+fn roundtrip_inner(data: &[u8]) {
+    use crate::rdb::writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
+    let [mode, target, flags, rest @ ..] = data else {
+        return;
+    };
+    let (dialect, version) = WRITE_TARGETS[*target as usize % WRITE_TARGETS.len()];
+    let opts = WriterOptions {
+        compression: flags & 1 != 0,
+        checksum: flags & 2 == 0,
+        lossy: true,
+        ..Default::default()
+    };
+    let mut w = RdbWriter::with_options(Vec::new(), dialect, version, opts)
+        .unwrap_or_else(|e| panic!("writer refused a supported target: {e}"));
+    let mut written: Vec<(Vec<u8>, Option<i64>, Value, bool)> = Vec::new();
+    let mut record = |key: &[u8], exp: Option<i64>, v: Value, out: EntryOutcome| match out {
+        EntryOutcome::Copied | EntryOutcome::Reencoded => {
+            assert!(
+                !is_empty_value(&v),
+                "invariant: an empty collection was written"
+            );
+            written.push((key.to_vec(), exp, v, false));
+        }
+        EntryOutcome::Lossy(_) => written.push((key.to_vec(), exp, v, true)),
+        EntryOutcome::Empty => assert!(
+            is_empty_value(&v),
+            "invariant: a non-empty value was skipped as empty"
+        ),
+        EntryOutcome::Dropped(why) => assert!(
+            matches!(v, Value::Stream(_) | Value::Module(_) | Value::Array { .. })
+                || (version < 3 && exp.is_some()),
+            "invariant: a value every version can hold was dropped: {why}"
+        ),
+    };
+    if mode & 1 == 0 {
+        let mut g = Gen {
+            d: rest,
+            budget: 64 << 10,
+        };
+        w.select_db(0).expect("select_db");
+        let mut i = 0;
+        while !g.done() && i < 16 {
+            let key = format!("k{i}").into_bytes();
+            let mut meta = EntryMeta::default();
+            let m = g.u8();
+            if m & 1 != 0 {
+                let x = g.u64() as i64;
+                meta.expire_ms = Some(if m & 2 != 0 { x } else { x.rem_euclid(1 << 42) });
+            }
+            if m & 4 != 0 {
+                meta.lru_idle = Some(g.u64() >> (g.u8() % 64));
+            } else if m & 8 != 0 {
+                meta.lfu_freq = Some(g.u8());
+            }
+            let v = g.value();
+            let out = w.entry_value(&key, &meta, &v).unwrap_or_else(|e| {
+                panic!("invariant: a lossy writer failed on a valid value: {e}")
+            });
+            record(&key, meta.expire_ms, v, out);
+            i += 1;
+        }
+    } else {
+        let opts = CheckOptions {
+            now_ms: Some(0),
+            ..Default::default()
+        };
+        if !check_rdb(rest, 0, opts).ok {
+            return;
+        }
+        let mut db = None;
+        for item in RdbReader::new(rest) {
+            let Ok(item) = item else {
+                panic!("invariant: a file the checker accepts fails to read")
+            };
+            let Record::Entry(e) = item.record else {
+                continue;
+            };
+            if db != Some(e.db) {
+                w.select_db(e.db).expect("select_db");
+                db = Some(e.db);
+            }
+            let v = e
+                .value
+                .materialize()
+                .unwrap_or_else(|err| panic!("invariant: a checked value fails to decode: {err}"));
+            match w.entry(&e) {
+                Ok(out) => record(&e.key, e.expire_ms, v, out),
+                Err(err) => {
+                    assert!(
+                        matches!(err.kind(), ErrorKind::Unsupported(_)),
+                        "invariant: the writer fails on a value the checker accepts: {err}"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+    let out = w.finish().expect("finish into a Vec");
+    compare_roundtrip(&written, &out, version);
 }

@@ -513,8 +513,9 @@ mod seeds {
     }
 }
 
-/// Rebuilds `fuzz/corpus/rdb_file` and `fuzz/corpus/rdb_value` from `../shared/fixtures`:
-/// for every server version, a small RDB with one key of each shape, and each value alone.
+/// Rebuilds `fuzz/corpus/{rdb_file,rdb_value,roundtrip}` from `../shared/fixtures`: for every
+/// server version, a small RDB with one key of each shape, each value alone, and the small
+/// RDBs with a target version for `roundtrip` (plus generator inputs).
 #[test]
 #[ignore = "writes the seed corpus; run by hand after fixture changes"]
 fn regenerate_seed_corpus() {
@@ -561,7 +562,27 @@ fn regenerate_seed_corpus() {
             val.insert(format!("{label}-{name}"), s);
         }
     }
-    for (dir, set) in [("rdb_file", &rdb), ("rdb_value", &val)] {
+    // roundtrip: each valid small RDB written to Redis 14 and to one older target (mode 1),
+    // and pseudo-random generator inputs for every target (mode 0).
+    let mut rt: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (i, (name, bytes)) in rdb.iter().enumerate() {
+        if !redsafe::rdb::check_rdb(bytes, 0, Default::default()).ok {
+            continue;
+        }
+        for target in [13u8, (i % 13) as u8] {
+            let mut s = vec![1u8, target, 1];
+            s.extend_from_slice(bytes);
+            rt.insert(format!("file-t{target}-{name}"), s);
+        }
+    }
+    let mut rng = Rng(0x5eed);
+    for i in 0..32u8 {
+        let n = 64 + rng.below(960);
+        let mut s = vec![0u8, i % 16, i / 16];
+        s.extend((0..n).map(|_| rng.next() as u8));
+        rt.insert(format!("gen-{i:02}"), s);
+    }
+    for (dir, set) in [("rdb_file", &rdb), ("rdb_value", &val), ("roundtrip", &rt)] {
         let d = corpus.join(dir);
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
