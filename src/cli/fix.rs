@@ -266,6 +266,13 @@ pub fn run(args: FixArgs) -> Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
+    if set.parts.is_empty() {
+        eprintln!(
+            "redsafe: {}: the manifest lists no BASE or INCR file: nothing to repair",
+            args.path.display()
+        );
+        return Ok(EXIT_ERROR);
+    }
     if let Some(out) = &args.output {
         if overlaps_input(&set, out) {
             eprintln!(
