@@ -5,6 +5,7 @@
 //!   parser with lazy value handles, and a checker.
 //! - [`aof`]: append-only files: a RESP command reader, manifests, multi-part sets, checker
 //!   and fixer.
+//! - [`backup`]: shipping to S3 (or a directory), catalog, retention, point-in-time restore.
 //!
 //! Errors are [`Error`]s carrying the file, byte offset, db and key where known.
 #![deny(missing_docs)]
@@ -12,6 +13,7 @@
 
 pub mod aof;
 pub mod diff;
+pub mod backup;
 pub mod error;
 pub mod export;
 pub mod filter;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod args;
+mod backups;
 mod check;
 mod convert;
 mod diff;
@@ -15,7 +16,10 @@ mod filter_aof;
 mod fix;
 mod output;
 mod restore;
+mod restore_remote;
+mod s3args;
 mod salvage;
+mod ship;
 mod stats;
 mod timeline;
 
@@ -46,13 +50,18 @@ enum Command {
     /// What is in an RDB file: keys and bytes per db, type and encoding, expiries, the
     /// biggest keys, prefixes, functions and modules.
     Stats(stats::StatsArgs),
-    /// Point-in-time restore of an AOF into a new, loadable AOF directory (--at WHEN).
+    /// Point-in-time restore of an AOF, or of `redsafe ship` backups (s3://BUCKET/PREFIX),
+    /// into a new, loadable data directory (--at WHEN).
     Restore(restore::RestoreArgs),
     /// What happened when in an AOF: activity per second, dangerous commands, a key's history.
     Timeline(timeline::TimelineArgs),
     /// Compare two RDB files: keys only in A, only in B, changed (type, value, expiry), and
     /// which file is newer; or the commands that turn A into B.
     Diff(diff::DiffArgs),
+    /// Ship a Redis data directory to S3 (or a directory): full sets plus AOF segments.
+    Ship(ship::ShipArgs),
+    /// List, verify or prune backups in s3://BUCKET/PREFIX (or a directory).
+    Backups(backups::BackupsArgs),
 }
 
 /// Exit code: success.
@@ -76,6 +85,8 @@ pub fn main() -> ExitCode {
         Command::Restore(a) => restore::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Fix(a) => fix::run(a),
+        Command::Ship(a) => ship::run(a),
+        Command::Backups(a) => backups::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

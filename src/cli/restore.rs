@@ -31,6 +31,7 @@ Exit status: 0 restored, 1 the source is damaged before the restore point, 2 usa
 error.\n\n\
 Examples:\n  redsafe restore /var/lib/redis/appendonlydir --at '2026-11-22 10:42:16' -o /tmp/r\n  \
 redsafe restore /var/lib/redis --at before:FLUSHALL -o /tmp/r --json\n  \
+redsafe restore s3://backups/redis-1 --at '2026-11-22 10:42:16' -o /tmp/r   # from `redsafe ship` backups\n  \
 redis-server --appendonly yes --dir /tmp/r"
 )]
 pub struct RestoreArgs {
@@ -61,6 +62,12 @@ pub struct RestoreArgs {
     /// Print one JSON object (the summary) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Parallel downloads (backup locations only).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// S3 options (backup locations only: s3://BUCKET/PREFIX, file:///DIR).
+    #[command(flatten)]
+    pub s3: super::s3args::S3Args,
 }
 
 /// A restore from a local source: what [`run_local`] needs (the CLI arguments without the
@@ -99,6 +106,9 @@ impl From<RestoreArgs> for LocalRestore {
 
 /// Runs `redsafe restore`.
 pub fn run(args: RestoreArgs) -> Result<u8> {
+    if redsafe::backup::is_store_url(&args.source) {
+        return super::restore_remote::run(args);
+    }
     run_local(&args.into())
 }
 

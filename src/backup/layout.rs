@@ -1,0 +1,287 @@
+//! Object names in a backup prefix. Every name is fixed-width where it matters, so a plain
+//! lexicographic listing is already in restore order, and each name carries what planning
+//! needs (no HEAD request per object):
+//!
+//! ```text
+//! sets/<YYYYMMDDTHHMMSSZ>-<set-id>/manifest.json              written last: the commit point
+//! sets/<YYYYMMDDTHHMMSSZ>-<set-id>/files/<relative path>.zst  the set's files, zstd
+//! segments/<set-id>/<incr-seq:08x>/<start:016x>-<end:016x>.aof.zst
+//! ```
+//!
+//! A segment holds the bytes `start..end` of INCR file number `incr-seq` of the AOF that set
+//! `set-id` captured; segments of one set continue it, possibly across INCR rollovers. Names
+//! that do not parse are ignored by [`parse_key`].
+
+use super::timeutil::{format_compact, parse_compact};
+
+/// Directory of full backup sets.
+pub const SETS: &str = "sets/";
+/// Directory of incremental AOF segments.
+pub const SEGMENTS: &str = "segments/";
+/// The set manifest's name inside a set directory.
+pub const MANIFEST: &str = "manifest.json";
+/// Directory of a set's files inside its set directory.
+pub const FILES: &str = "files/";
+
+/// A set's identity: the time it was taken and its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SetName {
+    /// When the set was taken, unix seconds (UTC).
+    pub time: i64,
+    /// The set id: 1–32 characters `[0-9a-z]`.
+    pub id: String,
+}
+
+impl SetName {
+    /// The set directory: `sets/<time>-<id>/`.
+    pub fn dir(&self) -> String {
+        format!("{SETS}{}-{}/", format_compact(self.time), self.id)
+    }
+
+    /// The key of the set's manifest.
+    pub fn manifest_key(&self) -> String {
+        format!("{}{MANIFEST}", self.dir())
+    }
+
+    /// The key of a file of the set (`rel` is a relative path such as
+    /// `appendonlydir/appendonly.aof.1.base.rdb`).
+    pub fn file_key(&self, rel: &str) -> String {
+        format!("{}{FILES}{rel}.zst", self.dir())
+    }
+}
+
+/// True for a valid set id.
+pub fn valid_set_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+/// A new random-looking set id (16 hex digits from the clock, the pid and a counter).
+pub fn new_set_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", h.finish())
+}
+
+/// An incremental AOF segment: bytes `start..end` of INCR file `incr_seq` following set `set_id`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentName {
+    /// The set this segment continues.
+    pub set_id: String,
+    /// The INCR file's sequence number (from the AOF manifest).
+    pub incr_seq: u64,
+    /// First byte offset in the INCR file.
+    pub start: u64,
+    /// One past the last byte offset.
+    pub end: u64,
+}
+
+impl SegmentName {
+    /// The segment's key.
+    pub fn key(&self) -> String {
+        format!(
+            "{SEGMENTS}{}/{:08x}/{:016x}-{:016x}.aof.zst",
+            self.set_id, self.incr_seq, self.start, self.end
+        )
+    }
+
+    /// The prefix of every segment of a set.
+    pub fn set_prefix(set_id: &str) -> String {
+        format!("{SEGMENTS}{set_id}/")
+    }
+}
+
+/// What a key in a backup prefix is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A set's manifest.
+    SetManifest(SetName),
+    /// A file of a set (the relative path, without `.zst`).
+    SetFile(SetName, String),
+    /// An incremental segment.
+    Segment(SegmentName),
+}
+
+fn hex_fixed(s: &str, width: usize) -> Option<u64> {
+    if s.len() != width
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// Parses a key relative to the backup prefix; `None` for names this layout does not define.
+pub fn parse_key(key: &str) -> Option<Parsed> {
+    if let Some(rest) = key.strip_prefix(SETS) {
+        let (dir, tail) = rest.split_once('/')?;
+        let (ts, id) = dir.split_once('-')?;
+        let time = parse_compact(ts)?;
+        if !valid_set_id(id) {
+            return None;
+        }
+        let set = SetName {
+            time,
+            id: id.to_string(),
+        };
+        if tail == MANIFEST {
+            return Some(Parsed::SetManifest(set));
+        }
+        let rel = tail.strip_prefix(FILES)?.strip_suffix(".zst")?;
+        if rel.is_empty()
+            || rel
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return None;
+        }
+        return Some(Parsed::SetFile(set, rel.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(SEGMENTS) {
+        let mut parts = rest.split('/');
+        let set_id = parts.next()?;
+        let seq = parts.next()?;
+        let file = parts.next()?;
+        if parts.next().is_some() || !valid_set_id(set_id) {
+            return None;
+        }
+        let incr_seq = hex_fixed(seq, 8)?;
+        let range = file.strip_suffix(".aof.zst")?;
+        let (a, b) = range.split_once('-')?;
+        let start = hex_fixed(a, 16)?;
+        let end = hex_fixed(b, 16)?;
+        if end <= start {
+            return None;
+        }
+        return Some(Parsed::Segment(SegmentName {
+            set_id: set_id.to_string(),
+            incr_seq,
+            start,
+            end,
+        }));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_names_round_trip() {
+        let s = SetName {
+            time: 1_795_365_425,
+            id: "00ab12cd34ef5678".into(),
+        };
+        assert_eq!(
+            s.manifest_key(),
+            "sets/20261122T163705Z-00ab12cd34ef5678/manifest.json"
+        );
+        assert_eq!(
+            parse_key(&s.manifest_key()),
+            Some(Parsed::SetManifest(s.clone()))
+        );
+        let k = s.file_key("appendonlydir/appendonly.aof.1.base.rdb");
+        assert_eq!(
+            k,
+            "sets/20261122T163705Z-00ab12cd34ef5678/files/appendonlydir/appendonly.aof.1.base.rdb.zst"
+        );
+        assert_eq!(
+            parse_key(&k),
+            Some(Parsed::SetFile(
+                s,
+                "appendonlydir/appendonly.aof.1.base.rdb".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn segment_names_round_trip_and_sort() {
+        let a = SegmentName {
+            set_id: "x1".into(),
+            incr_seq: 2,
+            start: 0,
+            end: 100,
+        };
+        let b = SegmentName {
+            set_id: "x1".into(),
+            incr_seq: 2,
+            start: 100,
+            end: 0x1_0000_0000,
+        };
+        let c = SegmentName {
+            set_id: "x1".into(),
+            incr_seq: 10,
+            start: 0,
+            end: 5,
+        };
+        assert_eq!(
+            a.key(),
+            "segments/x1/00000002/0000000000000000-0000000000000064.aof.zst"
+        );
+        for s in [&a, &b, &c] {
+            assert_eq!(parse_key(&s.key()), Some(Parsed::Segment(s.clone())));
+        }
+        // Lexicographic key order is (seq, start) order, also past 9 → 10 and 2^32.
+        let mut keys = vec![c.key(), b.key(), a.key()];
+        keys.sort();
+        assert_eq!(keys, vec![a.key(), b.key(), c.key()]);
+    }
+
+    #[test]
+    fn set_names_sort_by_time() {
+        let old = SetName {
+            time: 999_999_999,
+            id: "zz".into(),
+        };
+        let new = SetName {
+            time: 1_000_000_000,
+            id: "aa".into(),
+        };
+        assert!(old.dir() < new.dir());
+    }
+
+    #[test]
+    fn foreign_names_are_ignored() {
+        for k in [
+            "sets/",
+            "sets/garbage/manifest.json",
+            "sets/20261122T163705Z-UPPER/manifest.json",
+            "sets/20261122T163705Z-ab/other.json",
+            "sets/20261122T163705Z-ab/files/x",
+            "sets/20261122T163705Z-ab/files/../x.zst",
+            "sets/20261322T163705Z-ab/manifest.json",
+            "segments/ab/2/0-1.aof.zst",
+            "segments/ab/00000002/0000000000000001-0000000000000001.aof.zst",
+            "segments/ab/00000002/000000000000000G-0000000000000001.aof.zst",
+            "segments/ab/00000002/0000000000000000-0000000000000001.aof",
+            "readme.txt",
+        ] {
+            assert_eq!(parse_key(k), None, "{k}");
+        }
+    }
+
+    #[test]
+    fn set_ids() {
+        let id = new_set_id();
+        assert!(valid_set_id(&id), "{id}");
+        assert_ne!(id, new_set_id());
+        assert!(!valid_set_id(""));
+        assert!(!valid_set_id(&"a".repeat(33)));
+    }
+}

@@ -1,0 +1,311 @@
+//! `redsafe ship`: back up a Redis data directory to S3 (or a directory) on a schedule: full
+//! sets plus incremental AOF segments, with retention.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use redsafe::backup::catalog::Catalog;
+use redsafe::backup::plan;
+use redsafe::backup::ship::{DataDir, Event, ShipOptions, Shipper};
+use redsafe::backup::timeutil::{format_duration, format_rfc3339, now, parse_duration};
+use redsafe::backup::{open_store, Store};
+
+use super::s3args::{cfg_flag, fill, RetentionArgs, S3Args};
+use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+
+/// Arguments of `redsafe ship`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each cycle either uploads a full backup set (when none exists, when the newest is \
+older than --every, or when the AOF chain broke) or the bytes Redis appended to its AOF since the last \
+cycle, as a segment. Objects are zstd-compressed with their SHA-256 recorded; a set's manifest.json is \
+written last, so an interrupted upload is never visible. Retention runs after each uploaded set.\n\n\
+Exit status: 0 ok; 1 (--status) no complete set or the newest data is too old; 2 error.\n\n\
+Examples:\n  redsafe ship --data-dir /var/lib/redis --to s3://backups/redis-1 --every 6h --aof-every 10s --keep-daily 7\n  \
+redsafe ship --data-dir /var/lib/redis --to s3://backups/redis-1 --once            # from cron\n  \
+redsafe ship --to s3://backups/redis-1 --status --json"
+)]
+pub struct ShipArgs {
+    /// Redis's data directory (`dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where to ship: s3://BUCKET/PREFIX, file:///DIR or a directory.
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Take a full set when the newest is this old (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// Ship AOF segments this often (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    pub aof_every: Option<String>,
+    /// RDB file name inside the data directory (default dump.rdb; included when present).
+    #[arg(long, value_name = "NAME")]
+    pub rdb: Option<String>,
+    /// Do not back up the RDB file.
+    #[arg(long)]
+    pub no_rdb: bool,
+    /// Do not back up the AOF.
+    #[arg(long)]
+    pub no_aof: bool,
+    /// AOF directory name (`appenddirname`, default appendonlydir).
+    #[arg(long, value_name = "NAME")]
+    pub appenddirname: Option<String>,
+    /// zstd compression level (1–19, default 3).
+    #[arg(long, value_name = "N")]
+    pub zstd_level: Option<i32>,
+    /// Largest AOF segment in bytes (default 256 MiB).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub max_segment: Option<u64>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// Run one cycle and exit (for cron or systemd timers).
+    #[arg(long)]
+    pub once: bool,
+    /// Upload a full set in the first cycle even if one is not due.
+    #[arg(long)]
+    pub full: bool,
+    /// Print a summary of what the destination holds and exit.
+    #[arg(long)]
+    pub status: bool,
+    /// With --status: the newest data may be at most this old (default: 2 × --every).
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// With --status: print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Log format: one line per action, `human` or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+fn log_line(json_fmt: bool, ev: &Event) {
+    let t = format_rfc3339(now());
+    let line = if json_fmt {
+        let mut o = json!({"time": t, "action": ev.action});
+        if let (Some(o), Some(f)) = (o.as_object_mut(), ev.fields.as_object()) {
+            for (k, v) in f {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+        o.to_string()
+    } else {
+        let mut s = format!("{t} {}", ev.action);
+        if let Some(f) = ev.fields.as_object() {
+            for (k, v) in f {
+                match v {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::String(x) => s.push_str(&format!(" {k}={x}")),
+                    other => s.push_str(&format!(" {k}={other}")),
+                }
+            }
+        }
+        s
+    };
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+/// Runs `redsafe ship`.
+pub fn run(mut args: ShipArgs) -> Result<u8> {
+    let cfg = args.s3.resolve()?;
+    args.retention.fill_from(&cfg)?;
+    let mut data_dir = args.data_dir.clone().map(|p| p.display().to_string());
+    fill(&mut data_dir, &cfg, "data-dir");
+    fill(&mut args.to, &cfg, "to");
+    fill(&mut args.every, &cfg, "every");
+    fill(&mut args.aof_every, &cfg, "aof-every");
+    fill(&mut args.rdb, &cfg, "rdb");
+    fill(&mut args.appenddirname, &cfg, "appenddirname");
+    args.no_rdb |= cfg_flag(&cfg, "no-rdb");
+    args.no_aof |= cfg_flag(&cfg, "no-aof");
+    if args.zstd_level.is_none() {
+        args.zstd_level = cfg
+            .get("zstd-level")
+            .map(|v| v.parse())
+            .transpose()
+            .context("zstd-level")?;
+    }
+    let json_log = args.log_format == "json" || cfg.get("log-format").is_some_and(|v| v == "json");
+    let Some(to) = args.to.clone() else {
+        bail!("--to is required (s3://BUCKET/PREFIX or a directory)")
+    };
+    let dur = |v: &Option<String>, default: u64, flag: &str| -> Result<u64> {
+        match v {
+            Some(s) => parse_duration(s)
+                .filter(|&d| d > 0)
+                .with_context(|| format!("--{flag} {s:?}: expected a duration like 10s, 15m, 6h")),
+            None => Ok(default),
+        }
+    };
+    let every = dur(&args.every, 3600, "every")?;
+    let aof_every = dur(&args.aof_every, 10, "aof-every")?;
+    let store = open_store(&to, &args.s3.options())?;
+
+    if args.status {
+        let max_age = match &args.max_age {
+            Some(s) => parse_duration(s).with_context(|| format!("--max-age {s:?}"))?,
+            None => 2 * every,
+        };
+        return status(store.as_ref(), max_age, args.json);
+    }
+
+    let Some(dir) = data_dir else {
+        bail!("--data-dir is required")
+    };
+    let level = args.zstd_level.unwrap_or(3);
+    if !(1..=22).contains(&level) {
+        bail!("--zstd-level {level}: expected 1–22");
+    }
+    let opts = ShipOptions {
+        data: DataDir {
+            dir: PathBuf::from(&dir),
+            rdb: (!args.no_rdb).then(|| args.rdb.clone().unwrap_or_else(|| "dump.rdb".into())),
+            aof_dir: (!args.no_aof).then(|| {
+                args.appenddirname
+                    .clone()
+                    .unwrap_or_else(|| "appendonlydir".into())
+            }),
+        },
+        zstd_level: level,
+        full_every: Some(every),
+        policy: args.retention.policy()?,
+        max_segment: args.max_segment.unwrap_or(256 << 20),
+        snapshot_attempts: 20,
+    };
+    if !opts.data.dir.is_dir() {
+        bail!("{}: not a directory", opts.data.dir.display());
+    }
+    let mut log = |ev: Event| log_line(json_log, &ev);
+    let mut shipper = Shipper::new(store.as_ref(), opts);
+    log(Event {
+        action: "start",
+        fields: json!({"to": store.url(), "data_dir": dir, "every": format_duration(every), "aof_every": format_duration(aof_every),
+            "once": args.once, "zstd_level": level}),
+    });
+
+    if args.once {
+        return match shipper.cycle(now(), args.full, &mut log) {
+            Ok(r) => {
+                log(Event {
+                    action: "cycle",
+                    fields: json!({"set": r.set.map(|s| s.id), "segments": r.segments, "bytes": r.bytes, "pruned": r.pruned}),
+                });
+                Ok(EXIT_OK)
+            }
+            Err(e) => {
+                log(Event {
+                    action: "error",
+                    fields: json!({"message": e.to_string()}),
+                });
+                Ok(EXIT_ERROR)
+            }
+        };
+    }
+
+    // Daemon: graceful stop on SIGTERM / SIGINT after the current cycle.
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))
+        .context("installing SIGTERM handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))
+        .context("installing SIGINT handler")?;
+    let mut force = args.full;
+    let mut failures: u32 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        let mut wait = Duration::from_secs(aof_every);
+        match shipper.cycle(now(), force, &mut log) {
+            Ok(r) => {
+                force = false;
+                failures = 0;
+                if r.set.is_some() || r.segments > 0 {
+                    log(Event {
+                        action: "cycle",
+                        fields: json!({"set": r.set.map(|s| s.id), "segments": r.segments, "bytes": r.bytes, "pruned": r.pruned}),
+                    });
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                // Back off on repeated failures, up to 5 minutes.
+                let backoff = aof_every.saturating_mul(1u64 << failures.min(5)).min(300);
+                wait = Duration::from_secs(backoff.max(1));
+                log(Event {
+                    action: "error",
+                    fields: json!({"message": e.to_string(), "retry_in_s": wait.as_secs(), "consecutive_failures": failures}),
+                });
+            }
+        }
+        while started.elapsed() < wait && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    log(Event {
+        action: "stop",
+        fields: json!({"reason": "signal"}),
+    });
+    Ok(EXIT_OK)
+}
+
+fn status(store: &dyn Store, max_age: u64, json_out: bool) -> Result<u8> {
+    let cat = Catalog::load(store)?;
+    let t = now();
+    let sets: Vec<_> = cat.complete_sets().collect();
+    let incomplete = cat.sets.iter().filter(|s| !s.complete()).count();
+    let newest = sets.last();
+    let latest_data = newest.map(|(s, m)| {
+        let (segs, _) = plan::chain(m, cat.segments_of(&s.name.id));
+        segs.last()
+            .and_then(|g| g.modified)
+            .unwrap_or(s.name.time)
+            .max(s.name.time)
+    });
+    let healthy = latest_data.is_some_and(|d| t - d <= max_age as i64);
+    let v = json!({
+        "store": store.url(),
+        "complete_sets": sets.len(),
+        "incomplete_sets": incomplete,
+        "newest_set": newest.map(|(s, _)| json!({"id": s.name.id, "time": format_rfc3339(s.name.time), "age_s": t - s.name.time})),
+        "segments": newest.map(|(s, _)| cat.segments_of(&s.name.id).len()).unwrap_or(0),
+        "latest_upload": latest_data.map(format_rfc3339),
+        "latest_upload_age_s": latest_data.map(|d| t - d),
+        "max_age_s": max_age,
+        "healthy": healthy,
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("store:            {}", store.url());
+        println!(
+            "complete sets:    {} ({} incomplete)",
+            sets.len(),
+            incomplete
+        );
+        match newest {
+            Some((s, _)) => println!(
+                "newest set:       {} {} ({} ago)",
+                s.name.id,
+                format_rfc3339(s.name.time),
+                format_duration((t - s.name.time).max(0) as u64)
+            ),
+            None => println!("newest set:       none"),
+        }
+        if let Some(d) = latest_data {
+            println!(
+                "latest upload:    {} ({} ago)",
+                format_rfc3339(d),
+                format_duration((t - d).max(0) as u64)
+            );
+        }
+        println!("healthy:          {}", if healthy { "yes" } else { "NO" });
+    }
+    Ok(if healthy { EXIT_OK } else { EXIT_DAMAGED })
+}
