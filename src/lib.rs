@@ -12,8 +12,8 @@
 #![deny(unsafe_code)]
 
 pub mod aof;
-pub mod diff;
 pub mod backup;
+pub mod diff;
 pub mod error;
 pub mod export;
 pub mod filter;
