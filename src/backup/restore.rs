@@ -105,8 +105,11 @@ pub struct RestoreReport {
     pub last_ts: Option<i64>,
     /// The last `#TS` kept, RFC 3339.
     pub last_ts_utc: Option<String>,
-    /// False when the state is that of an RDB-only set rather than exactly the target.
+    /// False when the state may not be exactly the target (an RDB-only set, or an AOF without
+    /// `#TS` annotations after its base).
     pub exact: bool,
+    /// Why `exact` is false, when it is not obvious.
+    pub warning: Option<String>,
 }
 
 /// Progress callback: bytes written so far.
@@ -205,6 +208,7 @@ pub fn restore(
         last_ts: m.last_ts,
         last_ts_utc: None,
         exact: plan.exact,
+        warning: None,
     };
 
     // 2. The AOF: INCR files of the set, cut or continued by segments.
@@ -359,20 +363,15 @@ pub fn restore(
                 }
             }
         }
-        if let Some(t) = cut_after {
-            // Without annotations the commands' times are unknown: keeping them all is only
-            // right when they all predate the target.
-            if !cut_done
-                && !saw_ts
-                && commands > 0
-                && (t < m.created_at || report.segments_applied > 0)
-            {
-                return Err(RestoreError::Unrestorable(format!(
-                    "the AOF of set {} has no #TS annotations (aof-timestamp-enabled no): it cannot be cut at {}; use --at latest",
-                    plan.set.id,
-                    format_rfc3339(t)
-                )));
-            }
+        if cut_after.is_some() && !cut_done && !saw_ts && commands > 0 {
+            // No annotation after the base. With `aof-timestamp-enabled yes` that means every
+            // command carries a stamp at or before the base time (so keeping all is right);
+            // with it off, the commands' times are unknown. Say so instead of guessing.
+            report.exact = false;
+            report.warning = Some(format!(
+                "no #TS annotations after the base of set {}: if aof-timestamp-enabled is off, the result may hold commands after the target",
+                plan.set.id
+            ));
         }
         report.last_ts = last_ts;
         // The manifest: base plus the INCR files present (no history).

@@ -71,6 +71,9 @@ fn run_from_store(store: &dyn Store, target: Target, at: &str, args: &RestoreArg
     pb.finish_and_clear();
     match r {
         Ok(rep) => {
+            if let Some(w) = &rep.warning {
+                eprintln!("redsafe: warning: {w}");
+            }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
             } else {
