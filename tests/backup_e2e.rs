@@ -3,6 +3,8 @@
 //! oracle is always redis-server: `DEBUG DIGEST` of the live server at each second versus the
 //! digest of the restored directory loaded into a fresh redis-server.
 
+#![cfg(feature = "s3")]
+
 mod common;
 mod s3server;
 

@@ -2,6 +2,8 @@
 //! LocalDir always, and the S3 store against two real S3 implementations on loopback —
 //! s3s-fs and moto. Each run uses a fresh random prefix.
 
+#![cfg(feature = "s3")]
+
 mod common;
 mod s3server;
 
