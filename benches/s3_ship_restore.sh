@@ -14,7 +14,7 @@ ROUNDS=${ROUNDS:-3}
 LEVEL=${LEVEL:-3}
 DATA=benches/data
 mkdir -p "$DATA"
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 BIN=target/release/redsafe
 S3S=${REDSAFE_S3S_FS:-$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")}
 [ -x "$S3S" ] || { echo "s3s-fs not found: cargo install s3s-fs --version 0.14.1 --features binary --locked"; exit 2; }
