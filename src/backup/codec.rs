@@ -79,6 +79,14 @@ pub struct Packed {
     pub stored_sha256: String,
 }
 
+static ZSTD_WORKERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Sets how many zstd worker threads compress each object (0: compress on the calling thread).
+/// Workers overlap compression with reading and hashing; memory grows by a few MiB per worker.
+pub fn set_zstd_workers(n: u32) {
+    ZSTD_WORKERS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Compresses `src` with zstd at `level` and stores it under `key` with `meta`, hashing both
 /// sides. Memory: zstd's window plus the store's part buffers.
 pub fn put_compressed(
@@ -94,6 +102,11 @@ pub fn put_compressed(
             .map_err(|e| other(store, "put", key, format!("zstd: {e}")))?;
     enc.include_checksum(true)
         .map_err(|e| other(store, "put", key, format!("zstd: {e}")))?;
+    let workers = ZSTD_WORKERS.load(std::sync::atomic::Ordering::Relaxed);
+    if workers > 0 {
+        enc.multithread(workers)
+            .map_err(|e| other(store, "put", key, format!("zstd workers: {e}")))?;
+    }
     let mut stored = HashingReader::new(enc);
     let n = store.put(key, &mut stored, meta)?;
     let stored_sha256 = stored.sha256();

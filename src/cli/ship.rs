@@ -60,6 +60,9 @@ pub struct ShipArgs {
     /// zstd compression level (1–19, default 3).
     #[arg(long, value_name = "N")]
     pub zstd_level: Option<i32>,
+    /// zstd worker threads per upload (0: compress on the main thread; default 2).
+    #[arg(long, value_name = "N")]
+    pub zstd_threads: Option<u32>,
     /// Largest AOF segment in bytes (default 256 MiB).
     #[arg(long, value_name = "BYTES", hide = true)]
     pub max_segment: Option<u64>,
@@ -165,6 +168,7 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
     if !(1..=22).contains(&level) {
         bail!("--zstd-level {level}: expected 1–22");
     }
+    redsafe::backup::codec::set_zstd_workers(args.zstd_threads.unwrap_or(2).min(64));
     let opts = ShipOptions {
         data: DataDir {
             dir: PathBuf::from(&dir),
