@@ -49,6 +49,8 @@ pub const TARGETS: &[Target] = &[
     ("rdb_file", rdb_file),
     ("rdb_value", rdb_value),
     ("roundtrip", roundtrip),
+    ("resp", resp),
+    ("manifest", manifest),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1369,4 +1371,300 @@ fn roundtrip_inner(data: &[u8]) {
     }
     let out = w.finish().expect("finish into a Vec");
     compare_roundtrip(&written, &out, version);
+}
+
+// ---------------------------------------------------------------------------------------------
+// resp
+
+/// An `io::Read` that returns the input in chunks of the given sizes (cycled).
+struct Chunked<'a> {
+    data: &'a [u8],
+    pos: usize,
+    sizes: &'a [u8],
+    k: usize,
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = match self.sizes.get(self.k % self.sizes.len().max(1)) {
+            Some(&s) => 1 + s as usize % 64,
+            None => usize::MAX,
+        };
+        self.k += 1;
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let n = want.min(buf.len()).min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// What a reader saw: every record's (offset, end, kind) and how it stopped.
+#[derive(Debug, PartialEq)]
+struct RespOutcome {
+    items: Vec<(u64, u64, bool)>,
+    ok_up_to: u64,
+    failure: Option<(u64, u64, bool, Option<u64>, String)>,
+    state: String,
+}
+
+fn failure_key(
+    f: Option<&crate::aof::ReadFailure>,
+) -> Option<(u64, u64, bool, Option<u64>, String)> {
+    f.map(|f| {
+        (
+            f.record_offset,
+            f.ok_up_to,
+            f.truncated,
+            f.error.offset(),
+            f.error.to_string(),
+        )
+    })
+}
+
+/// Reads `data` (at file offset `base`) with the in-memory reader, checking every record.
+fn resp_read(data: &[u8], base: u64) -> RespOutcome {
+    use crate::aof::{AofItem, AofReader};
+    let mut r = AofReader::new(data, base);
+    let mut items = Vec::new();
+    let mut expect = base;
+    let end_of_input = base + data.len() as u64;
+    while let Some(item) = r.next() {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                check_error(&e, base, data.len(), "AOF reader");
+                let f = r
+                    .failure()
+                    .expect("invariant: an error without failure details");
+                assert_eq!(f.error.to_string(), e.to_string());
+                assert!(
+                    f.record_offset >= base && f.record_offset <= expect,
+                    "invariant: failing record {} after the last record's end {expect}",
+                    f.record_offset
+                );
+                assert!(
+                    f.ok_up_to >= base && f.ok_up_to <= f.record_offset,
+                    "invariant: ok_up_to {} outside [{base}, {}]",
+                    f.ok_up_to,
+                    f.record_offset
+                );
+                assert!(r.next().is_none(), "invariant: the AOF reader is not fused");
+                break;
+            }
+        };
+        assert_eq!(
+            item.offset(),
+            expect,
+            "invariant: records are not contiguous"
+        );
+        assert!(item.end() > item.offset() && item.end() <= end_of_input);
+        let raw = &data[(item.offset() - base) as usize..(item.end() - base) as usize];
+        match &item {
+            AofItem::Command(c) => {
+                assert_eq!(c.raw(), raw);
+                let args: Vec<&[u8]> = c.args().collect();
+                assert_eq!(args.len(), c.argc(), "invariant: argument count");
+                assert_eq!(args.first().copied().unwrap_or(&[]), c.name());
+                // Re-encoding the arguments gives one canonical command with the same ones.
+                let mut enc = Vec::new();
+                crate::aof::encode_command(&args, &mut enc);
+                match crate::aof::resp::parse_record(&enc, 0, enc.len() as u64) {
+                    crate::aof::resp::Step::Record(r) => {
+                        assert_eq!((r.start, r.end), (0, enc.len()));
+                        let again: Vec<&[u8]> = crate::aof::ArgIter::new(&enc).collect();
+                        assert_eq!(again, args, "invariant: re-encoded arguments differ");
+                    }
+                    other => panic!("invariant: a re-encoded command does not parse: {other:?}"),
+                }
+                items.push((item.offset(), item.end(), true));
+            }
+            AofItem::Annotation(a) => {
+                assert_eq!(a.text, raw);
+                assert_eq!(raw.first(), Some(&b'#'));
+                items.push((item.offset(), item.end(), false));
+            }
+        }
+        expect = item.end();
+    }
+    if r.failure().is_none() {
+        assert_eq!(
+            expect, end_of_input,
+            "invariant: the reader stopped early without an error"
+        );
+        assert_eq!(r.ok_up_to(), end_of_input);
+    }
+    RespOutcome {
+        items,
+        ok_up_to: r.ok_up_to(),
+        failure: failure_key(r.failure()),
+        state: format!("{:?}", r.state()),
+    }
+}
+
+/// The same with the streaming reader fed in chunks.
+fn resp_stream(data: &[u8], base: u64, sizes: &[u8]) -> RespOutcome {
+    use crate::aof::AofStream;
+    let src = Chunked {
+        data,
+        pos: 0,
+        sizes,
+        k: 0,
+    };
+    let mut s = AofStream::new(src, base, base + data.len() as u64, None);
+    let mut items = Vec::new();
+    while let Some(item) = s.next_item() {
+        match item {
+            Ok(i) => items.push((
+                i.offset(),
+                i.end(),
+                matches!(i, crate::aof::AofItem::Command(_)),
+            )),
+            Err(e) => {
+                check_error(&e, base, data.len(), "AOF stream");
+                break;
+            }
+        }
+    }
+    RespOutcome {
+        items,
+        ok_up_to: s.ok_up_to(),
+        failure: failure_key(s.failure()),
+        state: format!("{:?}", s.state()),
+    }
+}
+
+/// The AOF command reader on arbitrary bytes: records are contiguous and exact, re-encoded
+/// commands read back, the streaming reader fed in chunks of any size sees exactly what the
+/// in-memory reader sees, and cutting the input at `ok_up_to` (what `redis-check-aof --fix`
+/// does) leaves a stream that reads without error.
+pub fn resp(data: &[u8]) {
+    with_alloc_budget(data.len(), || resp_inner(data));
+}
+
+fn resp_inner(data: &[u8]) {
+    const BASE: u64 = 4099;
+    let whole = resp_read(data, BASE);
+    let chunked = resp_stream(data, BASE, data);
+    assert_eq!(
+        whole, chunked,
+        "invariant: chunked reading differs from whole reading"
+    );
+    if data.len() <= 2048 {
+        let bytewise = resp_stream(data, BASE, &[0]);
+        assert_eq!(whole, bytewise, "invariant: byte-by-byte reading differs");
+    }
+    if whole.failure.is_some() {
+        let cut = &data[..(whole.ok_up_to - BASE) as usize];
+        let fixed = resp_read(cut, BASE);
+        assert!(
+            fixed.failure.is_none(),
+            "invariant: the input cut at ok_up_to {} still fails: {:?}",
+            whole.ok_up_to,
+            fixed.failure
+        );
+        assert!(
+            whole.items.starts_with(&fixed.items),
+            "invariant: cutting at ok_up_to changed the records before it"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// manifest
+
+/// Manifest parsing: errors point inside the input; a parsed manifest is written back in the
+/// order Redis writes it, and that text parses to the same entries and writes identically;
+/// names are safe; every line's `sdssplitargs` tokens survive quoting.
+pub fn manifest(data: &[u8]) {
+    with_alloc_budget(data.len(), || manifest_inner(data));
+}
+
+fn manifest_inner(data: &[u8]) {
+    use crate::aof::manifest::{quote_token, split_args, unsafe_name_reason, FileType};
+    use crate::aof::Manifest;
+    match Manifest::parse(data) {
+        Ok(m) => {
+            assert!(
+                m.entries
+                    .iter()
+                    .filter(|e| e.file_type == FileType::Base)
+                    .count()
+                    <= 1
+            );
+            let mut last = None;
+            for e in &m.entries {
+                assert!(
+                    unsafe_name_reason(&e.name).is_none(),
+                    "invariant: an unsafe name was accepted: {:?}",
+                    crate::error::escape_bytes(&e.name)
+                );
+                if e.file_type == FileType::Incr {
+                    assert!(
+                        last.is_none_or(|l| e.seq > l),
+                        "invariant: INCR seqs must increase"
+                    );
+                    last = Some(e.seq);
+                }
+            }
+            // Only comments: written as nothing, which is not a manifest (Redis never writes
+            // one without entries either), so only manifests with entries are written back.
+            if !m.entries.is_empty() {
+                manifest_rewrite(&m);
+            }
+        }
+        Err(e) => check_error(&e, 0, data.len(), "manifest"),
+    }
+    for line in data.split(|&c| c == b'\n') {
+        if let Some(tokens) = split_args(line) {
+            let mut quoted = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                if i > 0 {
+                    quoted.push(b' ');
+                }
+                quote_token(t, &mut quoted);
+            }
+            assert_eq!(
+                split_args(&quoted),
+                Some(tokens),
+                "invariant: quoted tokens do not split back"
+            );
+        }
+    }
+}
+
+/// Writes a manifest and parses it back.
+fn manifest_rewrite(m: &crate::aof::Manifest) {
+    use crate::aof::manifest::FileType;
+    use crate::aof::Manifest;
+    let text = m.to_bytes();
+    if text
+        .split(|&c| c == b'\n')
+        .any(|l| l.len() >= crate::aof::manifest::MANIFEST_MAX_LINE)
+    {
+        // Names with many bytes that need `\xHH` quoting can make a written line longer
+        // than the 1024 bytes Redis (and redsafe) read; Redis's own writer has the same
+        // limit. Such names cannot occur on disk in practice (NAME_MAX is 255).
+        return;
+    }
+    let order = |t: FileType| match t {
+        FileType::Base => 0,
+        FileType::History => 1,
+        FileType::Incr => 2,
+    };
+    let mut want = m.entries.clone();
+    want.sort_by_key(|e| order(e.file_type));
+    match Manifest::parse(&text) {
+        Ok(m2) => {
+            assert_eq!(
+                m2.entries, want,
+                "invariant: manifest changed through writing"
+            );
+            assert_eq!(m2.to_bytes(), text, "invariant: writing is not idempotent");
+        }
+        Err(e) => panic!(
+            "invariant: a written manifest does not parse: {e}\n  text: {:?}",
+            crate::error::escape_bytes(&text)
+        ),
+    }
 }

@@ -335,6 +335,7 @@ mod seeds {
     use redsafe::rdb::cursor::{Cursor, RdbStr};
     use redsafe::rdb::format::*;
     use redsafe::rdb::{Dialect, RdbReader, Record, ValueHandle};
+    use std::path::Path;
 
     /// Type byte, has an expiry, string encoding tag.
     type Shape = (u8, bool, Option<u8>);
@@ -476,6 +477,126 @@ mod seeds {
         }
     }
 
+    /// Every AOF command stream in the fixtures: (label, the RESP part of the file).
+    fn aof_streams(shared: &Path) -> Vec<(String, Vec<u8>)> {
+        let fx = shared.join("fixtures");
+        let mut files = Vec::new();
+        for d in ["servers", "multi-incr"] {
+            for sd in std::fs::read_dir(fx.join(d)).unwrap() {
+                let sd = sd.unwrap().path();
+                files.push(sd.join("appendonly.aof"));
+                for f in super::files_in(&sd.join("appendonlydir")) {
+                    if f.to_string_lossy().ends_with(".aof") {
+                        files.push(f);
+                    }
+                }
+            }
+        }
+        files.push(fx.join("redis-assets/rdb-preamble.aof"));
+        files.retain(|p| p.is_file());
+        files.sort();
+        let mut out = Vec::new();
+        for p in files {
+            let data = std::fs::read(&p).unwrap();
+            let start = if data.starts_with(b"REDIS") {
+                let r = redsafe::rdb::check_rdb(&data, 0, Default::default());
+                r.end_offset.unwrap_or(data.len() as u64) as usize
+            } else {
+                0
+            };
+            let rel = p
+                .strip_prefix(&fx)
+                .unwrap()
+                .to_string_lossy()
+                .replace('/', "_");
+            out.push((rel, data[start..].to_vec()));
+        }
+        out
+    }
+
+    /// `resp` seeds: from every fixture AOF, the first records, the records around the first
+    /// MULTI, SELECT and FLUSHALL, and the last records (about 2 KiB each), plus cuts inside a
+    /// record; `manifest` seeds: every fixture manifest and a few with Redis's quoting.
+    pub fn aof_seeds(shared: &Path) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>) {
+        use redsafe::aof::{AofItem, AofReader};
+        let mut resp = BTreeMap::new();
+        for (label, data) in aof_streams(shared) {
+            let mut recs: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+            for item in AofReader::new(&data, 0) {
+                let Ok(item) = item else { break };
+                let name = match &item {
+                    AofItem::Command(c) => c.name().to_ascii_lowercase(),
+                    AofItem::Annotation(_) => b"#".to_vec(),
+                };
+                recs.push((item.offset() as usize, item.end() as usize, name));
+            }
+            if recs.is_empty() {
+                continue;
+            }
+            let window = |from: usize| -> Vec<u8> {
+                let start = recs[from].0;
+                let mut end = start;
+                for r in &recs[from..] {
+                    if r.1 - start > 2048 && end > start {
+                        break;
+                    }
+                    end = r.1;
+                }
+                data[start..end].to_vec()
+            };
+            resp.insert(format!("{label}-head"), window(0));
+            for (tag, name) in [
+                ("multi", &b"multi"[..]),
+                ("select", b"select"),
+                ("flushall", b"flushall"),
+            ] {
+                if let Some(i) = recs.iter().position(|r| r.2 == name) {
+                    resp.insert(format!("{label}-{tag}"), window(i.saturating_sub(1)));
+                }
+            }
+            let tail_from = recs
+                .iter()
+                .rposition(|r| data.len() - r.0 > 2048)
+                .map_or(0, |i| i + 1);
+            resp.insert(
+                format!("{label}-tail"),
+                window(tail_from.min(recs.len() - 1)),
+            );
+            let head = window(0);
+            if head.len() > 40 {
+                resp.insert(format!("{label}-cut"), head[..head.len() - 7].to_vec());
+            }
+        }
+        let mut manifests = BTreeMap::new();
+        let fx = shared.join("fixtures");
+        for d in ["servers", "multi-incr"] {
+            for sd in std::fs::read_dir(fx.join(d)).unwrap() {
+                let p = sd
+                    .unwrap()
+                    .path()
+                    .join("appendonlydir/appendonly.aof.manifest");
+                if let Ok(m) = std::fs::read(&p) {
+                    let label = p
+                        .strip_prefix(&fx)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('/', "_");
+                    manifests.insert(label, m);
+                }
+            }
+        }
+        let extra: [(&str, &[u8]); 4] = [
+            ("quoted-name", b"file \" file seq \\n\\n.aof .2.base.rdb\" seq 2 type b\nfile 'a b\\'c' seq 3 type i\n"),
+            ("history-and-comment", b"# written by hand\nfile appendonly.aof.1.base.rdb seq 1 type h\nfile appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.1.incr.aof seq 1 type h\nfile appendonly.aof.2.incr.aof seq 2 type i\n"),
+            ("hex-escapes", b"file \"\\x41pp\\x00x\" seq 1 type b\nFILE b.aof SEQ 7 TYPE i STARTOFFSET 10 ENDOFFSET 20\n"),
+            ("crlf", b"file appendonly.aof.1.base.rdb seq 1 type b\r\nfile appendonly.aof.1.incr.aof seq 1 type i\r\n"),
+        ];
+        for (n, m) in extra {
+            manifests.insert(format!("hand-{n}"), m.to_vec());
+        }
+        (resp, manifests)
+    }
+
     /// `rdb_value` seeds of a file: `[t][flags][raw value]` for the smallest value of each
     /// shape, and `[t][flags | 2][inner blob]`.
     pub fn value_seeds(data: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -582,7 +703,14 @@ fn regenerate_seed_corpus() {
         s.extend((0..n).map(|_| rng.next() as u8));
         rt.insert(format!("gen-{i:02}"), s);
     }
-    for (dir, set) in [("rdb_file", &rdb), ("rdb_value", &val), ("roundtrip", &rt)] {
+    let (resp, manifests) = seeds::aof_seeds(&shared);
+    for (dir, set) in [
+        ("rdb_file", &rdb),
+        ("rdb_value", &val),
+        ("roundtrip", &rt),
+        ("resp", &resp),
+        ("manifest", &manifests),
+    ] {
         let d = corpus.join(dir);
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
