@@ -51,6 +51,8 @@ pub const TARGETS: &[Target] = &[
     ("roundtrip", roundtrip),
     ("resp", resp),
     ("manifest", manifest),
+    ("aof_set", aof_set),
+    ("filter", filter),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1666,5 +1668,448 @@ fn manifest_rewrite(m: &crate::aof::Manifest) {
             "invariant: a written manifest does not parse: {e}\n  text: {:?}",
             crate::error::escape_bytes(&text)
         ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// aof_set and filter: sets of files on disk
+
+/// Separates the manifest and the files in `aof_set` and `filter` inputs.
+pub const FILE_SEP: &[u8] = b"\n--redsafe-fuzz-file--\n";
+
+/// A fresh scratch directory for this thread (on tmpfs when available, so the fsyncs of
+/// atomic writes cost nothing), emptied on every call.
+fn scratch_dir() -> std::path::PathBuf {
+    let root = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let d = root.join(format!(
+        "redsafe-fuzz-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch directory");
+    d
+}
+
+/// Splits `data` at every [`FILE_SEP`].
+fn split_files(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(i) = memchr::memmem::find(rest, FILE_SEP) {
+        out.push(&rest[..i]);
+        rest = &rest[i + FILE_SEP.len()..];
+    }
+    out.push(rest);
+    out
+}
+
+/// Builds the set an input describes under `dir/in`: without a separator, one file
+/// `appendonly.aof`; otherwise a manifest (the first part) and the files it loads (BASE,
+/// then INCRs) from the following parts, missing ones left missing. `None` when the manifest
+/// does not parse or names files that cannot be created here.
+fn build_set(layout: &[u8], dir: &std::path::Path) -> Option<crate::aof::AofSet> {
+    use crate::aof::{AofSet, Manifest};
+    let inp = dir.join("in");
+    std::fs::create_dir_all(&inp).ok()?;
+    let parts = split_files(layout);
+    if parts.len() == 1 {
+        let p = inp.join("appendonly.aof");
+        std::fs::write(&p, layout).ok()?;
+        return Some(AofSet::open_file(&p).expect("open a file just written"));
+    }
+    let m = Manifest::parse(parts[0]).ok()?;
+    let mpath = inp.join("appendonly.aof.manifest");
+    let loads: Vec<_> = m.base().into_iter().chain(m.incrs()).collect();
+    for (e, bytes) in loads.iter().zip(&parts[1..]) {
+        if e.name.len() > 200 || e.name == b"appendonly.aof.manifest" {
+            return None;
+        }
+        std::fs::write(inp.join(crate::aof::set::name_to_os(&e.name)), bytes).ok()?;
+    }
+    std::fs::write(&mpath, parts[0]).ok()?;
+    match AofSet::open_manifest(&mpath) {
+        Ok(s) => Some(s),
+        Err(e) => panic!("invariant: a parsed manifest over plain files does not open: {e}"),
+    }
+}
+
+/// Every valid `#TS:` stamp of the set's files, in order.
+fn set_timestamps(set: &crate::aof::AofSet) -> Vec<i64> {
+    let mut out = Vec::new();
+    for part in &set.parts {
+        let Ok(data) = std::fs::read(&part.path) else {
+            continue;
+        };
+        for item in crate::aof::AofReader::new(&data, 0) {
+            match item {
+                Ok(crate::aof::AofItem::Annotation(a)) => out.extend(a.timestamp),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    out
+}
+
+/// Where the RESP part of a part starts (after its RDB, when it has one), or `None` when
+/// that RDB is damaged.
+fn resp_start(part: &crate::aof::AofPart, data: &[u8]) -> Option<u64> {
+    if !part.rdb {
+        return Some(0);
+    }
+    let r = check_rdb(
+        data,
+        0,
+        CheckOptions {
+            now_ms: Some(0),
+            ..Default::default()
+        },
+    );
+    r.ok.then(|| r.end_offset.unwrap_or(data.len() as u64))
+}
+
+/// A set of AOF files (a manifest and its files, or one file, possibly with an RDB
+/// preamble): `check_set`'s per-file results equal reading each file in memory (RDB
+/// checker, then the AOF reader with the timestamp carried from the previous file); the
+/// verdict follows from the first file that is not valid; and the repair
+/// (`plan_fix` + `write_fixed`: truncation, salvage or a timestamp cut, chosen by the flags)
+/// accounts for every byte and produces a set that checks valid. Input:
+/// `[flags][layout]`, where the layout is one file, or a manifest and the files it loads
+/// separated by [`FILE_SEP`]; flags bit 0 salvage, bit 1 cut at a `#TS:` stamp of the input
+/// (bits 3.. pick which, bit 2 just before it), bit 7 keep reading after damage.
+pub fn aof_set(data: &[u8]) {
+    with_alloc_budget(data.len(), || aof_set_inner(data));
+}
+
+fn aof_set_inner(data: &[u8]) {
+    use crate::aof::{check_set, plan_fix, write_fixed, AofSet, FileStatus, FixOptions};
+    use crate::aof::{AofReader, ScanOptions, Verdict};
+    let [flags, layout @ ..] = data else {
+        return;
+    };
+    let dir = scratch_dir();
+    let Some(set) = build_set(layout, &dir) else {
+        return;
+    };
+    let scan = ScanOptions {
+        rdb: CheckOptions {
+            now_ms: Some(0),
+            ..Default::default()
+        },
+        continue_after_damage: flags & 0x80 != 0,
+    };
+    let report = check_set(&set, scan, &mut |_| {})
+        .unwrap_or_else(|e| panic!("invariant: checking plain files failed: {e}"));
+    assert_eq!(report.files.len(), set.parts.len());
+
+    // Each file as read in memory.
+    let mut carry = None;
+    let mut first_bad = None;
+    for (i, (part, fr)) in set.parts.iter().zip(&report.files).enumerate() {
+        if fr.status == FileStatus::NotReached {
+            continue;
+        }
+        let bytes = std::fs::read(&part.path).unwrap_or_default();
+        let len = bytes.len() as u64;
+        match fr.status {
+            FileStatus::Missing => assert!(part.size.is_none()),
+            FileStatus::Empty => assert!(bytes.is_empty()),
+            FileStatus::RdbDamaged => {
+                assert!(
+                    resp_start(part, &bytes).is_none(),
+                    "invariant: RDB part called damaged"
+                );
+                let e = fr.rdb_error.as_ref().expect("RDB error");
+                check_error(e, 0, bytes.len(), "RDB part");
+            }
+            FileStatus::Valid | FileStatus::Damaged => {
+                let start = resp_start(part, &bytes).expect("invariant: RDB part called valid");
+                assert_eq!(fr.resp_offset, start);
+                let mut r = AofReader::with_timestamp(&bytes[start as usize..], start, carry);
+                for _ in r.by_ref() {}
+                assert_eq!(
+                    fr.ok_up_to,
+                    r.ok_up_to(),
+                    "invariant: file and memory disagree"
+                );
+                assert!(fr.ok_up_to <= len);
+                match (r.failure(), &fr.failure) {
+                    (None, None) => {
+                        assert_eq!(fr.status, FileStatus::Valid);
+                        assert_eq!(fr.ok_up_to, len);
+                    }
+                    (Some(a), Some(b)) => {
+                        assert_eq!(fr.status, FileStatus::Damaged);
+                        assert_eq!((a.ok_up_to, a.truncated), (b.ok_up_to, b.truncated));
+                        assert_eq!(a.error.offset(), b.error.offset());
+                        check_error(&b.error, start, (len - start) as usize, "set reader");
+                    }
+                    (a, b) => panic!("invariant: file and memory disagree: {a:?} / {b:?}"),
+                }
+                if r.state().timestamp.is_some() {
+                    carry = r.state().timestamp;
+                }
+            }
+            FileStatus::NotReached => unreachable!(),
+        }
+        if first_bad.is_none() && !fr.is_ok() {
+            first_bad = Some(i);
+        }
+    }
+    match (first_bad, report.verdict) {
+        (None, Verdict::Valid) => {}
+        (Some(i), v) => {
+            assert_eq!(
+                v.file(),
+                Some(i),
+                "invariant: verdict not about the first bad file"
+            );
+            let last = set.parts.len() - 1;
+            match v {
+                Verdict::Truncatable { .. } => assert_eq!(i, last),
+                Verdict::DamagedNotLast { .. } => assert!(i < last),
+                _ => {}
+            }
+        }
+        (None, v) => panic!("invariant: verdict {v:?} with every file valid"),
+    }
+
+    // Repair.
+    let stamps = set_timestamps(&set);
+    let cut = (flags & 2 != 0 && !stamps.is_empty()).then(|| {
+        let t = stamps[(flags >> 3) as usize % stamps.len()];
+        t - ((flags >> 2) & 1) as i64
+    });
+    let fopts = FixOptions {
+        truncate_to_timestamp: cut,
+        salvage: flags & 1 != 0,
+        scan,
+    };
+    let plan = match plan_fix(&set, &fopts, &mut |_| {}) {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(
+                e.is_damage(),
+                "invariant: plan_fix refused with a non-damage error: {e}"
+            );
+            assert!(
+                cut.is_some() || !(report.verdict.is_ok() || report.verdict.is_truncatable()),
+                "invariant: a valid or truncatable set could not be fixed: {e}"
+            );
+            return;
+        }
+    };
+    if cut.is_none() && report.verdict.is_ok() {
+        assert!(plan.is_noop(), "invariant: fixing a valid set changes it");
+    }
+    assert_eq!(plan.actions.len(), set.parts.len());
+    for (i, (part, action)) in set.parts.iter().zip(&plan.actions).enumerate() {
+        let size = part.size.unwrap_or(0);
+        let kept = action.kept(size);
+        let mut at = 0;
+        for r in &kept {
+            assert!(
+                r.start >= at && r.end >= r.start && r.end <= size,
+                "invariant: kept ranges"
+            );
+            at = r.end;
+        }
+        let lost: u64 = plan
+            .losses
+            .iter()
+            .filter(|l| l.file == i)
+            .map(|l| l.len())
+            .sum();
+        let kept_len: u64 = kept.iter().map(|r| r.end - r.start).sum();
+        assert_eq!(
+            kept_len + lost,
+            size,
+            "invariant: every byte kept or reported lost"
+        );
+    }
+    let out = dir.join("out");
+    if let Err(e) = write_fixed(&set, &plan, &out, true) {
+        panic!("invariant: the planned repair cannot be written: {e}");
+    }
+    let fixed = AofSet::open(&out).unwrap_or_else(|e| panic!("repaired set does not open: {e}"));
+    let again = check_set(&fixed, ScanOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("checking the repaired set failed: {e}"));
+    assert!(
+        again.is_ok(),
+        "invariant: the repaired set is not valid: {:?}",
+        again.verdict
+    );
+}
+
+/// Commands of a set in load order, without SELECT/MULTI/EXEC: (file index, db, args).
+fn set_commands(set: &crate::aof::AofSet) -> Vec<(u64, Vec<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for part in &set.parts {
+        let Ok(data) = std::fs::read(&part.path) else {
+            continue;
+        };
+        let Some(start) = resp_start(part, &data) else {
+            continue;
+        };
+        for item in crate::aof::AofReader::new(&data[start as usize..], start) {
+            let Ok(crate::aof::AofItem::Command(c)) = item else {
+                continue;
+            };
+            if c.is("select") || c.is("multi") || c.is("exec") {
+                continue;
+            }
+            out.push((c.db, c.args().map(|a| a.to_vec()).collect()));
+        }
+    }
+    out
+}
+
+/// The AOF filter: on a valid set it either refuses with a usage error (a command touching
+/// kept and removed keys, a key filter over an RDB part) or writes a set that checks valid,
+/// whose commands are the input's in order, each in the same database (or a split of one,
+/// with a subset of its arguments), with no command it was told to drop; a filter that drops
+/// nothing copies every byte. Damaged input is refused and nothing is written. Input:
+/// `[options][window][layout]` (layout as in [`aof_set`]); option bits: 0 drop FLUSHALL and
+/// FLUSHDB, 1 drop DEL, 2 drop `SET s:1*`, 3 keep only db 0, 4 keep keys `s:*` and `h:*`
+/// but not `s:1*` (the fixtures' key names),
+/// 5 cut at the first FLUSHALL, 6 split multi-key commands, 7 only inside a time window
+/// picked from the input's stamps by the window byte.
+pub fn filter(data: &[u8]) {
+    with_alloc_budget(data.len(), || filter_inner(data));
+}
+
+fn filter_inner(data: &[u8]) {
+    use crate::aof::filter::{filter_set, DropRule, FilterOptions, FilterOutput};
+    use crate::aof::{check_set, AofSet, ScanOptions};
+    use crate::filter::{Glob, KeyFilter};
+    let [o, win, layout @ ..] = data else {
+        return;
+    };
+    let (o, win) = (*o, *win);
+    let dir = scratch_dir();
+    let Some(set) = build_set(layout, &dir) else {
+        return;
+    };
+    let mut opts = FilterOptions::default();
+    if o & 1 != 0 {
+        opts.drop_commands = vec![b"FLUSHALL".to_vec(), b"flushdb".to_vec()];
+    }
+    if o & 2 != 0 {
+        opts.drop_commands.push(b"DEL".to_vec());
+    }
+    if o & 4 != 0 {
+        opts.drop_rules
+            .push(DropRule::parse("SET s:1*").expect("rule"));
+    }
+    if o & 0x18 != 0 {
+        let mut kf = KeyFilter::default();
+        if o & 8 != 0 {
+            kf.dbs = vec![0];
+        }
+        if o & 0x10 != 0 {
+            kf.include = vec![Glob::new(b"s:*"), Glob::new(b"h:*")];
+            kf.exclude = vec![Glob::new(b"s:1*")];
+        }
+        opts.keys = Some(kf);
+    }
+    if o & 0x20 != 0 {
+        opts.until_first = vec![b"FLUSHALL".to_vec()];
+    }
+    opts.split_multikey = o & 0x40 != 0;
+    if o & 0x80 != 0 {
+        let stamps = set_timestamps(&set);
+        if !stamps.is_empty() {
+            let a = stamps[(win & 15) as usize % stamps.len()];
+            let b = stamps[(win >> 4) as usize % stamps.len()];
+            opts.since = Some(a.min(b));
+            opts.until = Some(a.max(b));
+        }
+    }
+    let windowed = opts.since.is_some();
+    let report = check_set(&set, ScanOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("checking plain files failed: {e}"));
+    let out = dir.join("out");
+    let res = filter_set(&set, &opts, FilterOutput::Path(&out), true, &mut |_| {});
+    if !report.is_ok() {
+        // Refused (as damage, or first for a usage reason), never written.
+        if res.is_ok() {
+            panic!(
+                "invariant: the filter accepted a damaged set ({:?})",
+                report.verdict
+            );
+        }
+        assert!(!out.exists(), "invariant: output written for damaged input");
+        return;
+    }
+    let fr = match res {
+        Ok(r) => r,
+        Err(e) => {
+            assert!(
+                matches!(e.kind(), ErrorKind::Usage(_)),
+                "invariant: the filter failed on a valid set: {e}"
+            );
+            assert!(!out.exists(), "invariant: output left after a refusal");
+            return;
+        }
+    };
+    let filtered = AofSet::open(&out).unwrap_or_else(|e| panic!("filtered set does not open: {e}"));
+    let again = check_set(&filtered, ScanOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("checking the filtered set failed: {e}"));
+    assert!(
+        again.is_ok(),
+        "invariant: the filter wrote a set that is not valid: {:?} {:?}",
+        again.verdict,
+        again
+            .damaged_file()
+            .and_then(|f| f.failure.as_ref().map(|x| x.error.to_string()))
+    );
+    assert_eq!(filtered.parts.len(), set.parts.len());
+    if opts.is_noop() {
+        for (a, b) in set.parts.iter().zip(&filtered.parts) {
+            assert_eq!(
+                std::fs::read(&a.path).ok(),
+                std::fs::read(&b.path).ok(),
+                "invariant: a filter that drops nothing changed {}",
+                a.name_lossy()
+            );
+        }
+    }
+    let input = set_commands(&set);
+    let output = set_commands(&filtered);
+    assert!(output.len() <= input.len() + fr.commands_split as usize);
+    let mut j = 0;
+    for (db, args) in &output {
+        let found = input[j..].iter().position(|(idb, iargs)| {
+            idb == db
+                && (iargs == args
+                    || (opts.split_multikey
+                        && iargs.first().map(|n| n.to_ascii_lowercase())
+                            == args.first().map(|n| n.to_ascii_lowercase())
+                        && args.iter().all(|a| iargs.contains(a))))
+        });
+        match found {
+            Some(k) => j += k + 1,
+            None => panic!(
+                "invariant: output command {:?} in db {db} is not an input command in order",
+                args.iter()
+                    .map(|a| crate::error::escape_bytes(a))
+                    .collect::<Vec<_>>()
+            ),
+        }
+        if !windowed {
+            if let Some(name) = args.first() {
+                assert!(
+                    !opts
+                        .drop_commands
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(name)),
+                    "invariant: a dropped command is in the output"
+                );
+            }
+        }
     }
 }

@@ -597,6 +597,68 @@ mod seeds {
         (resp, manifests)
     }
 
+    /// Layouts for `aof_set` and `filter`: single files (RESP windows of the fixtures, the
+    /// RDB-preamble AOF of Redis's tests) and each multi-part fixture directory with its real
+    /// manifest, its BASE when small and windows of its INCR files.
+    pub fn set_layouts(
+        shared: &Path,
+        resp: &BTreeMap<String, Vec<u8>>,
+    ) -> BTreeMap<String, Vec<u8>> {
+        let sep = redsafe::fuzzing::FILE_SEP;
+        let fx = shared.join("fixtures");
+        let mut out = BTreeMap::new();
+        for (name, data) in resp {
+            if name.ends_with("-multi") {
+                out.insert(format!("single-{name}"), data.clone());
+            }
+        }
+        out.insert(
+            "single-rdb-preamble".into(),
+            std::fs::read(fx.join("redis-assets/rdb-preamble.aof")).unwrap(),
+        );
+        for d in ["servers", "multi-incr"] {
+            for sd in std::fs::read_dir(fx.join(d)).unwrap() {
+                let dir = sd.unwrap().path().join("appendonlydir");
+                let Ok(mtext) = std::fs::read(dir.join("appendonly.aof.manifest")) else {
+                    continue;
+                };
+                let m = redsafe::aof::Manifest::parse(&mtext).unwrap();
+                let mut layout = mtext.clone();
+                for e in m.base().into_iter().chain(m.incrs()) {
+                    let data = std::fs::read(dir.join(e.name_lossy())).unwrap_or_default();
+                    let body = if data.len() <= 4096 {
+                        data
+                    } else if data.starts_with(b"REDIS") {
+                        // A large BASE: a small RDB of the same version instead.
+                        super::seeds::minimise_rdb(&data).unwrap_or_default()
+                    } else {
+                        // Whole records and transactions up to about 2 KiB.
+                        let mut end = 0;
+                        let mut r = redsafe::aof::AofReader::new(&data, 0);
+                        while let Some(Ok(item)) = r.next() {
+                            if item.end() > 2048 {
+                                break;
+                            }
+                            end = r.ok_up_to() as usize;
+                        }
+                        data[..end].to_vec()
+                    };
+                    layout.extend_from_slice(sep);
+                    layout.extend_from_slice(&body);
+                }
+                let label = dir
+                    .parent()
+                    .unwrap()
+                    .strip_prefix(&fx)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('/', "_");
+                out.insert(format!("multi-{label}"), layout);
+            }
+        }
+        out
+    }
+
     /// `rdb_value` seeds of a file: `[t][flags][raw value]` for the smallest value of each
     /// shape, and `[t][flags | 2][inner blob]`.
     pub fn value_seeds(data: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -704,12 +766,32 @@ fn regenerate_seed_corpus() {
         rt.insert(format!("gen-{i:02}"), s);
     }
     let (resp, manifests) = seeds::aof_seeds(&shared);
+    let sets = seeds::set_layouts(&shared, &resp);
+    let mut aof_set: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut filt: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (i, (name, layout)) in sets.iter().enumerate() {
+        // aof_set: plain check + fix, salvage, and a timestamp cut.
+        for flags in [0u8, 1, 2 | ((i as u8 % 8) << 3), 0x80] {
+            let mut s = vec![flags];
+            s.extend_from_slice(layout);
+            aof_set.insert(format!("{name}-f{flags:02x}"), s);
+        }
+        // filter: drop flushes, drop DEL + key filters, cut at FLUSHALL with splitting, a
+        // time window, and a filter that drops nothing.
+        for (o, w) in [(0x01u8, 0u8), (0x5a, 0), (0x24, 0), (0x81, 0x31), (0x00, 0)] {
+            let mut s = vec![o, w];
+            s.extend_from_slice(layout);
+            filt.insert(format!("{name}-o{o:02x}"), s);
+        }
+    }
     for (dir, set) in [
         ("rdb_file", &rdb),
         ("rdb_value", &val),
         ("roundtrip", &rt),
         ("resp", &resp),
         ("manifest", &manifests),
+        ("aof_set", &aof_set),
+        ("filter", &filt),
     ] {
         let d = corpus.join(dir);
         let _ = std::fs::remove_dir_all(&d);
