@@ -84,13 +84,7 @@ impl When {
                 command: name.to_string(),
             });
         }
-        if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
-            return t
-                .parse::<i64>()
-                .map(|unix| When::Time { unix })
-                .map_err(|_| Error::usage(format!("invalid WHEN '{s}': number out of range")));
-        }
-        parse_datetime(t)
+        parse_time(t)
             .map(|unix| When::Time { unix })
             .map_err(|why| {
                 Error::usage(format!(
@@ -100,6 +94,31 @@ impl When {
                 ))
             })
     }
+}
+
+/// Parses a point in time given on the command line, the one parser of every command that
+/// takes a time (`restore --at`, `filter --since/--until`, `fix --truncate-to-timestamp`
+/// callers, backups): unix seconds (`1795364452`), RFC 3339 (`2026-11-22T10:42:16Z`,
+/// `...+01:00`, `...+0100`, `...+01`; a fraction is dropped), or `YYYY-MM-DD HH:MM:SS` (UTC
+/// unless followed by `Z`, `UTC` or an offset). Returns unix seconds or why the text is not a
+/// time.
+pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
+        return t
+            .parse::<i64>()
+            .map_err(|_| "number out of range".to_string());
+    }
+    parse_datetime(t)
+}
+
+/// [`parse_time`], or a date alone (`YYYY-MM-DD`, meaning 00:00:00 UTC that day).
+pub fn parse_time_or_date(s: &str) -> std::result::Result<i64, String> {
+    let t = s.trim();
+    if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') {
+        return parse_datetime(&format!("{t} 00:00:00"));
+    }
+    parse_time(t)
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).

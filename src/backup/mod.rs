@@ -12,6 +12,7 @@
 pub mod aofscan;
 pub mod catalog;
 pub mod codec;
+pub mod cron;
 pub mod layout;
 pub mod local;
 pub mod plan;

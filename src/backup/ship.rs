@@ -715,6 +715,9 @@ pub struct ShipOptions {
     /// Take a full set when the newest is at least this old (seconds); `None`: only when
     /// there is none or the segment chain broke.
     pub full_every: Option<u64>,
+    /// Take a full set when this schedule fired since the newest set was taken (`--cron`;
+    /// used instead of `full_every`).
+    pub full_cron: Option<super::cron::Cron>,
     /// Retention applied after each uploaded set.
     pub policy: Policy,
     /// Largest segment (raw bytes).
@@ -861,10 +864,11 @@ impl<'s> Shipper<'s> {
             self.recover(log)?;
         }
         let mut rep = CycleReport::default();
-        let due = match (&self.newest, self.opts.full_every) {
-            (None, _) => true,
-            (Some(n), Some(every)) => now - n.time >= every as i64,
-            (Some(_), None) => false,
+        let due = match (&self.newest, self.opts.full_every, &self.opts.full_cron) {
+            (None, _, _) => true,
+            (Some(n), _, Some(cron)) => cron.next_after(n.time).is_some_and(|f| f <= now),
+            (Some(n), Some(every), None) => now - n.time >= every as i64,
+            (Some(_), None, None) => false,
         };
         let has_aof = self.opts.data.aof_dir.is_some();
         if !force_full && !due && has_aof {

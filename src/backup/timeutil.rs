@@ -1,5 +1,6 @@
 //! UTC calendar arithmetic without a date library: formatting and parsing the timestamps used
-//! in object names and on the command line, and durations like `15m` or `7d`.
+//! in object names, and durations like `15m` or `7d`. Times on the command line are parsed by
+//! [`crate::aof::pitr::parse_time`].
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -88,65 +89,6 @@ pub fn parse_compact(s: &str) -> Option<i64> {
     )
 }
 
-/// Parses a point in time: unix seconds, RFC 3339 (`2026-11-22T10:42:16Z`, with an optional
-/// fraction and `Z` or `±HH:MM` zone), or `YYYY-MM-DD HH:MM:SS` (UTC unless a zone follows).
-/// Fractions of a second are dropped (AOF timestamps are whole seconds).
-pub fn parse_time(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().ok();
-    }
-    if let Some(t) = parse_compact(s) {
-        return Some(t);
-    }
-    let b = s.as_bytes();
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b' ' || b[10] == b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let base = from_parts(
-        num(s.get(0..4)?)?,
-        num(s.get(5..7)?)?,
-        num(s.get(8..10)?)?,
-        num(s.get(11..13)?)?,
-        num(s.get(14..16)?)?,
-        num(s.get(17..19)?)?,
-    )?;
-    let mut rest = s.get(19..)?;
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        rest = r.get(n..)?;
-    }
-    let rest = rest.trim_start();
-    if rest.is_empty() || rest == "Z" || rest == "z" || rest == "UTC" {
-        return Some(base);
-    }
-    let (sign, z) = match rest.as_bytes().first() {
-        Some(b'+') => (1i64, rest.get(1..)?),
-        Some(b'-') => (-1i64, rest.get(1..)?),
-        _ => return None,
-    };
-    let (hh, mm) = if z.len() == 5 && z.as_bytes().get(2) == Some(&b':') {
-        (num(z.get(0..2)?)?, num(z.get(3..5)?)?)
-    } else if z.len() == 4 {
-        (num(z.get(0..2)?)?, num(z.get(2..4)?)?)
-    } else {
-        return None;
-    };
-    if hh > 23 || mm > 59 {
-        return None;
-    }
-    Some(base - sign * (hh as i64 * 3600 + mm as i64 * 60))
-}
-
 /// Parses a duration: a number followed by `s`, `m`, `h`, `d` or `w` (several may be combined:
 /// `1h30m`); a bare number is seconds.
 pub fn parse_duration(s: &str) -> Option<u64> {
@@ -224,13 +166,15 @@ mod tests {
         assert_eq!(format_compact(t), "20261122T163705Z");
         assert_eq!(format_rfc3339(t), "2026-11-22T16:37:05Z");
         assert_eq!(parse_compact("20261122T163705Z"), Some(t));
-        assert_eq!(parse_time("2026-11-22T16:37:05Z"), Some(t));
-        assert_eq!(parse_time("2026-11-22 16:37:05"), Some(t));
-        assert_eq!(parse_time("2026-11-22T17:37:05.25+01:00"), Some(t));
-        assert_eq!(parse_time("2026-11-22T11:37:05-0500"), Some(t));
-        assert_eq!(parse_time("1795365425"), Some(t));
-        assert_eq!(parse_time("2026-02-30 00:00:00"), None);
-        assert_eq!(parse_time("2026-11-22"), None);
+        // Times on the command line: the shared parser (`aof::pitr::parse_time`).
+        use crate::aof::pitr::parse_time;
+        assert_eq!(parse_time("2026-11-22T16:37:05Z"), Ok(t));
+        assert_eq!(parse_time("2026-11-22 16:37:05"), Ok(t));
+        assert_eq!(parse_time("2026-11-22T17:37:05.25+01:00"), Ok(t));
+        assert_eq!(parse_time("2026-11-22T11:37:05-0500"), Ok(t));
+        assert_eq!(parse_time("1795365425"), Ok(t));
+        assert!(parse_time("2026-02-30 00:00:00").is_err());
+        assert!(parse_time("2026-11-22").is_err());
         assert_eq!(parse_compact("20261122T163705"), None);
         assert_eq!(format_compact(0), "19700101T000000Z");
     }

@@ -47,45 +47,13 @@ pub struct AofFilterArgs {
     pub examples: usize,
 }
 
-/// Parses unix seconds or an ISO-8601 UTC date-time (`2026-11-22T16:50:00Z`,
-/// `2026-11-22 16:50:00`, `2026-11-22`).
+/// Parses unix seconds, an RFC 3339 / `YYYY-MM-DD HH:MM:SS` date-time (UTC unless a zone
+/// follows) or a date alone (`2026-11-22`): [`redsafe::aof::pitr::parse_time_or_date`], the
+/// shared parser.
 pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<i64>() {
-        return Ok(n);
-    }
-    let bad = || format!("invalid time {s:?} (expected unix seconds or YYYY-MM-DDTHH:MM:SSZ)");
-    let t = t.strip_suffix('Z').unwrap_or(t);
-    let (date, time) = match t.split_once(['T', ' ']) {
-        Some((d, tm)) => (d, tm),
-        None => (t, "00:00:00"),
-    };
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|x| x.parse::<i64>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| bad())?;
-    let tm: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse::<i64>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| bad())?;
-    let (&[y, m, dd], [h, mi, rest @ ..]) = (d.as_slice(), tm.as_slice()) else {
-        return Err(bad());
-    };
-    let sec = rest.first().copied().unwrap_or(0);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) || *h > 23 || *mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    // Days from civil (Howard Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(days * 86_400 + h * 3600 + mi * 60 + sec)
+    redsafe::aof::pitr::parse_time_or_date(s).map_err(|why| {
+        format!("invalid time {s:?}: {why} (expected unix seconds or YYYY-MM-DDTHH:MM:SSZ)")
+    })
 }
 
 fn upper(v: &[String]) -> Vec<Vec<u8>> {
@@ -292,6 +260,8 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000));
         assert_eq!(parse_time("2023-11-14 22:13:20"), Ok(1_700_000_000));
         assert_eq!(parse_time("2000-02-29"), Ok(951_782_400));
+        assert_eq!(parse_time("2023-11-14T23:13:20+01:00"), Ok(1_700_000_000));
         assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2023-02-30").is_err());
     }
 }

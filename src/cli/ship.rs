@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use redsafe::backup::catalog::Catalog;
+use redsafe::backup::cron::Cron;
 use redsafe::backup::plan;
 use redsafe::backup::ship::{DataDir, Event, ShipOptions, Shipper};
 use redsafe::backup::timeutil::{format_duration, format_rfc3339, now, parse_duration};
@@ -24,11 +25,12 @@ use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Each cycle either uploads a full backup set (when none exists, when the newest is \
-older than --every, or when the AOF chain broke) or the bytes Redis appended to its AOF since the last \
+older than --every or a --cron time passed since it was taken, or when the AOF chain broke) or the bytes Redis appended to its AOF since the last \
 cycle, as a segment. Objects are zstd-compressed with their SHA-256 recorded; a set's manifest.json is \
 written last, so an interrupted upload is never visible. Retention runs after each uploaded set.\n\n\
 Exit status: 0 ok; 1 (--status) no complete set or the newest data is too old; 2 error.\n\n\
 Examples:\n  redsafe ship --data-dir /var/lib/redis --to s3://backups/redis-1 --every 6h --aof-every 10s --keep-daily 7\n  \
+redsafe ship --data-dir /var/lib/redis --to s3://backups/redis-1 --cron '30 2 * * *' --aof-every 10s   # 02:30 UTC\n  \
 redsafe ship --data-dir /var/lib/redis --to s3://backups/redis-1 --once            # from cron\n  \
 redsafe ship --to s3://backups/redis-1 --status --json"
 )]
@@ -40,8 +42,16 @@ pub struct ShipArgs {
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
     /// Take a full set when the newest is this old (default 1h).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", conflicts_with = "cron")]
     pub every: Option<String>,
+    /// Take full sets on a cron schedule instead of --every: 5 fields (minute hour
+    /// day-of-month month day-of-week, `*`, lists, ranges, steps, JAN-DEC, SUN-SAT) or
+    /// @hourly/@daily/@weekly/@monthly/@yearly, evaluated in UTC.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// Testing only: the daemon's clock starts at this unix time (then runs at real speed).
+    #[arg(long, value_name = "UNIX", hide = true)]
+    pub clock_start: Option<i64>,
     /// Ship AOF segments this often (default 10s).
     #[arg(long, value_name = "DURATION")]
     pub aof_every: Option<String>,
@@ -124,7 +134,12 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
     let mut data_dir = args.data_dir.clone().map(|p| p.display().to_string());
     fill(&mut data_dir, &cfg, "data-dir");
     fill(&mut args.to, &cfg, "to");
-    fill(&mut args.every, &cfg, "every");
+    if args.cron.is_none() {
+        fill(&mut args.every, &cfg, "every");
+    }
+    if args.every.is_none() {
+        fill(&mut args.cron, &cfg, "cron");
+    }
     fill(&mut args.aof_every, &cfg, "aof-every");
     fill(&mut args.rdb, &cfg, "rdb");
     fill(&mut args.appenddirname, &cfg, "appenddirname");
@@ -149,7 +164,21 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
             None => Ok(default),
         }
     };
-    let every = dur(&args.every, 3600, "every")?;
+    let cron = args
+        .cron
+        .as_deref()
+        .map(|e| Cron::parse(e).map_err(|m| anyhow::anyhow!("--cron {e:?}: {m}")))
+        .transpose()?;
+    let every = match &cron {
+        // The schedule's period (for the --status default age): between its next two fires.
+        Some(c) => {
+            let a = c
+                .next_after(now())
+                .with_context(|| format!("--cron {:?} never fires", c.source()))?;
+            c.next_after(a).map(|b| (b - a) as u64).unwrap_or(86400)
+        }
+        None => dur(&args.every, 3600, "every")?,
+    };
     let aof_every = dur(&args.aof_every, 10, "aof-every")?;
     let store = open_store(&to, &args.s3.options())?;
 
@@ -158,7 +187,7 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
             Some(s) => parse_duration(s).with_context(|| format!("--max-age {s:?}"))?,
             None => 2 * every,
         };
-        return status(store.as_ref(), max_age, args.json);
+        return status(store.as_ref(), max_age, args.json, clock_now(args.clock_start));
     }
 
     let Some(dir) = data_dir else {
@@ -180,7 +209,8 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
             }),
         },
         zstd_level: level,
-        full_every: Some(every),
+        full_every: cron.is_none().then_some(every),
+        full_cron: cron.clone(),
         policy: args.retention.policy()?,
         max_segment: args.max_segment.unwrap_or(256 << 20),
         snapshot_attempts: 20,
@@ -188,16 +218,26 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
     if !opts.data.dir.is_dir() {
         bail!("{}: not a directory", opts.data.dir.display());
     }
+    // The clock (a fixed start plus real elapsed time when testing with --clock-start).
+    let t_start = Instant::now();
+    let clock_start = args.clock_start;
+    let clock = move || match clock_start {
+        Some(s) => s + t_start.elapsed().as_secs() as i64,
+        None => now(),
+    };
     let mut log = |ev: Event| log_line(json_log, &ev);
     let mut shipper = Shipper::new(store.as_ref(), opts);
     log(Event {
         action: "start",
-        fields: json!({"to": store.url(), "data_dir": dir, "every": format_duration(every), "aof_every": format_duration(aof_every),
+        fields: json!({"to": store.url(), "data_dir": dir,
+            "every": cron.is_none().then(|| format_duration(every)),
+            "cron": cron.as_ref().map(|c| format!("{} (UTC)", c.source())),
+            "aof_every": format_duration(aof_every),
             "once": args.once, "zstd_level": level}),
     });
 
     if args.once {
-        return match shipper.cycle(now(), args.full, &mut log) {
+        return match shipper.cycle(clock(), args.full, &mut log) {
             Ok(r) => {
                 log(Event {
                     action: "cycle",
@@ -223,10 +263,12 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
         .context("installing SIGINT handler")?;
     let mut force = args.full;
     let mut failures: u32 = 0;
+    let mut scheduled: Option<i64> = None;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         let mut wait = Duration::from_secs(aof_every);
-        match shipper.cycle(now(), force, &mut log) {
+        let t = clock();
+        match shipper.cycle(t, force, &mut log) {
             Ok(r) => {
                 force = false;
                 failures = 0;
@@ -248,7 +290,21 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
                 });
             }
         }
-        while started.elapsed() < wait && !stop.load(Ordering::SeqCst) {
+        // With --cron, wake up for the next scheduled full set even inside a long wait.
+        let next_full = cron.as_ref().and_then(|c| c.next_after(t));
+        if let (Some(n), Some(c)) = (next_full, &cron) {
+            if next_full != scheduled {
+                log(Event {
+                    action: "scheduled",
+                    fields: json!({"next_full_set": format_rfc3339(n), "cron": c.source()}),
+                });
+                scheduled = next_full;
+            }
+        }
+        while started.elapsed() < wait
+            && !stop.load(Ordering::SeqCst)
+            && next_full.is_none_or(|n| clock() < n)
+        {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -259,9 +315,12 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn status(store: &dyn Store, max_age: u64, json_out: bool) -> Result<u8> {
+fn clock_now(start: Option<i64>) -> i64 {
+    start.unwrap_or_else(now)
+}
+
+fn status(store: &dyn Store, max_age: u64, json_out: bool, t: i64) -> Result<u8> {
     let cat = Catalog::load(store)?;
-    let t = now();
     let sets: Vec<_> = cat.complete_sets().collect();
     let incomplete = cat.sets.iter().filter(|s| !s.complete()).count();
     let newest = sets.last();
