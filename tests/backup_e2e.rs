@@ -1171,14 +1171,23 @@ fn cron_schedule_ships_a_set_at_the_scheduled_time() {
     let out = scratch.path().join("r");
     let o = run(
         &srv,
-        &["restore", url, "--at", "latest", "-o", out.to_str().unwrap()],
+        &[
+            "restore",
+            url,
+            "--at",
+            "latest",
+            "-o",
+            out.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(digest_of_aof_dir(&out).unwrap(), want);
     // --cron and --every exclude each other; a bad expression is a usage error.
     let o = run(
         &srv,
-        &["ship", "--to", url, "--cron", "@daily", "--every", "1h", "--once"],
+        &[
+            "ship", "--to", url, "--cron", "@daily", "--every", "1h", "--once",
+        ],
     );
     assert_eq!(o.status.code(), Some(2));
     let o = run(
@@ -1196,4 +1205,276 @@ fn cron_schedule_ships_a_set_at_the_scheduled_time() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("minute"));
+}
+
+fn ship_once(srv: &S3Server, data: &Path, url: &str, full: bool) {
+    let mut args = vec![
+        "ship",
+        "--once",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        url,
+    ];
+    if full {
+        args.push("--full");
+    }
+    let o = run(srv, &args);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+fn restore_json(srv: &S3Server, url: &str, extra: &[&str], out: &Path) -> serde_json::Value {
+    let mut args = vec!["restore", url, "-o", out.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = run(srv, &args);
+    assert_eq!(o.status.code(), Some(0), "restore {extra:?} failed");
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `restore s3://… --at before:FLUSHALL` and `--at-offset`: the AOF is rebuilt from a set and
+/// its segments and cut like a local restore. The oracle is the digest the live server had
+/// just before the FLUSHALL. With a newer set that still holds the FLUSHALL, that set is used;
+/// with an even newer one taken after a rewrite (no FLUSHALL left in its AOF), the restore
+/// falls back to the newest set that has it.
+#[test]
+fn before_command_and_offset_from_s3() {
+    if !have_redis() {
+        return;
+    }
+    let Some(srv) = S3Server::s3s_fs() else {
+        return;
+    };
+    let data = TempDir::new("flush-redis");
+    let scratch = TempDir::new("flush-scratch");
+    let redis = RedisServer::start(data.path(), REDIS_AOF).unwrap();
+    let mut c = redis.client();
+    c.pipeline(&set_cmds("a", 0, 400, 20)).unwrap();
+    make_bucket(&srv, "bkt");
+    let url = "s3://bkt/flush";
+    // Set 1, then everything else arrives as segments (across the rewrite's INCR rollover).
+    ship_once(&srv, data.path(), url, true);
+    workload(&mut c, 1);
+    assert_eq!(
+        c.cmd(&[b"BGREWRITEAOF"]).unwrap(),
+        Reply::Status("Background append only file rewriting started".into())
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    ship_once(&srv, data.path(), url, false);
+    workload(&mut c, 2);
+    let before_flush = redis.digest();
+    assert_eq!(c.cmd(&[b"FLUSHALL"]).unwrap(), Reply::Status("OK".into()));
+    c.pipeline(&set_cmds("after", 0, 100, 10)).unwrap();
+    let after = redis.digest();
+    assert_ne!(after, before_flush);
+    ship_once(&srv, data.path(), url, false);
+
+    // Only set 1 plus segments: the FLUSHALL is in a segment.
+    let out = scratch.path().join("r1");
+    let v = restore_json(&srv, url, &["--at", "before:FLUSHALL"], &out);
+    assert!(v["segments_applied"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["reason"]["kind"], "command", "{v}");
+    let set1 = v["set"].as_str().unwrap().to_string();
+    assert_eq!(digest_of_aof_dir(&out).unwrap(), before_flush);
+    // The same cut given as an offset.
+    let cut = format!(
+        "{}:{}",
+        v["cut"]["file"].as_str().unwrap(),
+        v["cut"]["offset"].as_u64().unwrap()
+    );
+    let out2 = scratch.path().join("r2");
+    let v2 = restore_json(&srv, url, &["--at-offset", &cut], &out2);
+    assert_eq!(v2["set"], set1.as_str());
+    assert_eq!(digest_of_aof_dir(&out2).unwrap(), before_flush);
+    // --dry-run writes nothing.
+    let out3 = scratch.path().join("r3");
+    let v3 = restore_json(&srv, url, &["--at", "before:FLUSHALL", "--dry-run"], &out3);
+    assert_eq!(v3["dry_run"], true);
+    assert!(!out3.exists());
+
+    // Set 2 (no rewrite since: its INCR holds the FLUSHALL), then set 3 after a rewrite.
+    ship_once(&srv, data.path(), url, true);
+    let set2 = {
+        let o = run(&srv, &["restore", url, "--at", "latest", "--dry-run"]);
+        let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        p["set"]["id"].as_str().unwrap().to_string()
+    };
+    assert_ne!(set2, set1);
+    let out4 = scratch.path().join("r4");
+    let v4 = restore_json(&srv, url, &["--at", "before:FLUSHALL"], &out4);
+    assert_eq!(v4["set"], set2.as_str());
+    assert_eq!(digest_of_aof_dir(&out4).unwrap(), before_flush);
+    assert_eq!(
+        c.cmd(&[b"BGREWRITEAOF"]).unwrap(),
+        Reply::Status("Background append only file rewriting started".into())
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    ship_once(&srv, data.path(), url, true);
+    let out5 = scratch.path().join("r5");
+    let v5 = restore_json(&srv, url, &["--at", "before:FLUSHALL"], &out5);
+    assert_eq!(v5["set"], set2.as_str(), "{v5}");
+    assert_eq!(digest_of_aof_dir(&out5).unwrap(), before_flush);
+    // A command that never occurs: a clear error, nothing written, no staging left behind.
+    let out6 = scratch.path().join("r6");
+    let o = run(
+        &srv,
+        &[
+            "restore",
+            url,
+            "--at",
+            "before:SWAPDB",
+            "-o",
+            out6.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no SWAPDB command"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out6.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The newest state is still the post-FLUSHALL one.
+    let out7 = scratch.path().join("r7");
+    restore_json(&srv, url, &["--at", "latest"], &out7);
+    assert_eq!(digest_of_aof_dir(&out7).unwrap(), after);
+}
+
+/// The silent gap: ship is stopped, Redis appends more, then a rewrite deletes the INCR file
+/// holding those bytes; ship restarts. It must say so (a `warning` line, a chain-break record
+/// that `backups list` shows as a gap) and restores at a time inside the gap must fail
+/// (not silently return the older state) unless `--allow-gap` is given, which returns the
+/// last consistent point. Oracle: the live server's digest at each second.
+#[test]
+fn gap_while_ship_was_down_is_recorded_and_refused() {
+    if !have_redis() {
+        return;
+    }
+    let Some(srv) = S3Server::s3s_fs() else {
+        return;
+    };
+    let data = TempDir::new("gap-redis");
+    let scratch = TempDir::new("gap-scratch");
+    let redis = RedisServer::start(data.path(), REDIS_AOF).unwrap();
+    let mut c = redis.client();
+    c.pipeline(&set_cmds("init", 0, 300, 20)).unwrap();
+    make_bucket(&srv, "bkt");
+    let url = "s3://bkt/gap";
+    let ship_args = [
+        "ship",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--to",
+        url,
+        "--aof-every",
+        "1s",
+        "--log-format",
+        "json",
+    ];
+    let mut ship = Shipd::start(&srv, &scratch.path().join("ship1.log"), &ship_args);
+    let t0 = now_f().floor() as i64 + 1;
+    sleep_until(t0 as f64 + 0.05);
+    workload(&mut c, 0);
+    sleep_until(t0 as f64 + 1.05);
+    let d0 = redis.digest();
+    workload(&mut c, 1);
+    sleep_until(t0 as f64 + 2.05);
+    let d1 = redis.digest();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(ship.terminate(), Some(0), "{}", ship.log());
+    drop(ship);
+
+    // Ship is down: writes at second s3 land in INCR 1, which the rewrite then deletes.
+    let s3 = now_f().floor() as i64 + 1;
+    sleep_until(s3 as f64 + 0.05);
+    workload(&mut c, 2);
+    // The rewrite's base is stamped s3 + 1: second s3 is only in the deleted INCR file.
+    sleep_until(s3 as f64 + 1.05);
+    assert_eq!(
+        c.cmd(&[b"BGREWRITEAOF"]).unwrap(),
+        Reply::Status("Background append only file rewriting started".into())
+    );
+    let incr1 = data.path().join("appendonlydir/appendonly.aof.1.incr.aof");
+    for _ in 0..50 {
+        if !incr1.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!incr1.exists(), "the rewrite did not delete INCR 1");
+    let s5 = now_f().floor() as i64 + 1;
+    sleep_until(s5 as f64 + 0.05);
+    workload(&mut c, 3);
+    sleep_until(s5 as f64 + 1.05);
+    let d5 = redis.digest();
+
+    let mut ship = Shipd::start(&srv, &scratch.path().join("ship2.log"), &ship_args);
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(ship.terminate(), Some(0), "{}", ship.log());
+    let log = ship.log();
+    eprintln!("{log}");
+    assert!(log.contains("\"action\":\"chain-broken\""), "{log}");
+    assert!(
+        log.contains("\"action\":\"warning\"") && log.contains("\"gap\":true"),
+        "{log}"
+    );
+    assert!(log.contains("INCR seq 1 is no longer in"), "{log}");
+    assert_eq!(log.matches("\"action\":\"set-uploaded\"").count(), 1);
+
+    // The catalog shows the gap: from set 1's last shipped stamp to set 2's base.
+    let o = run(&srv, &["backups", "list", url, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sets = v["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2, "{v}");
+    assert_eq!(sets[0]["chain_break"]["incr_seq"], 1, "{v}");
+    assert!(sets[1]["chain_break"].is_null(), "{v}");
+    let gaps = v["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{v}");
+    assert_eq!(gaps[0]["to"], sets[1]["restorable_from"], "{v}");
+    assert_eq!(gaps[0]["from"], t0 + 1, "{v}");
+    let o = run(&srv, &["backups", "list", url]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("GAP after set"));
+
+    // Before the gap: exact.
+    assert_eq!(
+        restore_digest(&srv, url, &t0.to_string(), scratch.path()),
+        d0
+    );
+    // Inside the gap: refused, naming the gap and the flag; nothing written.
+    let out = scratch.path().join("in-gap");
+    let o = run(
+        &srv,
+        &[
+            "restore",
+            url,
+            "--at",
+            &s3.to_string(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("falls in a gap") && err.contains("--allow-gap"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // With --allow-gap: the last consistent point, flagged as not exact.
+    let v = restore_json(&srv, url, &["--at", &s3.to_string(), "--allow-gap"], &out);
+    assert_eq!(v["exact"], false, "{v}");
+    assert!(v["warning"].as_str().unwrap().contains("gap"), "{v}");
+    assert_eq!(digest_of_aof_dir(&out).unwrap(), d1);
+    // After the gap: the new set.
+    assert_eq!(
+        restore_digest(&srv, url, &s5.to_string(), scratch.path()),
+        d5
+    );
+    assert_eq!(restore_digest(&srv, url, "latest", scratch.path()), d5);
 }

@@ -131,6 +131,39 @@ impl SetManifest {
     }
 }
 
+/// The record `ship` leaves when a set's segment chain broke while bytes Redis appended were
+/// never shipped (for instance a rewrite deleted the INCR file while ship was down): the set's
+/// data is complete only up to `offset` of INCR `incr_seq`, whose last `#TS` is `last_ts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainBreak {
+    /// The set whose chain broke.
+    pub set_id: String,
+    /// The INCR file the chain was following.
+    pub incr_seq: u64,
+    /// Bytes of it shipped (set files plus segments).
+    pub offset: u64,
+    /// The last `#TS` shipped for this set (its last segment's, or the set's own).
+    #[serde(default)]
+    pub last_ts: Option<i64>,
+    /// When ship noticed (unix seconds).
+    pub detected_at: i64,
+    /// What ship found on disk.
+    pub reason: String,
+}
+
+impl ChainBreak {
+    /// One line for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "ship found the chain broken at {}: bytes Redis appended to INCR seq {} after offset {} were never shipped ({})",
+            super::timeutil::format_rfc3339(self.detected_at),
+            self.incr_seq,
+            self.offset,
+            self.reason
+        )
+    }
+}
+
 /// A set in the catalog.
 #[derive(Debug, Clone)]
 pub struct SetEntry {
@@ -169,6 +202,8 @@ pub struct Catalog {
     pub sets: Vec<SetEntry>,
     /// Segments per set id, in (INCR seq, start) order.
     pub segments: BTreeMap<String, Vec<SegmentEntry>>,
+    /// Chain-break records per set id.
+    pub chain_breaks: BTreeMap<String, ChainBreak>,
     /// Keys this layout does not define (ignored).
     pub unknown: Vec<String>,
 }
@@ -202,6 +237,20 @@ impl Catalog {
                             modified: o.modified,
                         })
                 }
+                Some(Parsed::ChainBreak(id)) => {
+                    // Loaded by `load_manifests`; a placeholder until then.
+                    cat.chain_breaks.insert(
+                        id.clone(),
+                        ChainBreak {
+                            set_id: id,
+                            incr_seq: 0,
+                            offset: 0,
+                            last_ts: None,
+                            detected_at: o.modified.unwrap_or(0),
+                            reason: "unread".into(),
+                        },
+                    );
+                }
                 None => cat.unknown.push(o.key),
             }
         }
@@ -221,8 +270,22 @@ impl Catalog {
         Ok(cat)
     }
 
-    /// Reads the manifest of every set that has one.
+    /// Reads the manifest of every set that has one, and every chain-break record.
     pub fn load_manifests(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        for (id, b) in self.chain_breaks.iter_mut() {
+            let key = SegmentName::chain_break_key(id);
+            match get_small(store, &key, MANIFEST_LIMIT) {
+                Ok(bytes) => match serde_json::from_slice::<ChainBreak>(&bytes) {
+                    Ok(r) if r.set_id == *id => *b = r,
+                    Ok(_) | Err(_) => {
+                        // Unreadable: still a break, with nothing known about it.
+                        b.reason = format!("{key}: unreadable record");
+                    }
+                },
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
         for s in &mut self.sets {
             let key = s.name.manifest_key();
             if !s.objects.iter().any(|o| o.key == key) {
@@ -245,6 +308,11 @@ impl Catalog {
         self.sets
             .iter()
             .filter_map(|s| s.manifest.as_ref().map(|m| (s, m)))
+    }
+
+    /// The chain-break record of a set, if ship wrote one.
+    pub fn chain_break_of(&self, set_id: &str) -> Option<&ChainBreak> {
+        self.chain_breaks.get(set_id)
     }
 
     /// The segments of a set (empty when none).

@@ -112,11 +112,9 @@ impl Cron {
             "@weekly" => "0 0 * * 0",
             "@monthly" => "0 0 1 * *",
             "@yearly" | "@annually" => "0 0 1 1 *",
-            s if s.starts_with('@') => {
-                return Err(format!(
-                    "unknown shorthand {e:?} (expected @hourly, @daily, @weekly, @monthly or @yearly)"
-                ))
-            }
+            s if s.starts_with('@') => return Err(format!(
+                "unknown shorthand {e:?} (expected @hourly, @daily, @weekly, @monthly or @yearly)"
+            )),
             _ => e,
         };
         let parts: Vec<&str> = expanded.split_whitespace().collect();
@@ -260,7 +258,7 @@ mod tests {
     #[test]
     fn names_and_weekdays() {
         let t = utc(2026, 11, 22, 10, 42, 16); // a Sunday
-        // Next Monday 08:00 is Nov 23.
+                                               // Next Monday 08:00 is Nov 23.
         assert_eq!(next("0 8 * * MON", t), utc(2026, 11, 23, 8, 0, 0));
         assert_eq!(next("0 8 * * mon-fri", t), utc(2026, 11, 23, 8, 0, 0));
         // Saturday: Nov 28.

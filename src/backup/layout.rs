@@ -6,6 +6,7 @@
 //! sets/<YYYYMMDDTHHMMSSZ>-<set-id>/manifest.json              written last: the commit point
 //! sets/<YYYYMMDDTHHMMSSZ>-<set-id>/files/<relative path>.zst  the set's files, zstd
 //! segments/<set-id>/<incr-seq:08x>/<start:016x>-<end:016x>.aof.zst
+//! segments/<set-id>/chain-break.json                        the chain ended with lost bytes
 //! ```
 //!
 //! A segment holds the bytes `start..end` of INCR file number `incr-seq` of the AOF that set
@@ -20,6 +21,8 @@ pub const SETS: &str = "sets/";
 pub const SEGMENTS: &str = "segments/";
 /// The set manifest's name inside a set directory.
 pub const MANIFEST: &str = "manifest.json";
+/// Name of the record `ship` writes when a set's segment chain broke with bytes never shipped.
+pub const CHAIN_BREAK: &str = "chain-break.json";
 /// Directory of a set's files inside its set directory.
 pub const FILES: &str = "files/";
 
@@ -98,6 +101,11 @@ impl SegmentName {
         )
     }
 
+    /// The key of a set's chain-break record ([`CHAIN_BREAK`]).
+    pub fn chain_break_key(set_id: &str) -> String {
+        format!("{SEGMENTS}{set_id}/{CHAIN_BREAK}")
+    }
+
     /// The prefix of every segment of a set.
     pub fn set_prefix(set_id: &str) -> String {
         format!("{SEGMENTS}{set_id}/")
@@ -113,6 +121,8 @@ pub enum Parsed {
     SetFile(SetName, String),
     /// An incremental segment.
     Segment(SegmentName),
+    /// A set's chain-break record (the set id).
+    ChainBreak(String),
 }
 
 fn hex_fixed(s: &str, width: usize) -> Option<u64> {
@@ -156,6 +166,9 @@ pub fn parse_key(key: &str) -> Option<Parsed> {
         let mut parts = rest.split('/');
         let set_id = parts.next()?;
         let seq = parts.next()?;
+        if seq == CHAIN_BREAK && parts.next().is_none() && valid_set_id(set_id) {
+            return Some(Parsed::ChainBreak(set_id.to_string()));
+        }
         let file = parts.next()?;
         if parts.next().is_some() || !valid_set_id(set_id) {
             return None;
@@ -237,6 +250,15 @@ mod tests {
         for s in [&a, &b, &c] {
             assert_eq!(parse_key(&s.key()), Some(Parsed::Segment(s.clone())));
         }
+        assert_eq!(
+            SegmentName::chain_break_key("x1"),
+            "segments/x1/chain-break.json"
+        );
+        assert_eq!(
+            parse_key("segments/x1/chain-break.json"),
+            Some(Parsed::ChainBreak("x1".into()))
+        );
+        assert_eq!(parse_key("segments/X!/chain-break.json"), None);
         // Lexicographic key order is (seq, start) order, also past 9 → 10 and 2^32.
         let mut keys = vec![c.key(), b.key(), a.key()];
         keys.sort();

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::catalog::{Catalog, SegmentEntry, SetManifest};
+use super::catalog::{Catalog, ChainBreak, SegmentEntry, SetManifest};
 use super::layout::SetName;
 use super::timeutil::format_rfc3339;
 
@@ -36,6 +36,8 @@ pub struct RestorePlan {
     pub exact: bool,
     /// The first missing byte range after the last usable segment, if the chain has a gap.
     pub gap: Option<String>,
+    /// Ship's record that the chain broke with bytes never shipped, if any.
+    pub chain_break: Option<ChainBreak>,
 }
 
 fn ser_set<S: serde::Serializer>(s: &SetName, ser: S) -> Result<S::Ok, S::Error> {
@@ -116,6 +118,7 @@ pub fn plan_restore(cat: &Catalog, target: Target) -> Result<RestorePlan, PlanEr
         target,
         exact,
         gap,
+        chain_break: cat.chain_break_of(&entry.name.id).cloned(),
     })
 }
 
@@ -131,6 +134,7 @@ pub fn plan_for_set(cat: &Catalog, set_id: &str) -> Option<RestorePlan> {
         target: Target::Latest,
         exact: m.aof.is_some(),
         gap,
+        chain_break: cat.chain_break_of(set_id).cloned(),
     })
 }
 

@@ -80,6 +80,9 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Parallel downloads.
     pub parallel: usize,
+    /// Restore to the last consistent point when the target lies beyond a gap in the set's
+    /// segment chain (otherwise such a restore fails).
+    pub allow_gap: bool,
 }
 
 /// What a restore produced.
@@ -272,9 +275,13 @@ pub fn restore(
         }
         // Segments, appended in order; stop at the cut.
         if !cut_done {
-            if let Some(g) = &plan.gap {
-                if plan.target == Target::Latest {
-                    return Err(RestoreError::Unrestorable(format!("the segment chain of set {} has a gap at {g}: the newest state is not available", plan.set.id)));
+            let gap = plan
+                .gap
+                .clone()
+                .or_else(|| plan.chain_break.as_ref().map(|b| b.describe()));
+            if let Some(g) = gap {
+                if plan.target == Target::Latest && !opts.allow_gap {
+                    return Err(RestoreError::Unrestorable(format!("the segment chain of set {} has a gap ({g}): the newest state is not available (--allow-gap restores up to the gap)", plan.set.id)));
                 }
             }
             for seg in &plan.segments {
@@ -361,6 +368,34 @@ pub fn restore(
                     cut_done = true;
                     break;
                 }
+            }
+        }
+        // The target lies after everything shipped for this set. When the chain has a gap or
+        // ship recorded that it broke, later data exists but is missing: that is not the
+        // state at the target.
+        if let (Some(t), false) = (cut_after, cut_done) {
+            let why = match (&plan.gap, &plan.chain_break) {
+                (_, Some(b)) => Some(b.describe()),
+                (Some(g), None) => Some(format!("a segment is missing at {g}")),
+                (None, None) => None,
+            };
+            if let Some(why) = why {
+                let upto = last_ts
+                    .map(|x| format!("{} ({x})", format_rfc3339(x)))
+                    .unwrap_or_else(|| "unknown".into());
+                if !opts.allow_gap {
+                    return Err(RestoreError::Unrestorable(format!(
+                        "{} ({t}) falls in a gap of the backups: set {} holds data only up to {upto}, then {why}; \
+                         restore an earlier time, or pass --allow-gap to restore the last consistent point ({upto})",
+                        format_rfc3339(t),
+                        plan.set.id
+                    )));
+                }
+                report.exact = false;
+                report.warning = Some(format!(
+                    "{} is inside a gap of the backups ({why}): restored the last consistent point, {upto}",
+                    format_rfc3339(t)
+                ));
             }
         }
         if cut_after.is_some() && !cut_done && !saw_ts && commands > 0 {
@@ -505,4 +540,164 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// What [`restore_with_cut`] produced.
+#[derive(Debug)]
+pub struct CutRestore {
+    /// The set used.
+    pub set: crate::backup::layout::SetName,
+    /// Segments applied to rebuild the set's AOF before the cut.
+    pub segments_applied: u64,
+    /// The reconstructed AOF as planned (its parts name the files as Redis named them).
+    pub aof: crate::aof::AofSet,
+    /// Where the cut is.
+    pub cut: crate::aof::pitr::CutPlan,
+    /// What was written (`None` with `dry_run`).
+    pub written: Option<crate::aof::pitr::OutputSummary>,
+}
+
+/// Removes a staging directory when dropped.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Restores from backups to a cut that needs the AOF itself rather than a time:
+/// `before:COMMAND` or an explicit `FILE:OFFSET` ([`crate::aof::pitr::Target`]). Each
+/// candidate set's AOF is rebuilt (files plus every segment that continues it, verified) in a
+/// hidden staging directory beside `opts.out`, then cut with the local restore's
+/// [`plan_cut`](crate::aof::pitr::plan_cut) and written with its
+/// [`DirOutput`](crate::aof::pitr::DirOutput) (atomically); the staging directory is always
+/// removed.
+///
+/// Candidates, newest first: for `before:COMMAND` every complete AOF set, until one holds the
+/// command (its first occurrence in that set is the cut); for a file named in `FILE:OFFSET`,
+/// the newest set whose AOF has that file (as a set file or as segments of that INCR); for a
+/// file index, the newest set.
+pub fn restore_with_cut(
+    store: &dyn Store,
+    cat: &crate::backup::catalog::Catalog,
+    target: &crate::aof::pitr::Target,
+    opts: &RestoreOptions,
+    dry_run: bool,
+    progress: Progress<'_>,
+) -> Result<CutRestore, RestoreError> {
+    use crate::aof::pitr::{FileRef, RestoreOutput, Target as Cut, When};
+    let sets: Vec<_> = cat
+        .complete_sets()
+        .filter(|(_, m)| m.aof.is_some())
+        .collect();
+    let mut candidates: Vec<_> = sets.iter().rev().collect();
+    match target {
+        Cut::When(When::BeforeCommand { .. }) => {}
+        Cut::Offset {
+            file: FileRef::Name(name),
+            ..
+        } => {
+            candidates.retain(|(e, m)| {
+                let Some(aof) = &m.aof else { return false };
+                m.files.iter().any(|f| file_name(&f.path) == *name)
+                    || cat
+                        .segments_of(&e.name.id)
+                        .iter()
+                        .any(|s| format!("{}.{}.incr.aof", aof.prefix, s.name.incr_seq) == *name)
+            });
+            if candidates.is_empty() {
+                return Err(RestoreError::Unrestorable(format!(
+                    "no complete backup set holds an AOF file named {name}"
+                )));
+            }
+        }
+        Cut::Offset { .. } => candidates.truncate(1),
+        Cut::When(w) => {
+            return Err(RestoreError::Unrestorable(format!(
+                "restore_with_cut is for before:COMMAND and offsets, not {w:?}"
+            )))
+        }
+    }
+    if candidates.is_empty() {
+        return Err(RestoreError::Unrestorable(
+            "no complete backup set with an AOF in this location".into(),
+        ));
+    }
+    let parent = crate::fsutil::parent_dir(&opts.out);
+    fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let base = opts
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "restore".into());
+    let mut first_err = None;
+    for (entry, m) in candidates {
+        let Some(plan) = super::plan::plan_for_set(cat, &entry.name.id) else {
+            continue;
+        };
+        let Some(aof) = &m.aof else { continue };
+        let staging = Staging(parent.join(format!(
+            ".{base}.stage-{}-{}",
+            std::process::id(),
+            entry.name.id
+        )));
+        let stage_opts = RestoreOptions {
+            out: staging.0.clone(),
+            force: true,
+            parallel: opts.parallel,
+            // The chain up to a gap still holds every command before it; a cut beyond the
+            // gap is refused below.
+            allow_gap: true,
+        };
+        let rep = restore(store, &plan, &stage_opts, progress)?;
+        let mpath = staging.0.join(&aof.dir).join(&aof.manifest);
+        let set = crate::aof::AofSet::open(&mpath).map_err(RestoreError::Fs)?;
+        let cut = match crate::aof::pitr::plan_cut(&set, target) {
+            Ok(c) => c,
+            Err(e) if !e.is_damage() && matches!(target, Cut::When(_)) => {
+                // The command is not in this set: try the next older one.
+                first_err.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(RestoreError::Fs(e)),
+        };
+        if cut.cut.is_none() {
+            if let Some(why) = plan
+                .gap
+                .clone()
+                .or_else(|| plan.chain_break.as_ref().map(|b| b.describe()))
+            {
+                if !opts.allow_gap {
+                    return Err(RestoreError::Unrestorable(format!(
+                        "set {} has a gap after its last segment ({why}): the restore point may lie in it (--allow-gap restores up to the gap)",
+                        entry.name.id
+                    )));
+                }
+            }
+        }
+        let written = if dry_run {
+            None
+        } else {
+            let mut out = crate::aof::pitr::DirOutput::new(opts.out.clone(), opts.force);
+            Some(
+                out.write(&set, &cut, &mut |_| {})
+                    .map_err(RestoreError::Fs)?,
+            )
+        };
+        return Ok(CutRestore {
+            set: entry.name.clone(),
+            segments_applied: rep.segments_applied,
+            aof: set,
+            cut,
+            written,
+        });
+    }
+    Err(match first_err {
+        Some(e) => RestoreError::Unrestorable(format!(
+            "{} (searched every complete set with an AOF)",
+            e.message()
+        )),
+        None => RestoreError::Unrestorable("no backup set could be rebuilt".into()),
+    })
 }

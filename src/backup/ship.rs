@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::aofscan::{self, AofFileKind, ManifestEntry};
-use super::catalog::{AofInfo, Catalog, FileRole, RdbInfo, SetFile, SetManifest, SET_FORMAT};
+use super::catalog::{
+    AofInfo, Catalog, ChainBreak, FileRole, RdbInfo, SetFile, SetManifest, SET_FORMAT,
+};
 use super::codec::{self, Packed};
-use super::layout::{new_set_id, SegmentName, SetName};
+use super::layout::{new_set_id, SegmentName, SetName, CHAIN_BREAK};
 use super::retention::{self, Candidate, Policy, Verdict};
 use super::store::{Meta, Store, StoreError};
 use super::timeutil::{format_rfc3339, now};
@@ -455,6 +457,8 @@ pub struct Chain {
     pub seq: u64,
     /// Bytes of it already shipped.
     pub offset: u64,
+    /// The last `#TS` shipped so far (the last segment's, or the set's).
+    pub last_ts: Option<i64>,
 }
 
 /// Outcome of one segment pass.
@@ -569,7 +573,9 @@ pub fn ship_segments(
             if end == chain.offset {
                 end = end_all; // one command larger than max_segment
             }
-            upload_segment(store, f, &path, chain, end, level, log)?;
+            if let Some(t) = upload_segment(store, f, &path, chain, end, level, log)? {
+                chain.last_ts = Some(t);
+            }
             pass.uploaded += 1;
             pass.bytes += end - chain.offset;
             chain.offset = end;
@@ -600,7 +606,7 @@ fn upload_segment(
     end: u64,
     level: i32,
     log: Log<'_>,
-) -> Result<(), ShipError> {
+) -> Result<Option<i64>, ShipError> {
     let range_len = end - chain.offset;
     let mut r = f;
     r.seek(SeekFrom::Start(chain.offset))
@@ -646,7 +652,7 @@ fn upload_segment(
         fields: json!({"set": chain.set.id, "key": name.key(), "incr_seq": chain.seq, "start": chain.offset, "end": end,
             "stored_size": packed.stored_size, "first_ts": s.first_ts, "last_ts": s.last_ts}),
     });
-    Ok(())
+    Ok(s.last_ts)
 }
 
 /// Deletes what `verdicts` drop: for each set, its manifest first (the set becomes invisible at
@@ -682,8 +688,18 @@ pub fn apply_retention(
             .collect();
         store.delete(&segs)?;
         deleted += segs.len() as u64;
+        if cat.chain_break_of(&set.name.id).is_some() {
+            store.delete(&[SegmentName::chain_break_key(&set.name.id)])?;
+            deleted += 1;
+        }
     }
-    // Orphaned segments: their set is gone entirely.
+    // Orphaned segments and chain-break records: their set is gone entirely.
+    for id in cat.chain_breaks.keys() {
+        if !cat.sets.iter().any(|s| &s.name.id == id) {
+            store.delete(&[SegmentName::chain_break_key(id)])?;
+            deleted += 1;
+        }
+    }
     for (id, segs) in &cat.segments {
         if !cat.sets.iter().any(|s| &s.name.id == id) {
             let keys: Vec<String> = segs.iter().map(|s| s.name.key()).collect();
@@ -786,12 +802,16 @@ impl<'s> Shipper<'s> {
             set: entry.name.clone(),
             seq,
             offset: aof.last_incr_size,
+            last_ts: m.last_ts,
         };
         // The bytes that must still be on disk unchanged: the last segment's, or the set's last INCR.
         let check = if let Some(last) = segs.last() {
             chain.seq = last.name.incr_seq;
             chain.offset = last.name.end;
             let info = self.store.head(&last.name.key())?;
+            if let Some(t) = info.meta.get("last-ts").and_then(|t| t.parse().ok()) {
+                chain.last_ts = Some(t);
+            }
             info.meta
                 .get("sha256")
                 .map(|h| (last.name.start, last.name.end, h.clone()))
@@ -813,12 +833,91 @@ impl<'s> Shipper<'s> {
                 fields: json!({"set": chain.set.id, "incr_seq": chain.seq, "offset": chain.offset}),
             });
             self.chain = Some(chain);
-        } else {
+        } else if let Some(dir) = self.opts.data.aof_dir.clone() {
+            let reason = self.why_unmatched(&dir, &chain)?;
             log(Event {
                 action: "chain-broken",
                 fields: json!({"set": entry.name.id, "reason": "the local AOF no longer matches the newest set"}),
             });
+            self.record_break(&chain, reason, log)?;
         }
+        Ok(())
+    }
+
+    /// Why the local AOF does not continue `chain`, from its manifest's INCR sequence numbers,
+    /// file names and sizes.
+    fn why_unmatched(&self, dir: &str, chain: &Chain) -> Result<String, ShipError> {
+        let aof_dir = self.opts.data.dir.join(dir);
+        let Some(mname) = find_manifest(&aof_dir)? else {
+            return Ok(format!(
+                "{} has no AOF manifest any more",
+                aof_dir.display()
+            ));
+        };
+        let (_, entries) = read_aof_manifest(&aof_dir.join(&mname))?;
+        let incrs: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.kind == AofFileKind::Incr)
+            .map(|e| e.seq)
+            .collect();
+        let Some(e) = entries
+            .iter()
+            .find(|e| e.seq == chain.seq && e.kind != AofFileKind::Base)
+        else {
+            let now_has = match (incrs.first(), incrs.last()) {
+                (Some(a), Some(b)) if a == b => format!("INCR seq {a}"),
+                (Some(a), Some(b)) => format!("INCR seqs {a}..{b}"),
+                _ => "no INCR file".into(),
+            };
+            return Ok(format!(
+                "INCR seq {} is no longer in {mname} (a rewrite replaced it while ship was not running; the AOF now has {now_has})",
+                chain.seq
+            ));
+        };
+        let p = aof_dir.join(&e.name);
+        Ok(match std::fs::metadata(&p) {
+            Err(_) => format!("{} is missing", p.display()),
+            Ok(md) if md.len() < chain.offset => format!(
+                "{} has {} bytes, fewer than the {} shipped (the AOF was replaced)",
+                p.display(),
+                md.len(),
+                chain.offset
+            ),
+            Ok(_) => format!(
+                "the shipped bytes of {} differ from the file on disk (the AOF was replaced)",
+                p.display()
+            ),
+        })
+    }
+
+    /// Records that `chain` ended with bytes possibly never shipped: a `warning` log line and
+    /// a chain-break record beside the set's segments (shown by `backups list`, honoured by
+    /// restore).
+    fn record_break(&self, chain: &Chain, reason: String, log: Log<'_>) -> Result<(), ShipError> {
+        let rec = ChainBreak {
+            set_id: chain.set.id.clone(),
+            incr_seq: chain.seq,
+            offset: chain.offset,
+            last_ts: chain.last_ts,
+            detected_at: now(),
+            reason,
+        };
+        log(Event {
+            action: "warning",
+            fields: json!({"set": chain.set.id, "gap": true,
+                "message": format!("segment chain broken: what Redis appended to INCR seq {} after offset {} (after {}) was never shipped; restores between then and the next set fail unless --allow-gap: {}",
+                    chain.seq, chain.offset,
+                    chain.last_ts.map(format_rfc3339).unwrap_or_else(|| "the set".into()), rec.reason)}),
+        });
+        let body = serde_json::to_vec_pretty(&rec).map_err(|e| ShipError::Aof {
+            path: PathBuf::from(CHAIN_BREAK),
+            message: e.to_string(),
+        })?;
+        self.store.put(
+            &SegmentName::chain_break_key(&chain.set.id),
+            &mut body.as_slice(),
+            &Meta::new(),
+        )?;
         Ok(())
     }
 
@@ -891,7 +990,9 @@ impl<'s> Shipper<'s> {
                             action: "chain-broken",
                             fields: json!({"set": chain.set.id, "reason": why}),
                         });
+                        let chain = chain.clone();
                         self.chain = None;
+                        self.record_break(&chain, why, log)?;
                     }
                 }
             }
@@ -947,6 +1048,7 @@ impl<'s> Shipper<'s> {
                 set: name.clone(),
                 seq,
                 offset: a.last_incr_size,
+                last_ts: m.last_ts,
             })
         });
         // Keep following the live INCR file through the descriptor the snapshot opened.

@@ -112,6 +112,8 @@ fn list(mut a: ListArgs) -> Result<u8> {
     let store = open(&a.url, &mut a.s3)?;
     let cat = Catalog::load(store.as_ref())?;
     let mut sets = Vec::new();
+    let mut gaps = Vec::new();
+    let complete: Vec<_> = cat.complete_sets().collect();
     for s in &cat.sets {
         let segs = cat.segments_of(&s.name.id);
         let seg_bytes: u64 = segs.iter().map(|g| g.stored_size).sum();
@@ -148,6 +150,26 @@ fn list(mut a: ListArgs) -> Result<u8> {
             v["restorable_until_utc"] = json!(until.map(format_rfc3339));
             v["chained_segments"] = json!(chain.len());
             v["gap"] = json!(gap);
+            let brk = cat.chain_break_of(&s.name.id);
+            v["chain_break"] = json!(brk);
+            if let Some(b) = brk {
+                // Nothing after the last shipped stamp is restorable from this set; the next
+                // set's data starts at its base.
+                let next = complete
+                    .iter()
+                    .map(|(e, m)| (e.name.time, m.start_time()))
+                    .find(|(t, _)| *t > s.name.time)
+                    .map(|(_, start)| start);
+                let from = b.last_ts.or(until);
+                gaps.push(json!({
+                    "set": s.name.id,
+                    "from": from, "from_utc": from.map(format_rfc3339),
+                    "to": next, "to_utc": next.map(format_rfc3339),
+                    "incr_seq": b.incr_seq, "offset": b.offset,
+                    "detected_at_utc": format_rfc3339(b.detected_at),
+                    "reason": b.reason,
+                }));
+            }
         }
         sets.push(v);
     }
@@ -155,7 +177,7 @@ fn list(mut a: ListArgs) -> Result<u8> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"store": store.url(), "sets": sets, "unknown_objects": cat.unknown.len()})
+                &json!({"store": store.url(), "sets": sets, "gaps": gaps, "unknown_objects": cat.unknown.len()})
             )?
         );
         return Ok(EXIT_OK);
@@ -184,6 +206,15 @@ fn list(mut a: ListArgs) -> Result<u8> {
             v["restorable_from_utc"].as_str().unwrap_or("?"),
             v["restorable_until_utc"].as_str().unwrap_or("?"),
             v["gap"].as_str().map(|g| format!("  GAP at {g}")).unwrap_or_default(),
+        );
+    }
+    for g in &gaps {
+        println!(
+            "  GAP after set {}: from {} to {}: data never shipped ({}); restores in it fail unless --allow-gap",
+            g["set"].as_str().unwrap_or(""),
+            g["from_utc"].as_str().unwrap_or("?"),
+            g["to_utc"].as_str().unwrap_or("the next set"),
+            g["reason"].as_str().unwrap_or(""),
         );
     }
     Ok(EXIT_OK)
@@ -220,12 +251,14 @@ fn verify(mut a: VerifyArgs) -> Result<u8> {
             out: out.clone(),
             force: true,
             parallel: a.parallel,
+            // Verify checks what is stored; a gap is reported, not an error.
+            allow_gap: true,
         };
         let r = restore(store.as_ref(), &p, &opts, &|_| {});
         let _ = std::fs::remove_dir_all(&out);
         match r {
             Ok(rep) => results.push(json!({"set": s.name.id, "ok": true, "files": rep.files.len(), "segments": rep.segments_applied,
-                "bytes": rep.bytes, "last_ts_utc": rep.last_ts_utc, "gap": p.gap})),
+                "bytes": rep.bytes, "last_ts_utc": rep.last_ts_utc, "gap": p.gap, "chain_break": p.chain_break})),
             Err(e) => {
                 if e.is_damage() {
                     damaged = true;

@@ -65,6 +65,10 @@ pub struct RestoreArgs {
     /// Parallel downloads (backup locations only).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    /// Backup locations only: when WHEN lies in a gap of the backups (bytes never shipped),
+    /// restore the last consistent point before it instead of failing.
+    #[arg(long)]
+    pub allow_gap: bool,
     /// S3 options (backup locations only: s3://BUCKET/PREFIX, file:///DIR).
     #[command(flatten)]
     pub s3: super::s3args::S3Args,
@@ -219,7 +223,7 @@ fn reason_text(plan: &CutPlan) -> String {
     }
 }
 
-fn summary_json(
+pub(crate) fn summary_json(
     args: &LocalRestore,
     set: &AofSet,
     plan: &CutPlan,
@@ -271,7 +275,7 @@ fn summary_json(
     })
 }
 
-fn print_text(
+pub(crate) fn print_text(
     out: &mut dyn Write,
     set: &AofSet,
     plan: &CutPlan,

@@ -187,7 +187,12 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
             Some(s) => parse_duration(s).with_context(|| format!("--max-age {s:?}"))?,
             None => 2 * every,
         };
-        return status(store.as_ref(), max_age, args.json, clock_now(args.clock_start));
+        return status(
+            store.as_ref(),
+            max_age,
+            args.json,
+            clock_now(args.clock_start),
+        );
     }
 
     let Some(dir) = data_dir else {
