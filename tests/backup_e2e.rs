@@ -459,6 +459,11 @@ fn rewrite_during_cycles_gives_no_torn_set() {
         .map(|s| s["time"].as_i64().unwrap())
         .collect();
     times.dedup();
+    // Separate `--once` runs with rewrites in between: Redis deleted INCR files holding bytes
+    // no run shipped, so every set but the last has a recorded chain break, and a restore at
+    // a set's second (writes went on after the snapshot within it) is inside a gap: refused,
+    // unless --allow-gap asks for the last consistent point, which is what is checked here.
+    assert!(!list["gaps"].as_array().unwrap().is_empty(), "{list}");
     for t in times {
         let out = scratch.path().join(format!("r{t}"));
         let o = run(
@@ -470,6 +475,7 @@ fn rewrite_during_cycles_gives_no_torn_set() {
                 &t.to_string(),
                 "-o",
                 out.to_str().unwrap(),
+                "--allow-gap",
             ],
         );
         assert_eq!(o.status.code(), Some(0));
@@ -1251,14 +1257,9 @@ fn before_command_and_offset_from_s3() {
     c.pipeline(&set_cmds("a", 0, 400, 20)).unwrap();
     make_bucket(&srv, "bkt");
     let url = "s3://bkt/flush";
-    // Set 1, then everything else arrives as segments (across the rewrite's INCR rollover).
+    // Set 1, then everything else arrives as segments.
     ship_once(&srv, data.path(), url, true);
     workload(&mut c, 1);
-    assert_eq!(
-        c.cmd(&[b"BGREWRITEAOF"]).unwrap(),
-        Reply::Status("Background append only file rewriting started".into())
-    );
-    std::thread::sleep(Duration::from_millis(1500));
     ship_once(&srv, data.path(), url, false);
     workload(&mut c, 2);
     let before_flush = redis.digest();

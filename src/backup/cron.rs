@@ -112,9 +112,11 @@ impl Cron {
             "@weekly" => "0 0 * * 0",
             "@monthly" => "0 0 1 * *",
             "@yearly" | "@annually" => "0 0 1 1 *",
-            s if s.starts_with('@') => return Err(format!(
+            s if s.starts_with('@') => {
+                return Err(format!(
                 "unknown shorthand {e:?} (expected @hourly, @daily, @weekly, @monthly or @yearly)"
-            )),
+            ))
+            }
             _ => e,
         };
         let parts: Vec<&str> = expanded.split_whitespace().collect();
@@ -177,10 +179,10 @@ impl Cron {
     pub fn next_after(&self, t: i64) -> Option<i64> {
         // The first whole minute after t.
         let start = (t.div_euclid(60) + 1) * 60;
-        let mut day = start.div_euclid(86400);
+        let first = start.div_euclid(86400);
         let mut from_min = (start.rem_euclid(86400) / 60) as u32;
         // 400 Gregorian years repeat every calendar and weekday pattern.
-        for _ in 0..146_097 {
+        for day in first..first + 146_097 {
             if self.day_matches(day) {
                 for m in from_min..1440 {
                     if self.hours & (1 << (m / 60)) != 0 && self.minutes & (1 << (m % 60)) != 0 {
@@ -188,7 +190,6 @@ impl Cron {
                     }
                 }
             }
-            day += 1;
             from_min = 0;
         }
         None

@@ -62,7 +62,9 @@ pub fn valid_set_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
-/// A new random-looking set id (16 hex digits from the clock, the pid and a counter).
+/// A new set id: 16 hex digits, the first 5 the microsecond within the current second (so
+/// that sets taken in the same second sort, by name, in the order they were taken), the rest
+/// from a hash of the clock, the pid and a counter.
 pub fn new_set_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,7 +78,11 @@ pub fn new_set_id() -> String {
     );
     h.write_u32(std::process::id());
     h.write_u64(N.fetch_add(1, Ordering::Relaxed));
-    format!("{:016x}", h.finish())
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0);
+    format!("{micros:05x}{:011x}", h.finish() >> 20)
 }
 
 /// An incremental AOF segment: bytes `start..end` of INCR file `incr_seq` following set `set_id`.
@@ -302,6 +308,7 @@ mod tests {
     fn set_ids() {
         let id = new_set_id();
         assert!(valid_set_id(&id), "{id}");
+        assert_eq!(id.len(), 16);
         assert_ne!(id, new_set_id());
         assert!(!valid_set_id(""));
         assert!(!valid_set_id(&"a".repeat(33)));

@@ -1024,7 +1024,8 @@ impl<'s> Shipper<'s> {
             }
         }
         let snap = snapshot(&self.opts.data, self.opts.snapshot_attempts)?;
-        // Never name a set earlier than the previous one (clock steps back).
+        // Never name a set earlier than the previous one (clock steps back); within one
+        // second, set ids sort by creation (see `new_set_id`).
         let t = match &self.newest {
             Some(n) if n.time > now => n.time,
             _ => now,

@@ -88,7 +88,7 @@ fn run_cut(store: &dyn Store, cut: &PitrTarget, args: &RestoreArgs) -> Result<u8
     pb.finish_and_clear();
     let r = match r {
         Ok(r) => r,
-        Err(e) => return Ok(report_error(e, args.json)?),
+        Err(e) => return report_error(e, args.json),
     };
     let local = LocalRestore {
         source: store.url(),
