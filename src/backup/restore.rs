@@ -8,7 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use serde::Serialize;
 
@@ -284,91 +284,82 @@ pub fn restore(
                     return Err(RestoreError::Unrestorable(format!("the segment chain of set {} has a gap ({g}): the newest state is not available (--allow-gap restores up to the gap)", plan.set.id)));
                 }
             }
-            for seg in &plan.segments {
-                let n = &seg.name;
-                let name = if incrs.last().map(|l| l.0) == Some(n.incr_seq) {
-                    incrs.last().map(|l| l.1.clone()).unwrap_or_default()
-                } else {
-                    let name = format!("{}.{}.incr.aof", aof.prefix, n.incr_seq);
-                    incrs.push((n.incr_seq, name.clone()));
-                    name
-                };
-                let p = aof_dir.join(&name);
-                let mut f = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .read(true)
-                    .open(&p)
-                    .map_err(io_err(&p))?;
-                let len = f.metadata().map_err(io_err(&p))?.len();
-                if len != n.start {
-                    return Err(RestoreError::Unrestorable(format!(
-                        "segment {} starts at {} but {name} has {len} bytes",
-                        n.key(),
-                        n.start
-                    )));
+            // Segments are downloaded by up to `parallel` workers into temporary files (a
+            // bounded window ahead of the one being appended, so memory stays at a few
+            // buffers and disk at `parallel` segments), verified, then appended in order.
+            let seg_dir = tmp.join(".segments");
+            fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
+            let pf = Prefetch::new(plan.segments.len(), opts.parallel.clamp(1, 16));
+            let looped = std::thread::scope(|sc| {
+                for _ in 0..pf.window.min(plan.segments.len()) {
+                    sc.spawn(|| pf.worker(store, &plan.segments, &seg_dir, &written, progress));
                 }
-                let (info, _) = (store.head(&n.key()).map_err(FetchError::from)?, ());
-                let expect = Expect {
-                    size: info
-                        .meta
-                        .get("size")
-                        .and_then(|s| s.parse().ok())
-                        .or(Some(n.end - n.start)),
-                    sha256: info.meta.get("sha256").cloned(),
-                    stored_size: Some(seg.stored_size),
-                    stored_sha256: None,
-                };
-                if expect.sha256.is_none() {
-                    return Err(FetchError::Damaged {
-                        store: store.url(),
-                        key: n.key(),
-                        what: "no SHA-256 recorded in its metadata".into(),
+                let r = (|| -> Result<(), RestoreError> {
+                    for (i, seg) in plan.segments.iter().enumerate() {
+                        let n = &seg.name;
+                        let name = if incrs.last().map(|l| l.0) == Some(n.incr_seq) {
+                            incrs.last().map(|l| l.1.clone()).unwrap_or_default()
+                        } else {
+                            let name = format!("{}.{}.incr.aof", aof.prefix, n.incr_seq);
+                            incrs.push((n.incr_seq, name.clone()));
+                            name
+                        };
+                        let p = aof_dir.join(&name);
+                        let mut f = OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .read(true)
+                            .open(&p)
+                            .map_err(io_err(&p))?;
+                        let len = f.metadata().map_err(io_err(&p))?.len();
+                        if len != n.start {
+                            return Err(RestoreError::Unrestorable(format!(
+                                "segment {} starts at {} but {name} has {len} bytes",
+                                n.key(),
+                                n.start
+                            )));
+                        }
+                        // Downloaded and verified by the prefetch workers; appended here in order.
+                        let part = pf.take(i)?;
+                        {
+                            let mut src = File::open(&part).map_err(io_err(&part))?;
+                            io::copy(&mut src, &mut f).map_err(io_err(&p))?;
+                        }
+                        fs::remove_file(&part).map_err(io_err(&part))?;
+                        report.segments_applied += 1;
+                        if cut_after.is_none() {
+                            f.sync_all().map_err(io_err(&p))?;
+                            continue;
+                        }
+                        let s = super::ship::scan_file(&f, n.start, n.end - n.start, cut_after)
+                            .map_err(io_err(&p))?;
+                        if let Some(d) = s.damaged {
+                            return Err(RestoreError::Check {
+                                file: name,
+                                message: d,
+                            });
+                        }
+                        saw_ts |= s.first_ts.is_some() || s.cut_at.is_some();
+                        commands += s.commands;
+                        if s.last_ts.is_some() {
+                            last_ts = s.last_ts;
+                        }
+                        f.sync_all().map_err(io_err(&p))?;
+                        if let Some(at) = s.cut_at {
+                            drop(f);
+                            truncate(&p, at)?;
+                            report.cut = Some(format!("{name}:{at}"));
+                            cut_done = true;
+                            break;
+                        }
                     }
-                    .into());
-                }
-                {
-                    let mut w = ProgressWriter {
-                        inner: BufWriter::with_capacity(1 << 20, &mut f),
-                        written: &written,
-                        progress,
-                    };
-                    codec::fetch_verified(
-                        store,
-                        &n.key(),
-                        &expect,
-                        &mut w,
-                        &p.display().to_string(),
-                    )?;
-                    w.inner.flush().map_err(io_err(&p))?;
-                }
-                report.segments_applied += 1;
-                if cut_after.is_none() {
-                    f.sync_all().map_err(io_err(&p))?;
-                    continue;
-                }
-                let s = super::ship::scan_file(&f, n.start, n.end - n.start, cut_after)
-                    .map_err(io_err(&p))?;
-                if let Some(d) = s.damaged {
-                    return Err(RestoreError::Check {
-                        file: name,
-                        message: d,
-                    });
-                }
-                saw_ts |= s.first_ts.is_some() || s.cut_at.is_some();
-                commands += s.commands;
-                if s.last_ts.is_some() {
-                    last_ts = s.last_ts;
-                }
-                f.sync_all().map_err(io_err(&p))?;
-                if let Some(at) = s.cut_at {
-                    drop(f);
-                    truncate(&p, at)?;
-                    report.cut = Some(format!("{name}:{at}"));
-                    cut_done = true;
-                    break;
-                }
-            }
+                    Ok(())
+                })();
+                pf.stop();
+                r
+            });
+            looped?;
+            fs::remove_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
         }
         // The target lies after everything shipped for this set. When the chain has a gap or
         // ship recorded that it broke, later data exists but is missing: that is not the
@@ -522,6 +513,148 @@ fn truncate(p: &Path, at: u64) -> Result<(), RestoreError> {
     let mut f = f;
     f.seek(SeekFrom::End(0)).map_err(io_err(p))?;
     f.sync_all().map_err(io_err(p))
+}
+
+/// The state shared by the segment prefetch workers and the appending thread.
+struct Prefetch {
+    /// How many segments may be downloaded ahead of the one being appended.
+    window: usize,
+    state: Mutex<PrefetchState>,
+    cv: Condvar,
+}
+
+struct PrefetchState {
+    /// Per segment: the downloaded file, or the error.
+    done: Vec<Option<Result<PathBuf, RestoreError>>>,
+    /// Next segment to claim.
+    next: usize,
+    /// Segments appended so far.
+    consumed: usize,
+    stop: bool,
+}
+
+impl Prefetch {
+    fn new(n: usize, window: usize) -> Prefetch {
+        Prefetch {
+            window,
+            state: Mutex::new(PrefetchState {
+                done: (0..n).map(|_| None).collect(),
+                next: 0,
+                consumed: 0,
+                stop: false,
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PrefetchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits for segment `i`, marks it consumed and returns its file.
+    fn take(&self, i: usize) -> Result<PathBuf, RestoreError> {
+        let mut g = self.lock();
+        loop {
+            if let Some(r) = g.done.get_mut(i).and_then(Option::take) {
+                g.consumed = i + 1;
+                drop(g);
+                self.cv.notify_all();
+                return r;
+            }
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Claims segments in order (at most `window` ahead of the consumer) and downloads each.
+    fn worker(
+        &self,
+        store: &dyn Store,
+        segs: &[super::catalog::SegmentEntry],
+        dir: &Path,
+        written: &AtomicU64,
+        progress: Progress<'_>,
+    ) {
+        loop {
+            let i = {
+                let mut g = self.lock();
+                loop {
+                    if g.stop || g.next >= segs.len() {
+                        return;
+                    }
+                    if g.next < g.consumed + self.window {
+                        g.next += 1;
+                        break g.next - 1;
+                    }
+                    g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let Some(seg) = segs.get(i) else { return };
+            let r = fetch_segment(store, seg, &dir.join(format!("{i:08}")), written, progress);
+            let failed = r.is_err();
+            {
+                let mut g = self.lock();
+                if let Some(slot) = g.done.get_mut(i) {
+                    *slot = Some(r);
+                }
+                if failed {
+                    // No point fetching more: the consumer stops at this one.
+                    g.stop = true;
+                }
+            }
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// Downloads one segment into `path`, checking its size and the SHA-256 recorded in its
+/// metadata.
+fn fetch_segment(
+    store: &dyn Store,
+    seg: &super::catalog::SegmentEntry,
+    path: &Path,
+    written: &AtomicU64,
+    progress: Progress<'_>,
+) -> Result<PathBuf, RestoreError> {
+    let n = &seg.name;
+    let info = store.head(&n.key()).map_err(FetchError::from)?;
+    let expect = Expect {
+        size: info
+            .meta
+            .get("size")
+            .and_then(|s| s.parse().ok())
+            .or(Some(n.end - n.start)),
+        sha256: info.meta.get("sha256").cloned(),
+        stored_size: Some(seg.stored_size),
+        stored_sha256: None,
+    };
+    if expect.sha256.is_none() {
+        return Err(FetchError::Damaged {
+            store: store.url(),
+            key: n.key(),
+            what: "no SHA-256 recorded in its metadata".into(),
+        }
+        .into());
+    }
+    let file = File::create(path).map_err(io_err(path))?;
+    let mut w = ProgressWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        written,
+        progress,
+    };
+    codec::fetch_verified(
+        store,
+        &n.key(),
+        &expect,
+        &mut w,
+        &path.display().to_string(),
+    )?;
+    w.inner.flush().map_err(io_err(path))?;
+    Ok(path.to_path_buf())
 }
 
 struct ProgressWriter<'a, W: Write> {
