@@ -313,24 +313,13 @@ fn pitr_scenario(srv: &S3Server, every: &str, one_set: bool) {
     );
     // Before the first set's data: a clear error.
     let out = scratch.path().join("too-early");
-    let o = run(
+    restore_refused(
         srv,
-        &[
-            "restore",
-            &url,
-            "--at",
-            "2001-01-01T00:00:00Z",
-            "-o",
-            out.to_str().unwrap(),
-        ],
+        &url,
+        "2001-01-01T00:00:00Z",
+        &out,
+        "no backup set covers",
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no backup set covers"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(!out.exists());
 
     // verify: every set and its segments check out.
     let o = run(srv, &["backups", "verify", &url, "--json"]);
@@ -1103,6 +1092,33 @@ fn restore_from_a_local_aof_directory() {
     assert_eq!(names, vec![std::ffi::OsString::from("r")]);
 }
 
+/// A live redis-server 7.0.15 with AOF and `#TS` annotations, an s3s-fs server with bucket
+/// `bkt`, and a scratch directory. `None` (skip) only outside CI when a server is missing.
+struct AofEnv {
+    // Dropped in this order: redis before its data directory.
+    redis: RedisServer,
+    srv: S3Server,
+    scratch: TempDir,
+    data: TempDir,
+}
+
+fn aof_env(tag: &str) -> Option<AofEnv> {
+    if !have_redis() {
+        return None;
+    }
+    let srv = S3Server::s3s_fs()?;
+    let data = TempDir::new(&format!("{tag}-redis"));
+    let scratch = TempDir::new(&format!("{tag}-scratch"));
+    let redis = RedisServer::start(data.path(), REDIS_AOF).unwrap();
+    make_bucket(&srv, "bkt");
+    Some(AofEnv {
+        redis,
+        srv,
+        scratch,
+        data,
+    })
+}
+
 /// `ship --cron`: with the daemon's clock started 3 s before 11:00:00 UTC on Sunday
 /// 2026-11-22 (hidden `--clock-start`, so the test need not wait for a real schedule), the
 /// schedule `*/1 11 * NOV SUN` (every minute of hour 11 on Sundays in November) gives exactly
@@ -1110,18 +1126,17 @@ fn restore_from_a_local_aof_directory() {
 /// before it (restore latest from it gives the live digest).
 #[test]
 fn cron_schedule_ships_a_set_at_the_scheduled_time() {
-    if !have_redis() {
-        return;
-    }
-    let Some(srv) = S3Server::s3s_fs() else {
+    let Some(AofEnv {
+        redis,
+        srv,
+        scratch,
+        data,
+    }) = aof_env("cron")
+    else {
         return;
     };
-    let data = TempDir::new("cron-redis");
-    let scratch = TempDir::new("cron-scratch");
-    let redis = RedisServer::start(data.path(), REDIS_AOF).unwrap();
     let mut c = redis.client();
     c.pipeline(&set_cmds("a", 0, 300, 10)).unwrap();
-    make_bucket(&srv, "bkt");
     let url = "s3://bkt/cron";
     // 2026-11-22T10:59:57Z (`date -u -d 2026-11-22T10:59:57Z +%s`).
     let start: i64 = 1_795_345_197;
@@ -1229,6 +1244,18 @@ fn ship_once(srv: &S3Server, data: &Path, url: &str, full: bool) {
     assert_eq!(o.status.code(), Some(0));
 }
 
+/// A restore that must fail with exit 2, a message containing `msg`, and no output.
+fn restore_refused(srv: &S3Server, url: &str, at: &str, out: &Path, msg: &str) {
+    let o = run(
+        srv,
+        &["restore", url, "--at", at, "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(msg), "expected {msg:?} in: {err}");
+    assert!(!out.exists());
+}
+
 fn restore_json(srv: &S3Server, url: &str, extra: &[&str], out: &Path) -> serde_json::Value {
     let mut args = vec!["restore", url, "-o", out.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
@@ -1244,18 +1271,17 @@ fn restore_json(srv: &S3Server, url: &str, extra: &[&str], out: &Path) -> serde_
 /// falls back to the newest set that has it.
 #[test]
 fn before_command_and_offset_from_s3() {
-    if !have_redis() {
-        return;
-    }
-    let Some(srv) = S3Server::s3s_fs() else {
+    let Some(AofEnv {
+        redis,
+        srv,
+        scratch,
+        data,
+    }) = aof_env("flush")
+    else {
         return;
     };
-    let data = TempDir::new("flush-redis");
-    let scratch = TempDir::new("flush-scratch");
-    let redis = RedisServer::start(data.path(), REDIS_AOF).unwrap();
     let mut c = redis.client();
     c.pipeline(&set_cmds("a", 0, 400, 20)).unwrap();
-    make_bucket(&srv, "bkt");
     let url = "s3://bkt/flush";
     // Set 1, then everything else arrives as segments.
     ship_once(&srv, data.path(), url, true);
@@ -1316,24 +1342,7 @@ fn before_command_and_offset_from_s3() {
     assert_eq!(digest_of_aof_dir(&out5).unwrap(), before_flush);
     // A command that never occurs: a clear error, nothing written, no staging left behind.
     let out6 = scratch.path().join("r6");
-    let o = run(
-        &srv,
-        &[
-            "restore",
-            url,
-            "--at",
-            "before:SWAPDB",
-            "-o",
-            out6.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no SWAPDB command"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(!out6.exists());
+    restore_refused(&srv, url, "before:SWAPDB", &out6, "no SWAPDB command");
     let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
         .unwrap()
         .flatten()
@@ -1354,18 +1363,17 @@ fn before_command_and_offset_from_s3() {
 /// last consistent point. Oracle: the live server's digest at each second.
 #[test]
 fn gap_while_ship_was_down_is_recorded_and_refused() {
-    if !have_redis() {
-        return;
-    }
-    let Some(srv) = S3Server::s3s_fs() else {
+    let Some(AofEnv {
+        redis,
+        srv,
+        scratch,
+        data,
+    }) = aof_env("gap")
+    else {
         return;
     };
-    let data = TempDir::new("gap-redis");
-    let scratch = TempDir::new("gap-scratch");
-    let redis = RedisServer::start(data.path(), REDIS_AOF).unwrap();
     let mut c = redis.client();
     c.pipeline(&set_cmds("init", 0, 300, 20)).unwrap();
-    make_bucket(&srv, "bkt");
     let url = "s3://bkt/gap";
     let ship_args = [
         "ship",
@@ -1449,24 +1457,8 @@ fn gap_while_ship_was_down_is_recorded_and_refused() {
     );
     // Inside the gap: refused, naming the gap and the flag; nothing written.
     let out = scratch.path().join("in-gap");
-    let o = run(
-        &srv,
-        &[
-            "restore",
-            url,
-            "--at",
-            &s3.to_string(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("falls in a gap") && err.contains("--allow-gap"),
-        "{err}"
-    );
-    assert!(!out.exists());
+    restore_refused(&srv, url, &s3.to_string(), &out, "falls in a gap");
+    restore_refused(&srv, url, &s3.to_string(), &out, "--allow-gap");
     // With --allow-gap: the last consistent point, flagged as not exact.
     let v = restore_json(&srv, url, &["--at", &s3.to_string(), "--allow-gap"], &out);
     assert_eq!(v["exact"], false, "{v}");
