@@ -57,10 +57,11 @@ pub enum RestoreError {
 impl RestoreError {
     /// True when a backup object is damaged (hash, size or decompression mismatch).
     pub fn is_damage(&self) -> bool {
-        matches!(
-            self,
-            RestoreError::Fetch(FetchError::Damaged { .. }) | RestoreError::Check { .. }
-        )
+        match self {
+            RestoreError::Fetch(FetchError::Damaged { .. }) | RestoreError::Check { .. } => true,
+            RestoreError::Fs(e) => e.is_damage(),
+            _ => false,
+        }
     }
 }
 
