@@ -97,8 +97,8 @@ impl When {
 }
 
 /// Parses a point in time given on the command line, the one parser of every command that
-/// takes a time (`restore --at`, `filter --since/--until`, `fix --truncate-to-timestamp`
-/// callers, backups): unix seconds (`1795364452`), RFC 3339 (`2026-11-22T10:42:16Z`,
+/// takes a date-time (`restore --at`, also for backup locations, and `filter --since/--until`
+/// through [`parse_time_or_date`]): unix seconds (`1795364452`), RFC 3339 (`2026-11-22T10:42:16Z`,
 /// `...+01:00`, `...+0100`, `...+01`; a fraction is dropped), or `YYYY-MM-DD HH:MM:SS` (UTC
 /// unless followed by `Z`, `UTC` or an offset). Returns unix seconds or why the text is not a
 /// time.
