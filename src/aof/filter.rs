@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::aof::keys::{key_positions, special, KeysError, Special};
 use crate::aof::manifest::{FileType, Manifest};
-use crate::aof::reader::{AofItem, AofReader, Command};
+use crate::aof::reader::{parse_db, AofItem, AofReader, Command};
 use crate::aof::resp::encode_command;
 use crate::aof::set::{name_to_os, AofKind, AofSet, PartRole};
 use crate::error::{escape_bytes, Error, ErrorKind, Result};
@@ -681,7 +681,14 @@ impl<'o> Engine<'o> {
                         self.report.cut = Some(Self::cmd_ref(file, &c));
                         break;
                     }
-                    if name.len() == 6 && c.is("select") && c.argc() == 2 {
+                    // A `SELECT` whose argument is not a database number changes nothing
+                    // (Redis replies with an error): it is an ordinary command here, copied
+                    // where it stands, never emitted in place of a real `SELECT`.
+                    if name.len() == 6
+                        && c.is("select")
+                        && c.argc() == 2
+                        && c.args().nth(1).and_then(parse_db).is_some()
+                    {
                         selects.retain(|x| x.0 != c.db);
                         selects.push((c.db, s, e));
                         sel_pending = true;

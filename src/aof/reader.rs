@@ -382,7 +382,8 @@ fn c_str_is(name: &[u8], word: &[u8]) -> bool {
 }
 
 /// A database number as `SELECT` parses it (a non-negative decimal integer).
-fn parse_db(b: &[u8]) -> Option<u64> {
+/// The database of a `SELECT` argument as the reader follows it (`None`: not a number).
+pub(crate) fn parse_db(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 10 || !b.iter().all(|c| c.is_ascii_digit()) {
         return None;
     }
