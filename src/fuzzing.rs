@@ -1945,9 +1945,12 @@ fn aof_set_inner(data: &[u8]) {
     );
 }
 
+/// Commands with their database, in order.
+type Listing = Vec<(u64, Vec<Vec<u8>>)>;
+
 /// Commands of a set in load order, each with its database, without the `SELECT n`s (two
 /// arguments), `MULTI`s and `EXEC`s the filter handles itself.
-fn set_commands(set: &crate::aof::AofSet) -> Vec<(u64, Vec<Vec<u8>>)> {
+fn set_commands(set: &crate::aof::AofSet) -> Listing {
     let mut out = Vec::new();
     let mut ts = None;
     for part in &set.parts {
@@ -2088,7 +2091,7 @@ fn model_decide(
 fn filter_model(
     set: &crate::aof::AofSet,
     opts: &crate::aof::filter::FilterOptions,
-) -> Result<Vec<(u64, Vec<Vec<u8>>)>, String> {
+) -> Result<Listing, String> {
     let kf = opts.keys.as_ref().filter(|k| !k.is_pass_all());
     let window = |ts: Option<i64>| {
         if opts.since.is_none() && opts.until.is_none() {
@@ -2289,7 +2292,7 @@ fn filter_inner(data: &[u8]) {
     // Exactly the commands the model keeps, in order, each in its database.
     let output = set_commands(&filtered);
     if output != expected {
-        let show = |v: &[(u64, Vec<Vec<u8>>)]| {
+        let show = |v: &Listing| {
             v.iter()
                 .map(|(db, args)| {
                     let a: Vec<_> = args.iter().map(|a| crate::error::escape_bytes(a)).collect();
