@@ -1080,3 +1080,86 @@ impl<'s> Shipper<'s> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::cron::{utc, Cron};
+    use crate::backup::local::LocalDir;
+
+    fn resp(args: &[&str]) -> Vec<u8> {
+        let mut v = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            v.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        v
+    }
+
+    /// A simulated clock over two days with `--cron '30 2 * * *'` (02:30 UTC daily) and a
+    /// cycle every 10 minutes: full sets come exactly at the first cycle at or after each
+    /// 02:30, plus the first one (no set yet); the other cycles ship segments only.
+    #[test]
+    fn cron_schedule_over_a_simulated_clock() {
+        let tmp = std::env::temp_dir().join(format!("redsafe-cron-ship-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let aof = tmp.join("data/appendonlydir");
+        std::fs::create_dir_all(&aof).unwrap();
+        std::fs::write(
+            aof.join("appendonly.aof.manifest"),
+            "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+        )
+        .unwrap();
+        std::fs::write(
+            aof.join("appendonly.aof.1.base.aof"),
+            resp(&["SET", "a", "1"]),
+        )
+        .unwrap();
+        let incr = aof.join("appendonly.aof.1.incr.aof");
+        std::fs::write(&incr, b"").unwrap();
+        let store = LocalDir::new(tmp.join("store"));
+        let opts = ShipOptions {
+            data: DataDir {
+                dir: tmp.join("data"),
+                rdb: None,
+                aof_dir: Some("appendonlydir".into()),
+            },
+            zstd_level: 1,
+            full_every: None,
+            full_cron: Some(Cron::parse("30 2 * * *").unwrap()),
+            policy: Policy::default(),
+            max_segment: 1 << 20,
+            snapshot_attempts: 3,
+        };
+        let mut sh = Shipper::new(&store, opts);
+        let start = utc(2026, 11, 21, 23, 55, 0);
+        let mut full_at = Vec::new();
+        let mut segments = 0;
+        for i in 0..(2 * 24 * 6) {
+            let t = start + i * 600;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&incr)
+                .unwrap();
+            std::io::Write::write_all(&mut f, &resp(&["INCR", "n"])).unwrap();
+            let r = sh.cycle(t, false, &mut |_| {}).unwrap();
+            if r.set.is_some() {
+                full_at.push(t);
+            }
+            segments += r.segments;
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        // 23:55 (first), then the cycles at 02:35 (the first at or after 02:30: cycles fall on
+        // :05, :15, ... since the start is 23:55) on Nov 22 and Nov 23.
+        assert_eq!(
+            full_at,
+            vec![
+                start,
+                utc(2026, 11, 22, 2, 35, 0),
+                utc(2026, 11, 23, 2, 35, 0)
+            ]
+        );
+        // Every cycle but the first ships the command appended since the previous one (a
+        // full-set cycle first brings the old set's chain up to date).
+        assert_eq!(segments, 2 * 24 * 6 - 1);
+    }
+}
