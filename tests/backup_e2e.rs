@@ -1387,13 +1387,14 @@ fn gap_while_ship_was_down_is_recorded_and_refused() {
         "json",
     ];
     let mut ship = Shipd::start(&srv, &scratch.path().join("ship1.log"), &ship_args);
+    // Writes start 0.3 s into each second: Redis stamps `#TS` from a clock it caches (updated
+    // 10 times a second), so writes right after a second boundary may still get the old stamp.
     let t0 = now_f().floor() as i64 + 1;
-    sleep_until(t0 as f64 + 0.05);
+    sleep_until(t0 as f64 + 0.3);
     workload(&mut c, 0);
-    sleep_until(t0 as f64 + 1.05);
     let d0 = redis.digest();
+    sleep_until(t0 as f64 + 1.3);
     workload(&mut c, 1);
-    sleep_until(t0 as f64 + 2.05);
     let d1 = redis.digest();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(ship.terminate(), Some(0), "{}", ship.log());
@@ -1401,10 +1402,10 @@ fn gap_while_ship_was_down_is_recorded_and_refused() {
 
     // Ship is down: writes at second s3 land in INCR 1, which the rewrite then deletes.
     let s3 = now_f().floor() as i64 + 1;
-    sleep_until(s3 as f64 + 0.05);
+    sleep_until(s3 as f64 + 0.3);
     workload(&mut c, 2);
     // The rewrite's base is stamped s3 + 1: second s3 is only in the deleted INCR file.
-    sleep_until(s3 as f64 + 1.05);
+    sleep_until(s3 as f64 + 1.3);
     assert_eq!(
         c.cmd(&[b"BGREWRITEAOF"]).unwrap(),
         Reply::Status("Background append only file rewriting started".into())
@@ -1418,9 +1419,8 @@ fn gap_while_ship_was_down_is_recorded_and_refused() {
     }
     assert!(!incr1.exists(), "the rewrite did not delete INCR 1");
     let s5 = now_f().floor() as i64 + 1;
-    sleep_until(s5 as f64 + 0.05);
+    sleep_until(s5 as f64 + 0.3);
     workload(&mut c, 3);
-    sleep_until(s5 as f64 + 1.05);
     let d5 = redis.digest();
 
     let mut ship = Shipd::start(&srv, &scratch.path().join("ship2.log"), &ship_args);
@@ -1447,8 +1447,17 @@ fn gap_while_ship_was_down_is_recorded_and_refused() {
     assert_eq!(gaps.len(), 1, "{v}");
     assert_eq!(gaps[0]["to"], sets[1]["restorable_from"], "{v}");
     assert_eq!(gaps[0]["from"], t0 + 1, "{v}");
+    assert_eq!(gaps[0]["from"], sets[0]["chain_break"]["last_ts"], "{v}");
     let o = run(&srv, &["backups", "list", url]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("GAP after set"));
+    // --status counts the gap; the newest set's chain is intact, so still healthy.
+    let o = run(&srv, &["ship", "--to", url, "--status", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (st["gaps"].as_u64(), st["newest_chain_broken"].as_bool()),
+        (Some(1), Some(false))
+    );
 
     // Before the gap: exact.
     assert_eq!(

@@ -336,7 +336,13 @@ fn status(store: &dyn Store, max_age: u64, json_out: bool, t: i64) -> Result<u8>
             .unwrap_or(s.name.time)
             .max(s.name.time)
     });
-    let healthy = latest_data.is_some_and(|d| t - d <= max_age as i64);
+    // A break in the newest set's chain with no newer set: what came since is not backed up.
+    let newest_broken = newest.is_some_and(|(s, _)| cat.chain_break_of(&s.name.id).is_some());
+    let healthy = latest_data.is_some_and(|d| t - d <= max_age as i64) && !newest_broken;
+    let gaps = cat
+        .complete_sets()
+        .filter(|(s, _)| cat.chain_break_of(&s.name.id).is_some())
+        .count();
     let v = json!({
         "store": store.url(),
         "complete_sets": sets.len(),
@@ -346,6 +352,8 @@ fn status(store: &dyn Store, max_age: u64, json_out: bool, t: i64) -> Result<u8>
         "latest_upload": latest_data.map(format_rfc3339),
         "latest_upload_age_s": latest_data.map(|d| t - d),
         "max_age_s": max_age,
+        "gaps": gaps,
+        "newest_chain_broken": newest_broken,
         "healthy": healthy,
     });
     if json_out {
@@ -372,6 +380,12 @@ fn status(store: &dyn Store, max_age: u64, json_out: bool, t: i64) -> Result<u8>
                 format_rfc3339(d),
                 format_duration((t - d).max(0) as u64)
             );
+        }
+        if gaps > 0 {
+            println!("gaps:             {gaps} (see `redsafe backups list`)");
+        }
+        if newest_broken {
+            println!("chain:            BROKEN after the newest set (no newer set yet)");
         }
         println!("healthy:          {}", if healthy { "yes" } else { "NO" });
     }
