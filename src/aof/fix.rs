@@ -76,6 +76,8 @@ impl FileAction {
     fn from_ranges(ranges: Vec<Range<u64>>, size: u64) -> FileAction {
         let ranges: Vec<Range<u64>> = ranges.into_iter().filter(|r| r.end > r.start).collect();
         match ranges.as_slice() {
+            // An empty file has nothing to remove.
+            [] if size == 0 => FileAction::Keep,
             [] => FileAction::Truncate(0),
             [r] if r.start == 0 && r.end == size => FileAction::Keep,
             [r] if r.start == 0 => FileAction::Truncate(r.end),
