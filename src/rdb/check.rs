@@ -129,6 +129,9 @@ impl ValueVisitor for Counter {
         self.elems += 1;
         Ok(())
     }
+    fn wants_values(&self) -> bool {
+        false
+    }
     fn list_item(&mut self, _i: Elem<'_>) -> Result<()> {
         self.elems += 1;
         Ok(())

@@ -66,6 +66,17 @@ impl<'a> RdbStr<'a> {
         }
     }
 
+    /// Checks that the string decodes (LZF data inflates to its stored length) without
+    /// producing its bytes: the verdict and error of [`RdbStr::decode`], much cheaper.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            RdbStr::Lzf { data, ulen, offset } => {
+                crate::rdb::encoding::lzf::validate(data, ulen, offset)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The decoded bytes as an owned vector.
     pub fn to_vec(&self) -> Result<Vec<u8>> {
         let mut v = Vec::new();

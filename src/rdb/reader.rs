@@ -138,9 +138,9 @@ impl<'a> ValueHandle<'a> {
     }
 
     /// Decodes and validates the value, streaming its elements to `visitor`.
-    pub fn visit(
+    pub fn visit<V: ValueVisitor + ?Sized>(
         &self,
-        visitor: &mut dyn ValueVisitor,
+        visitor: &mut V,
         scratch: &mut Scratch,
         opts: DecodeOptions,
     ) -> Result<()> {

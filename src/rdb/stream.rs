@@ -9,7 +9,7 @@ use crate::rdb::encoding::listpack::Listpack;
 use crate::rdb::encoding::Elem;
 use crate::rdb::format::*;
 use crate::rdb::model::*;
-use crate::rdb::value::Walker;
+use crate::rdb::value::{ValueVisitor, Walker};
 
 fn corrupt(at: u64, expected: &'static str, found: impl Into<String>) -> Error {
     Error::corrupt(at, expected, found).with_context("stream")
@@ -43,7 +43,7 @@ fn int_elem(e: Option<Result<Elem<'_>>>, at: u64, what: &'static str) -> Result<
     }
 }
 
-impl Walker<'_> {
+impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
     pub(crate) fn stream(&mut self, cur: &mut Cursor<'_>, ty: ValueType, t: u8) -> Result<()> {
         let version = match t {
             T_STREAM_LISTPACKS => 1,

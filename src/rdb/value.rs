@@ -38,6 +38,14 @@ pub trait ValueVisitor {
     fn string(&mut self, value: Elem<'_>) -> Result<()> {
         Ok(())
     }
+    /// Whether the visitor uses element values. A visitor that only validates or counts
+    /// returns `false`: the walker then checks everything as strictly as when decoding, but
+    /// string values are not inflated (LZF data is only checked to inflate to its stored
+    /// length) and `string` is not called, and sorted-set scores stored as text in listpacks
+    /// and ziplists are checked without being computed (`zset_member` gets 0.0).
+    fn wants_values(&self) -> bool {
+        true
+    }
     /// A list element (head to tail).
     fn list_item(&mut self, item: Elem<'_>) -> Result<()> {
         Ok(())
@@ -112,7 +120,11 @@ pub enum ArrayItem<'b> {
 /// A visitor that ignores everything (used for validation-only walks).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct IgnoreVisitor;
-impl ValueVisitor for IgnoreVisitor {}
+impl ValueVisitor for IgnoreVisitor {
+    fn wants_values(&self) -> bool {
+        false
+    }
+}
 
 /// Reusable buffers for decoding (LZF output, duplicate detection). Keep one per thread and
 /// pass it to every decode to avoid per-value allocation.
@@ -123,25 +135,45 @@ pub struct Scratch {
     dup: DupSet,
 }
 
-/// Exact duplicate detection over byte strings, reusing its buffers: the strings are copied
-/// into an arena and indexed by an open-addressing table of their hashes.
+/// Duplicate detection among a collection's members, reusing its buffers.
+///
+/// By default only 64-bit hashes of the members are kept (no copy of their bytes): a repeated
+/// hash marks the value *suspect*, and the walker then walks it again in exact mode, where the
+/// members are copied into an arena and compared byte for byte. Hash collisions between
+/// distinct members are therefore harmless, and the common case (no duplicate) never copies.
 #[derive(Debug, Default)]
 struct DupSet {
+    active: bool,
+    /// Exact mode: the arena and (hash, start, len) slots; `len == u32::MAX` marks an empty slot.
+    exact: bool,
     arena: Vec<u8>,
-    /// (hash, start, len) per slot; `len == u32::MAX` marks an empty slot.
     table: Vec<(u64, u32, u32)>,
     count: usize,
     dup: Option<(u32, u32)>,
-    active: bool,
+    /// Hash mode: the first members' hashes in a small array, then an open-addressing table
+    /// of hashes (0 = empty; hashes are made odd).
+    small: [u64; SMALL],
+    nsmall: usize,
+    hashes: Vec<u64>,
+    nhashes: usize,
+    /// A hash repeated in this value (hash mode).
+    suspect: bool,
 }
 
+const SMALL: usize = 16;
 const EMPTY_SLOT: (u64, u32, u32) = (0, 0, u32::MAX);
 
 impl DupSet {
+    /// Starts a new collection (`active` = check it).
     #[inline]
     fn start(&mut self, active: bool) {
         self.active = active;
         if !active {
+            return;
+        }
+        self.nsmall = 0;
+        self.nhashes = 0;
+        if !self.exact {
             return;
         }
         self.arena.clear();
@@ -172,7 +204,71 @@ impl DupSet {
 
     #[inline]
     fn add(&mut self, e: Elem<'_>) {
-        if !self.active || self.dup.is_some() {
+        if !self.active {
+            return;
+        }
+        if self.exact {
+            self.add_exact(e);
+            return;
+        }
+        if self.suspect {
+            return;
+        }
+        let h = e.hash64() | 1;
+        if self.nsmall < SMALL {
+            if self.small[..self.nsmall].contains(&h) {
+                self.suspect = true;
+            }
+            self.small[self.nsmall] = h;
+            self.nsmall += 1;
+            return;
+        }
+        if self.nhashes == 0 {
+            // Spill the small array into the table.
+            if self.hashes.len() > 4096 || self.hashes.len() < 4 * SMALL {
+                self.hashes = vec![0; 4 * SMALL];
+            } else {
+                self.hashes.fill(0);
+            }
+            for i in 0..SMALL {
+                let x = self.small[i];
+                self.insert_hash(x);
+            }
+        }
+        if (self.nhashes + 1) * 2 > self.hashes.len() {
+            let bigger = vec![0; self.hashes.len() * 2];
+            let old = std::mem::replace(&mut self.hashes, bigger);
+            self.nhashes = 0;
+            for x in old.into_iter().filter(|&x| x != 0) {
+                self.insert_hash(x);
+            }
+        }
+        if self.insert_hash(h) {
+            self.suspect = true;
+        }
+    }
+
+    /// Inserts a hash; true if it was already there.
+    #[inline]
+    fn insert_hash(&mut self, h: u64) -> bool {
+        let mask = self.hashes.len() - 1;
+        let mut i = (h as usize) & mask;
+        loop {
+            let x = self.hashes[i];
+            if x == 0 {
+                self.hashes[i] = h;
+                self.nhashes += 1;
+                return false;
+            }
+            if x == h {
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn add_exact(&mut self, e: Elem<'_>) {
+        if self.dup.is_some() {
             return;
         }
         if (self.count + 1) * 2 > self.table.len() {
@@ -199,9 +295,10 @@ impl DupSet {
         }
     }
 
-    /// The first duplicated string, if any.
+    /// The first duplicated string, if any (exact mode; in hash mode a repeated hash only
+    /// marks the value suspect, see [`Walker::value`]).
     fn find(&mut self) -> Option<Vec<u8>> {
-        if !self.active {
+        if !self.active || !self.exact {
             return None;
         }
         self.dup
@@ -244,11 +341,11 @@ pub fn value_type_of(dialect: Dialect, t: u8) -> Option<ValueType> {
 }
 
 /// The walker. `skip` = only find the end; otherwise decode, validate and visit.
-pub(crate) struct Walker<'v> {
+pub(crate) struct Walker<'v, V: ValueVisitor + ?Sized = dyn ValueVisitor> {
     pub(crate) ctx: ValueCtx,
     pub(crate) skip: bool,
     pub(crate) deep: bool,
-    pub(crate) visitor: &'v mut dyn ValueVisitor,
+    pub(crate) visitor: &'v mut V,
     pub(crate) scratch: &'v mut Scratch,
 }
 
@@ -280,9 +377,41 @@ fn string_double(cur: &mut Cursor<'_>) -> Result<f64> {
     }
 }
 
-impl<'v> Walker<'v> {
+impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
     /// Walks one value of type `t` starting at the cursor.
+    ///
+    /// Duplicate members are first looked for by hash only; when two hashes are equal the
+    /// value is walked again (validating only) with exact comparisons, whose verdict is the
+    /// one returned, so the result is exactly that of an exact walk.
     pub(crate) fn value(&mut self, cur: &mut Cursor<'_>, t: u8) -> Result<()> {
+        if self.skip || self.scratch.dup.exact {
+            return self.value_inner(cur, t);
+        }
+        let from = cur.clone();
+        self.scratch.dup.suspect = false;
+        let first = self.value_inner(cur, t);
+        if !self.scratch.dup.suspect {
+            return first;
+        }
+        self.scratch.dup.suspect = false;
+        self.scratch.dup.exact = true;
+        let mut again = from;
+        let exact = Walker {
+            ctx: self.ctx,
+            skip: false,
+            deep: self.deep,
+            visitor: &mut IgnoreVisitor,
+            scratch: &mut *self.scratch,
+        }
+        .value_inner(&mut again, t);
+        self.scratch.dup.exact = false;
+        match exact {
+            Err(e) => Err(e),
+            Ok(()) => first,
+        }
+    }
+
+    fn value_inner(&mut self, cur: &mut Cursor<'_>, t: u8) -> Result<()> {
         let start = cur.offset();
         let ty = value_type_of(self.ctx.dialect, t)
             .ok_or_else(|| corrupt(start, "a value type byte", format!("unknown type {t}")))?;
@@ -291,7 +420,11 @@ impl<'v> Walker<'v> {
                 let s = cur.string("a string value")?;
                 if !self.skip {
                     self.visitor.begin(ty, t, Some(s.len()))?;
-                    self.with_str(s, |v, e| v.string(e))?;
+                    if self.visitor.wants_values() {
+                        self.with_str(s, |v, e| v.string(e))?;
+                    } else {
+                        s.validate()?;
+                    }
                 }
             }
             T_LIST | T_SET => {
@@ -418,7 +551,7 @@ impl<'v> Walker<'v> {
     fn with_str(
         &mut self,
         s: RdbStr<'_>,
-        f: impl FnOnce(&mut dyn ValueVisitor, Elem<'_>) -> Result<()>,
+        f: impl FnOnce(&mut V, Elem<'_>) -> Result<()>,
     ) -> Result<()> {
         match s {
             RdbStr::Raw(b) => f(self.visitor, Elem::Bytes(b)),
@@ -434,7 +567,7 @@ impl<'v> Walker<'v> {
     fn with_str_dup(
         &mut self,
         s: RdbStr<'_>,
-        f: impl FnOnce(&mut dyn ValueVisitor, Elem<'_>) -> Result<()>,
+        f: impl FnOnce(&mut V, Elem<'_>) -> Result<()>,
     ) -> Result<()> {
         match s {
             RdbStr::Raw(b) => {
@@ -639,6 +772,7 @@ impl<'v> Walker<'v> {
                 }
             }
             ValueType::Zset => {
+                let wants_values = self.visitor.wants_values();
                 let mut it = iter;
                 while let Some(m) = it.next() {
                     let m = m?;
@@ -652,7 +786,18 @@ impl<'v> Walker<'v> {
                             ))
                         }
                     };
-                    let score = s.as_f64().filter(|f| !f.is_nan()).ok_or_else(|| {
+                    let score = if wants_values {
+                        s.as_f64().filter(|f| !f.is_nan())
+                    } else {
+                        // Same verdict without computing the value (the visitor ignores it).
+                        match s {
+                            Elem::Int(_) => Some(0.0),
+                            Elem::Bytes(b) => {
+                                crate::rdb::encoding::is_score_text(b).then_some(0.0)
+                            }
+                        }
+                    };
+                    let score = score.ok_or_else(|| {
                         corrupt(
                             base,
                             "a numeric sorted set score",

@@ -6,10 +6,11 @@ use crate::error::{Error, Result};
 /// back-reference of 264 bytes per 2 input bytes (~132:1); anything claiming more is corrupt.
 const MAX_RATIO: u64 = 140;
 
-/// Inflates `input` into `out` (cleared first), which must come to exactly `ulen` bytes.
-/// `offset` is the file offset of `input`, used in errors.
-pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) -> Result<()> {
-    out.clear();
+/// Bytes allocated past the end of the output so that short copies can move whole 16- or
+/// 32-byte blocks (the excess is overwritten or cut off).
+const SLACK: usize = 32;
+
+fn check_ratio(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
     if ulen
         > (input.len() as u64)
             .saturating_mul(MAX_RATIO)
@@ -21,68 +22,145 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
             format!("{} compressed bytes claiming {ulen} bytes", input.len()),
         ));
     }
+    Ok(())
+}
+
+fn bad(offset: u64, what: &str, ip: usize) -> Error {
+    Error::corrupt(offset + ip as u64, "valid LZF data", what.to_string())
+}
+
+fn short(offset: u64, got: usize, ulen: usize) -> Error {
+    Error::corrupt(
+        offset,
+        "LZF data that inflates to the stored length",
+        format!("{got} bytes instead of {ulen}"),
+    )
+}
+
+/// Inflates `input` into `out` (cleared first), which must come to exactly `ulen` bytes.
+/// `offset` is the file offset of `input`, used in errors.
+pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) -> Result<()> {
+    out.clear();
+    check_ratio(input, ulen, offset)?;
     crate::fuzzing::note_inflated(ulen);
     let ulen = ulen as usize;
-    out.resize(ulen, 0);
+    out.resize(ulen + SLACK, 0);
     let buf = out.as_mut_slice();
     let mut ip = 0usize;
     let mut op = 0usize;
-    let bad = |what: &str, ip: usize| {
-        Error::corrupt(offset + ip as u64, "valid LZF data", what.to_string())
-    };
+    let res = (|| {
+        while let Some(&c) = input.get(ip) {
+            let ctrl = c as usize;
+            ip += 1;
+            if ctrl < 32 {
+                let n = ctrl + 1;
+                if op + n > ulen {
+                    return Err(bad(offset, "a literal run past the end of the input or output", ip));
+                }
+                // `op + 32 <= buf.len()` holds since `op <= ulen`.
+                if let Some(src) = input.get(ip..ip + 32) {
+                    buf[op..op + 32].copy_from_slice(src);
+                } else if let Some(src) = input.get(ip..ip + n) {
+                    buf[op..op + n].copy_from_slice(src);
+                } else {
+                    return Err(bad(offset, "a literal run past the end of the input or output", ip));
+                }
+                ip += n;
+                op += n;
+            } else {
+                let mut len = ctrl >> 5;
+                if len == 7 {
+                    let Some(&b) = input.get(ip) else {
+                        return Err(bad(offset, "a back-reference past the end of the input", ip));
+                    };
+                    len += b as usize;
+                    ip += 1;
+                }
+                len += 2;
+                let Some(&lo) = input.get(ip) else {
+                    return Err(bad(offset, "a back-reference past the end of the input", ip));
+                };
+                ip += 1;
+                let dist = ((ctrl & 0x1f) << 8) + lo as usize + 1;
+                if dist > op || op + len > ulen {
+                    return Err(bad(offset, "a back-reference outside the output", ip));
+                }
+                let start = op - dist;
+                if dist >= 16 {
+                    // Forward copy in 16-byte blocks: each block reads only bytes written
+                    // before it (dist >= 16); the last block may spill into the slack.
+                    let mut k = 0;
+                    while k < len {
+                        let mut t = [0u8; 16];
+                        t.copy_from_slice(&buf[start + k..start + k + 16]);
+                        buf[op + k..op + k + 16].copy_from_slice(&t);
+                        k += 16;
+                    }
+                } else if dist == 1 {
+                    let b = buf[start];
+                    buf[op..op + len].fill(b);
+                } else {
+                    for k in 0..len {
+                        buf[op + k] = buf[start + k];
+                    }
+                }
+                op += len;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = res {
+        out.clear();
+        return Err(e);
+    }
+    out.truncate(op.min(ulen));
+    if op != ulen {
+        return Err(short(offset, op, ulen));
+    }
+    Ok(())
+}
+
+/// Checks that `input` is LZF data inflating to exactly `ulen` bytes without producing them:
+/// the same verdict and error as [`decompress_into`], at a fraction of the cost (back-references
+/// only need the output position).
+pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
+    check_ratio(input, ulen, offset)?;
+    let ulen = ulen as usize;
+    let mut ip = 0usize;
+    let mut op = 0usize;
     while let Some(&c) = input.get(ip) {
         let ctrl = c as usize;
         ip += 1;
         if ctrl < 32 {
             let n = ctrl + 1;
-            let (Some(src), Some(dst)) = (input.get(ip..ip + n), buf.get_mut(op..op + n)) else {
-                out.clear();
-                return Err(bad("a literal run past the end of the input or output", ip));
-            };
-            dst.copy_from_slice(src);
+            if op + n > ulen || ip + n > input.len() {
+                return Err(bad(offset, "a literal run past the end of the input or output", ip));
+            }
             ip += n;
             op += n;
         } else {
             let mut len = ctrl >> 5;
             if len == 7 {
                 let Some(&b) = input.get(ip) else {
-                    out.clear();
-                    return Err(bad("a back-reference past the end of the input", ip));
+                    return Err(bad(offset, "a back-reference past the end of the input", ip));
                 };
                 len += b as usize;
                 ip += 1;
             }
             len += 2;
             let Some(&lo) = input.get(ip) else {
-                out.clear();
-                return Err(bad("a back-reference past the end of the input", ip));
+                return Err(bad(offset, "a back-reference past the end of the input", ip));
             };
             ip += 1;
             let dist = ((ctrl & 0x1f) << 8) + lo as usize + 1;
             if dist > op || op + len > ulen {
-                out.clear();
-                return Err(bad("a back-reference outside the output", ip));
-            }
-            let start = op - dist;
-            if dist >= len {
-                buf.copy_within(start..start + len, op);
-            } else {
-                for k in 0..len {
-                    buf[op + k] = buf[start + k];
-                }
+                return Err(bad(offset, "a back-reference outside the output", ip));
             }
             op += len;
         }
     }
     if op != ulen {
-        out.truncate(op);
-    }
-    if out.len() != ulen {
-        return Err(Error::corrupt(
-            offset,
-            "LZF data that inflates to the stored length",
-            format!("{} bytes instead of {ulen}", out.len()),
-        ));
+        return Err(short(offset, op, ulen));
     }
     Ok(())
 }
@@ -100,5 +178,40 @@ mod tests {
         assert_eq!(out, data);
         assert!(decompress_into(&c, data.len() as u64 + 1, &mut out, 0).is_err());
         assert!(decompress_into(&c[..c.len() - 1], data.len() as u64, &mut out, 0).is_err());
+    }
+
+    /// `validate` gives exactly the verdict and error of `decompress_into`, on valid data
+    /// from the reference compressor and on every truncation and single-byte change of it.
+    #[test]
+    fn validate_agrees_with_decompress() {
+        let mut data: Vec<u8> = (0..3000u32).map(|i| (i % 23) as u8 + b'a').collect();
+        data.extend((0..500u32).map(|i| (i * 7919 % 251) as u8));
+        data.extend(std::iter::repeat_n(b'z', 300));
+        for p in 2..16u32 {
+            data.extend((0..200u32).map(|i| (i % p) as u8 + b'A'));
+        }
+        let c = lzf::compress(&data).unwrap();
+        let mut out = Vec::new();
+        let agree = |input: &[u8], ulen: u64, out: &mut Vec<u8>| {
+            let a = decompress_into(input, ulen, out, 100).map_err(|e| e.to_string());
+            let b = validate(input, ulen, 100).map_err(|e| e.to_string());
+            assert_eq!(a, b, "input {} bytes, ulen {ulen}", input.len());
+        };
+        agree(&c, data.len() as u64, &mut out);
+        assert_eq!(out, data);
+        for cut in 0..c.len() {
+            agree(&c[..cut], data.len() as u64, &mut out);
+        }
+        for i in 0..c.len() {
+            for x in [0u8, 1, 0x1f, 0x20, 0xe0, 0xff] {
+                let mut m = c.clone();
+                m[i] = x;
+                agree(&m, data.len() as u64, &mut out);
+                if out.len() == data.len() {
+                    // Same bytes as the reference decompressor.
+                    assert_eq!(Ok(out.clone()), lzf::decompress(&m, data.len()).map_err(|_| ()));
+                }
+            }
+        }
     }
 }

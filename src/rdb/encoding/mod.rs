@@ -84,8 +84,14 @@ pub fn hash_bytes(b: &[u8]) -> u64 {
             .wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
         h ^= h >> 29;
     }
-    for &c in chunks.remainder() {
-        h = (h ^ c as u64).wrapping_mul(0x100_0000_01b3);
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // The length is already mixed in, so zero padding cannot make two strings collide.
+        let mut a = [0u8; 8];
+        a[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(a))
+            .wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
+        h ^= h >> 29;
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -133,17 +139,45 @@ pub fn parse_i64_canonical(b: &[u8]) -> Option<i64> {
 /// Parses a decimal double as Redis does for zset scores (`strtod`): accepts `inf`, `-inf`,
 /// `+inf`, `nan` (rejected by callers that must), exponents and leading/trailing digits.
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let t = s.trim();
-    if t.len() != s.len() || t.is_empty() {
-        return None;
+    // Rust's grammar is Redis's minus surrounding spaces (which Rust rejects too): an optional
+    // sign, then digits/exponent or `inf`/`infinity`/`nan` in any case. No allocation.
+    std::str::from_utf8(b).ok()?.parse::<f64>().ok()
+}
+
+/// True when [`parse_f64`] accepts `b` and the value is not NaN, without computing it: the
+/// grammar `[+-]? (inf | infinity | digits [. digits] | . digits) ([eE] [+-]? digits)?`,
+/// letters in any case.
+pub fn is_score_text(b: &[u8]) -> bool {
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let rest = b.get(i..).unwrap_or(&[]);
+    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+        return true;
     }
-    match t.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
-        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
-        _ => {}
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while b.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+            *i += 1;
+        }
+        *i - s
+    };
+    let mut n = digits(&mut i);
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        n += digits(&mut i);
     }
-    t.parse::<f64>().ok()
+    if n == 0 {
+        return false;
+    }
+    if b.get(i).is_some_and(|&c| c | 0x20 == b'e') {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 /// Detects duplicates among a collection's members by hash, reusing one vector.
@@ -197,5 +231,37 @@ impl DupChecker {
     /// True if nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `is_score_text` agrees with `parse_f64` (minus NaN) on every string of up to 5 bytes
+    /// over an alphabet of the characters that matter.
+    #[test]
+    fn score_text_agrees_with_parse() {
+        let alphabet = b"09.eE+-iInNfFatyx ";
+        let mut s = Vec::new();
+        fn rec(s: &mut Vec<u8>, alphabet: &[u8], depth: usize) {
+            let want = parse_f64(s).is_some_and(|f| !f.is_nan());
+            assert_eq!(is_score_text(s), want, "{:?}", String::from_utf8_lossy(s));
+            if depth == 0 {
+                return;
+            }
+            for &c in alphabet {
+                s.push(c);
+                rec(s, alphabet, depth - 1);
+                s.pop();
+            }
+        }
+        rec(&mut s, alphabet, 5);
+        for w in ["infinity", "-Infinity", "+INF", "1.7976931348623157e308", "1e99999", ".5e-3"] {
+            assert!(is_score_text(w.as_bytes()), "{w}");
+        }
+        for w in ["nan", "-NaN", "infinit", "1e", "e5", ".", "1..2", "0x10", ""] {
+            assert!(!is_score_text(w.as_bytes()), "{w}");
+        }
     }
 }
