@@ -325,43 +325,54 @@ fn validate_batch(
 ) -> Option<(usize, Error)> {
     let mut hint = usize::MAX;
     for (i, j) in jobs.iter().enumerate() {
-        let v = j.value;
-        if let Err(err) = v.visit(counter, scratch, dopts) {
-            return Some((
-                i,
-                err.with_key(Some(j.db), &j.key)
-                    .with_context(format!("{} value", v.encoding_name())),
-            ));
+        if let Err(e) = validate_one(j, tally, &mut hint, scratch, counter, dopts, now_ms) {
+            return Some((i, e));
         }
-        let ty = v.value_type();
-        if ty == ValueType::Module {
-            if let Ok(crate::rdb::Value::Module(ModuleValue { name, .. })) = v.materialize() {
-                tally.modules.insert(name);
-            }
-        }
-        if counter.elems == 0
-            && !matches!(
-                ty,
-                ValueType::Stream | ValueType::Module | ValueType::String
-            )
-        {
-            tally.empty_keys += 1;
-            continue;
-        }
-        if counter.field_ttls > 0 {
-            tally.subexpires += 1;
-        }
-        if let Some(x) = j.expire_ms {
-            if x < now_ms {
-                tally.already_expired += 1;
-            }
-        }
-        let d = tally.db(j.db, &mut hint);
-        d.keys += 1;
-        d.by_type_byte[v.type_byte() as usize] += 1;
-        d.expires += j.expire_ms.is_some() as u64;
     }
     None
+}
+
+/// Validates one value and counts it.
+#[inline]
+fn validate_one(
+    j: &Job<'_>,
+    tally: &mut Tally,
+    hint: &mut usize,
+    scratch: &mut Scratch,
+    counter: &mut Counter,
+    dopts: DecodeOptions,
+    now_ms: i64,
+) -> Result<()> {
+    let v = j.value;
+    if let Err(err) = v.visit(counter, scratch, dopts) {
+        return Err(err
+            .with_key(Some(j.db), &j.key)
+            .with_context(format!("{} value", v.encoding_name())));
+    }
+    let ty = v.value_type();
+    if ty == ValueType::Module {
+        if let Ok(crate::rdb::Value::Module(ModuleValue { name, .. })) = v.materialize() {
+            tally.modules.insert(name);
+        }
+    }
+    if counter.elems == 0 && !matches!(ty, ValueType::Stream | ValueType::Module | ValueType::String)
+    {
+        tally.empty_keys += 1;
+        return Ok(());
+    }
+    if counter.field_ttls > 0 {
+        tally.subexpires += 1;
+    }
+    if let Some(x) = j.expire_ms {
+        if x < now_ms {
+            tally.already_expired += 1;
+        }
+    }
+    let d = tally.db(j.db, hint);
+    d.keys += 1;
+    d.by_type_byte[v.type_byte() as usize] += 1;
+    d.expires += j.expire_ms.is_some() as u64;
+    Ok(())
 }
 
 /// Walks the file; returns the stored checksum (None before v5). Values are validated on
@@ -431,6 +442,10 @@ fn walk(
         };
 
         let mut reader = RdbReader::with_base(data, base);
+        let mut main_tally = Tally::default();
+        let mut main_hint = usize::MAX;
+        let mut main_scratch = Scratch::default();
+        let mut main_counter = Counter::default();
         let mut batch: Vec<Job<'_>> = Vec::new();
         let mut seq = 0usize;
         let mut next_progress = 8u64 << 20;
@@ -462,12 +477,30 @@ fn walk(
                     report.modules.insert(name);
                 }
                 Record::Entry(e) => {
-                    batch.push(Job {
+                    let job = Job {
                         db: e.db,
                         key: e.key,
                         expire_ms: e.expire_ms,
                         value: e.value,
-                    });
+                    };
+                    if job.value.type_byte() == crate::rdb::format::T_STRING {
+                        // Strings are checked here: cheaper than handing them over. An error
+                        // lies after every value already queued, like a parse error.
+                        if let Err(e) = validate_one(
+                            &job,
+                            &mut main_tally,
+                            &mut main_hint,
+                            &mut main_scratch,
+                            &mut main_counter,
+                            dopts,
+                            now_ms,
+                        ) {
+                            parse_result = Err(e);
+                            break;
+                        }
+                        continue;
+                    }
+                    batch.push(job);
                     if batch.len() == BATCH {
                         if stop.load(Ordering::Relaxed) {
                             batch.clear();
@@ -503,21 +536,20 @@ fn walk(
             .map(|h| h.dialect)
             .unwrap_or(crate::rdb::Dialect::Redis);
         if handles.is_empty() {
-            let mut tally = Tally::default();
             value_err = validate_batch(
                 &batch,
-                &mut tally,
-                &mut Scratch::default(),
-                &mut Counter::default(),
+                &mut main_tally,
+                &mut main_scratch,
+                &mut main_counter,
                 dopts,
                 now_ms,
             )
             .map(|(i, e)| (seq, i, e));
-            tally.merge_into(report, dialect);
         } else if !batch.is_empty() {
             let _ = tx.send((seq, batch));
         }
         drop(tx);
+        main_tally.merge_into(report, dialect);
         for h in handles {
             // A panic while validating must not turn into a verdict: pass it on.
             let (tally, err) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));

@@ -72,26 +72,48 @@ impl<'a> Elem<'a> {
     }
 }
 
-/// FNV-1a style 64-bit hash with a final mix (fast for short keys; collisions are re-checked).
+/// A fast 64-bit hash of a byte string, for duplicate detection (collisions are re-checked
+/// by the callers). Reads 8 bytes at a time; the tail is read with overlapping loads rather
+/// than byte by byte (the length is mixed in first, so the overlap cannot cause collisions
+/// by itself).
 #[inline]
 pub fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (b.len() as u64);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(a))
-            .wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
-        h ^= h >> 29;
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    #[inline(always)]
+    fn mix(h: u64, x: u64) -> u64 {
+        let m = (h ^ x).wrapping_mul(K);
+        m ^ (m >> 29)
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // The length is already mixed in, so zero padding cannot make two strings collide.
+    #[inline(always)]
+    fn le64(b: &[u8], at: usize) -> u64 {
         let mut a = [0u8; 8];
-        a[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(a))
-            .wrapping_mul(0x100_0000_01b3_u64.wrapping_add(0x9e37_79b9_0000_0000));
-        h ^= h >> 29;
+        a.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(a)
+    }
+    #[inline(always)]
+    fn le32(b: &[u8], at: usize) -> u64 {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&b[at..at + 4]);
+        u32::from_le_bytes(a) as u64
+    }
+    let n = b.len();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (n as u64).wrapping_mul(K);
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 <= n {
+            h = mix(h, le64(b, at));
+            at += 8;
+        }
+        if at < n {
+            h = mix(h, le64(b, n - 8));
+        }
+    } else if n >= 4 {
+        h = mix(h, le32(b, 0) | (le32(b, n - 4) << 32));
+    } else if n > 0 {
+        h = mix(
+            h,
+            ((b[0] as u64) << 16) | ((b[n / 2] as u64) << 8) | b[n - 1] as u64,
+        );
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
