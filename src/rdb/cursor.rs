@@ -301,6 +301,21 @@ impl<'a> Cursor<'a> {
     /// Reads an RDB string (§4.2) without decoding it.
     #[inline]
     pub fn string(&mut self, what: &'static str) -> Result<RdbStr<'a>> {
+        // Fast path: a raw string shorter than 64 bytes (one length byte) that is all there.
+        if let Some(&b) = self.data.get(self.pos) {
+            if b < 0x40 {
+                let from = self.pos + 1;
+                if let Some(s) = self.data.get(from..from + b as usize) {
+                    self.pos = from + b as usize;
+                    return Ok(RdbStr::Raw(s));
+                }
+            }
+        }
+        self.string_slow(what)
+    }
+
+    #[inline(never)]
+    fn string_slow(&mut self, what: &'static str) -> Result<RdbStr<'a>> {
         let start = self.offset();
         match self.len_or_encoding(what)? {
             LenOrEncoding::Len(n) => Ok(RdbStr::Raw(self.bytes(n, what)?)),
