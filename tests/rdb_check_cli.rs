@@ -327,6 +327,60 @@ fn rejects_the_hand_made_corrupt_cases() {
     }
 }
 
+/// A file with a database number ≥ 16 is valid (exit 0) but a default server refuses it:
+/// `check` says so and names the `databases` setting that loads it. Oracle: redis-server
+/// 7.0.15 refuses the file with the default setting and loads it with the suggested one.
+#[test]
+fn warns_about_databases_a_default_server_refuses() {
+    if !common::have_redis() {
+        return;
+    }
+    let t = common::TempDir::new("db20");
+    {
+        let s = common::RedisServer::start(
+            t.path(),
+            &["--databases", "32", "--dbfilename", "dump.rdb"],
+        )
+        .expect("start redis");
+        let mut c = s.client();
+        c.cmd(&[b"SELECT", b"20"]).unwrap();
+        c.cmd(&[b"SET", b"k", b"v"]).unwrap();
+        c.cmd(&[b"SAVE"]).unwrap();
+    }
+    let rdb = t.path().join("dump.rdb");
+    let (code, j) = check_json(&rdb);
+    assert_eq!(code, 0, "{j}");
+    let w = j["warnings"].as_array().expect("warnings array");
+    assert!(
+        w.iter()
+            .any(|x| x.as_str().unwrap_or("").contains("databases 21")),
+        "{j}"
+    );
+    let (_, text) = run_check(&rdb, false);
+    assert!(text.contains("warning: database 20 is used"), "{text}");
+    // The oracle: refused by default, loaded with `databases 21`.
+    let d = common::TempDir::new("db20-load");
+    std::fs::copy(&rdb, d.path().join("dump.rdb")).unwrap();
+    let refused = common::RedisServer::start(d.path(), &["--dbfilename", "dump.rdb"]);
+    assert!(
+        refused.is_err(),
+        "a default server loaded a file with db 20"
+    );
+    let loaded =
+        common::RedisServer::start(d.path(), &["--dbfilename", "dump.rdb", "--databases", "21"]);
+    assert!(loaded.is_ok(), "{:?}", loaded.err());
+    // A file using only databases < 16 has no such warning.
+    let (_, j) = check_json(&valid_files()[0].0);
+    assert!(
+        !j["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_str().unwrap_or("").contains("databases")),
+        "{j}"
+    );
+}
+
 #[test]
 fn exit_status_2_for_a_missing_file() {
     let tmp = common::TempDir::new("cli-missing");

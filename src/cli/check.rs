@@ -97,6 +97,7 @@ fn rdb_json(args: &CheckArgs, r: &RdbReport) -> serde_json::Value {
         "eof_offset": r.eof_offset,
         "end_offset": r.end_offset,
         "trailing_bytes": r.trailing_bytes,
+        "warnings": r.warnings(),
     });
     if let Some(e) = &r.error {
         o["error"] = error_json(e);
@@ -127,9 +128,6 @@ fn print_rdb_text(args: &CheckArgs, r: &RdbReport) {
             types.join(", ")
         );
     }
-    if r.empty_keys > 0 {
-        println!("empty keys (skipped by Redis on load): {}", r.empty_keys);
-    }
     if r.already_expired > 0 {
         println!("keys already expired: {}", r.already_expired);
     }
@@ -152,11 +150,8 @@ fn print_rdb_text(args: &CheckArgs, r: &RdbReport) {
         }
         ChecksumStatus::NotReached => println!("checksum: not reached"),
     }
-    if r.trailing_bytes > 0 {
-        println!(
-            "warning: {} bytes after the checksum (ignored by Redis)",
-            r.trailing_bytes
-        );
+    for w in r.warnings() {
+        println!("warning: {w}");
     }
     match &r.error {
         None => println!("result: OK, {} keys in {} dbs", r.keys, r.dbs.len()),

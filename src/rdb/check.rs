@@ -72,6 +72,10 @@ pub struct DbStats {
     pub encodings: BTreeMap<&'static str, u64>,
 }
 
+/// The number of databases a Redis or Valkey server has by default (`databases 16`); a file
+/// with a higher database number only loads into a server configured with more.
+pub const DEFAULT_DATABASES: u64 = 16;
+
 /// What [`check_rdb`] found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RdbReport {
@@ -110,6 +114,42 @@ pub struct RdbReport {
     /// The first error, if the file is damaged.
     #[serde(skip)]
     pub error: Option<Error>,
+}
+
+impl RdbReport {
+    /// Things that do not make the file damaged but that an operator should know before
+    /// loading it: database numbers a default server refuses (it exits with "FATAL: Data file
+    /// was created with a Redis server configured to handle more than 16 databases"), empty
+    /// collections (skipped on load) and bytes after the checksum (ignored).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(max) = self
+            .dbs
+            .keys()
+            .copied()
+            .filter(|&d| d >= DEFAULT_DATABASES)
+            .max()
+        {
+            w.push(format!(
+                "database {max} is used: a server with the default `databases {DEFAULT_DATABASES}` \
+                 refuses to load this file; start it with `databases {}` or more",
+                max.saturating_add(1)
+            ));
+        }
+        if self.empty_keys > 0 {
+            w.push(format!(
+                "{} empty collections: Redis skips them on load",
+                self.empty_keys
+            ));
+        }
+        if self.trailing_bytes > 0 {
+            w.push(format!(
+                "{} bytes after the checksum (ignored by Redis)",
+                self.trailing_bytes
+            ));
+        }
+        w
+    }
 }
 
 /// Counts elements to detect empty collections and hash field TTLs.
@@ -355,7 +395,11 @@ fn validate_one(
             tally.modules.insert(name);
         }
     }
-    if counter.elems == 0 && !matches!(ty, ValueType::Stream | ValueType::Module | ValueType::String)
+    if counter.elems == 0
+        && !matches!(
+            ty,
+            ValueType::Stream | ValueType::Module | ValueType::String
+        )
     {
         tally.empty_keys += 1;
         return Ok(());

@@ -792,9 +792,7 @@ impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
                         // Same verdict without computing the value (the visitor ignores it).
                         match s {
                             Elem::Int(_) => Some(0.0),
-                            Elem::Bytes(b) => {
-                                crate::rdb::encoding::is_score_text(b).then_some(0.0)
-                            }
+                            Elem::Bytes(b) => crate::rdb::encoding::is_score_text(b).then_some(0.0),
                         }
                     };
                     let score = score.ok_or_else(|| {

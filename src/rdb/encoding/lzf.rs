@@ -55,7 +55,11 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
             if ctrl < 32 {
                 let n = ctrl + 1;
                 if op + n > ulen {
-                    return Err(bad(offset, "a literal run past the end of the input or output", ip));
+                    return Err(bad(
+                        offset,
+                        "a literal run past the end of the input or output",
+                        ip,
+                    ));
                 }
                 // `op + 32 <= buf.len()` holds since `op <= ulen`.
                 if let Some(src) = input.get(ip..ip + 32) {
@@ -63,7 +67,11 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
                 } else if let Some(src) = input.get(ip..ip + n) {
                     buf[op..op + n].copy_from_slice(src);
                 } else {
-                    return Err(bad(offset, "a literal run past the end of the input or output", ip));
+                    return Err(bad(
+                        offset,
+                        "a literal run past the end of the input or output",
+                        ip,
+                    ));
                 }
                 ip += n;
                 op += n;
@@ -71,14 +79,22 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
                 let mut len = ctrl >> 5;
                 if len == 7 {
                     let Some(&b) = input.get(ip) else {
-                        return Err(bad(offset, "a back-reference past the end of the input", ip));
+                        return Err(bad(
+                            offset,
+                            "a back-reference past the end of the input",
+                            ip,
+                        ));
                     };
                     len += b as usize;
                     ip += 1;
                 }
                 len += 2;
                 let Some(&lo) = input.get(ip) else {
-                    return Err(bad(offset, "a back-reference past the end of the input", ip));
+                    return Err(bad(
+                        offset,
+                        "a back-reference past the end of the input",
+                        ip,
+                    ));
                 };
                 ip += 1;
                 let dist = ((ctrl & 0x1f) << 8) + lo as usize + 1;
@@ -134,7 +150,11 @@ pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
         if ctrl < 32 {
             let n = ctrl + 1;
             if op + n > ulen || ip + n > input.len() {
-                return Err(bad(offset, "a literal run past the end of the input or output", ip));
+                return Err(bad(
+                    offset,
+                    "a literal run past the end of the input or output",
+                    ip,
+                ));
             }
             ip += n;
             op += n;
@@ -142,14 +162,22 @@ pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
             let mut len = ctrl >> 5;
             if len == 7 {
                 let Some(&b) = input.get(ip) else {
-                    return Err(bad(offset, "a back-reference past the end of the input", ip));
+                    return Err(bad(
+                        offset,
+                        "a back-reference past the end of the input",
+                        ip,
+                    ));
                 };
                 len += b as usize;
                 ip += 1;
             }
             len += 2;
             let Some(&lo) = input.get(ip) else {
-                return Err(bad(offset, "a back-reference past the end of the input", ip));
+                return Err(bad(
+                    offset,
+                    "a back-reference past the end of the input",
+                    ip,
+                ));
             };
             ip += 1;
             let dist = ((ctrl & 0x1f) << 8) + lo as usize + 1;
@@ -209,7 +237,10 @@ mod tests {
                 agree(&m, data.len() as u64, &mut out);
                 if out.len() == data.len() {
                     // Same bytes as the reference decompressor.
-                    assert_eq!(Ok(out.clone()), lzf::decompress(&m, data.len()).map_err(|_| ()));
+                    assert_eq!(
+                        Ok(out.clone()),
+                        lzf::decompress(&m, data.len()).map_err(|_| ())
+                    );
                 }
             }
         }

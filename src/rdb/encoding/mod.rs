@@ -279,10 +279,19 @@ mod tests {
             }
         }
         rec(&mut s, alphabet, 5);
-        for w in ["infinity", "-Infinity", "+INF", "1.7976931348623157e308", "1e99999", ".5e-3"] {
+        for w in [
+            "infinity",
+            "-Infinity",
+            "+INF",
+            "1.7976931348623157e308",
+            "1e99999",
+            ".5e-3",
+        ] {
             assert!(is_score_text(w.as_bytes()), "{w}");
         }
-        for w in ["nan", "-NaN", "infinit", "1e", "e5", ".", "1..2", "0x10", ""] {
+        for w in [
+            "nan", "-NaN", "infinit", "1e", "e5", ".", "1..2", "0x10", "",
+        ] {
             assert!(!is_score_text(w.as_bytes()), "{w}");
         }
     }
