@@ -368,7 +368,8 @@ impl Manifest {
     }
 
     /// The manifest text as Redis writes it: BASE, then HISTORY, then INCR lines, each
-    /// `file <name> seq <n> type <t>` followed by the extra keys, names quoted when needed.
+    /// `file <name> seq <n> type <t>` followed by the extra keys, names quoted when needed;
+    /// a manifest without entries is one comment line (an empty file does not load).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let order = [FileType::Base, FileType::History, FileType::Incr];
@@ -385,6 +386,11 @@ impl Manifest {
                 }
                 out.push(b'\n');
             }
+        }
+        if out.is_empty() {
+            // Redis refuses a manifest without lines ("Found an empty AOF manifest") but
+            // loads one whose lines are all comments as having no AOF files.
+            out.extend_from_slice(b"# no AOF files\n");
         }
         out
     }
