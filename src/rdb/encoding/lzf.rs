@@ -45,95 +45,19 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
     crate::fuzzing::note_inflated(ulen);
     let ulen = ulen as usize;
     out.resize(ulen + SLACK, 0);
-    let buf = out.as_mut_slice();
-    let mut ip = 0usize;
-    let mut op = 0usize;
-    let res = (|| {
-        while let Some(&c) = input.get(ip) {
-            let ctrl = c as usize;
-            ip += 1;
-            if ctrl < 32 {
-                let n = ctrl + 1;
-                if op + n > ulen {
-                    return Err(bad(
-                        offset,
-                        "a literal run past the end of the input or output",
-                        ip,
-                    ));
-                }
-                // `op + 32 <= buf.len()` holds since `op <= ulen`.
-                if let Some(src) = input.get(ip..ip + 32) {
-                    buf[op..op + 32].copy_from_slice(src);
-                } else if let Some(src) = input.get(ip..ip + n) {
-                    buf[op..op + n].copy_from_slice(src);
-                } else {
-                    return Err(bad(
-                        offset,
-                        "a literal run past the end of the input or output",
-                        ip,
-                    ));
-                }
-                ip += n;
-                op += n;
-            } else {
-                let mut len = ctrl >> 5;
-                if len == 7 {
-                    let Some(&b) = input.get(ip) else {
-                        return Err(bad(
-                            offset,
-                            "a back-reference past the end of the input",
-                            ip,
-                        ));
-                    };
-                    len += b as usize;
-                    ip += 1;
-                }
-                len += 2;
-                let Some(&lo) = input.get(ip) else {
-                    return Err(bad(
-                        offset,
-                        "a back-reference past the end of the input",
-                        ip,
-                    ));
-                };
-                ip += 1;
-                let dist = ((ctrl & 0x1f) << 8) + lo as usize + 1;
-                if dist > op || op + len > ulen {
-                    return Err(bad(offset, "a back-reference outside the output", ip));
-                }
-                let start = op - dist;
-                if dist >= 16 {
-                    // Forward copy in 16-byte blocks: each block reads only bytes written
-                    // before it (dist >= 16); the last block may spill into the slack.
-                    let mut k = 0;
-                    while k < len {
-                        let mut t = [0u8; 16];
-                        t.copy_from_slice(&buf[start + k..start + k + 16]);
-                        buf[op + k..op + k + 16].copy_from_slice(&t);
-                        k += 16;
-                    }
-                } else if dist == 1 {
-                    let b = buf[start];
-                    buf[op..op + len].fill(b);
-                } else {
-                    for k in 0..len {
-                        buf[op + k] = buf[start + k];
-                    }
-                }
-                op += len;
+    match run::<true>(input, ulen, out, offset) {
+        Ok(op) => {
+            out.truncate(op);
+            if op != ulen {
+                return Err(short(offset, op, ulen));
             }
+            Ok(())
         }
-        Ok(())
-    })();
-    if let Err(e) = res {
-        out.clear();
-        return Err(e);
+        Err(e) => {
+            out.clear();
+            Err(e)
+        }
     }
-    out.truncate(op.min(ulen));
-    if op != ulen {
-        return Err(short(offset, op, ulen));
-    }
-    Ok(())
 }
 
 /// Checks that `input` is LZF data inflating to exactly `ulen` bytes without producing them:
@@ -142,6 +66,18 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
 pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
     check_ratio(input, ulen, offset)?;
     let ulen = ulen as usize;
+    let op = run::<false>(input, ulen, &mut [], offset)?;
+    if op != ulen {
+        return Err(short(offset, op, ulen));
+    }
+    Ok(())
+}
+
+/// Walks the LZF tokens, checking every run against the input and the `ulen`-byte output;
+/// with `WRITE` also produces the bytes into `buf` (`ulen + SLACK` bytes). Returns the output
+/// length reached.
+#[inline(always)]
+fn run<const WRITE: bool>(input: &[u8], ulen: usize, buf: &mut [u8], offset: u64) -> Result<usize> {
     let mut ip = 0usize;
     let mut op = 0usize;
     while let Some(&c) = input.get(ip) {
@@ -155,6 +91,13 @@ pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
                     "a literal run past the end of the input or output",
                     ip,
                 ));
+            }
+            if WRITE {
+                // `op + 32 <= buf.len()` holds since `op <= ulen`.
+                match input.get(ip..ip + 32) {
+                    Some(src) => buf[op..op + 32].copy_from_slice(src),
+                    None => buf[op..op + n].copy_from_slice(&input[ip..ip + n]),
+                }
             }
             ip += n;
             op += n;
@@ -184,13 +127,38 @@ pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
             if dist > op || op + len > ulen {
                 return Err(bad(offset, "a back-reference outside the output", ip));
             }
+            if WRITE {
+                copy_back(buf, op, dist, len);
+            }
             op += len;
         }
     }
-    if op != ulen {
-        return Err(short(offset, op, ulen));
+    Ok(op)
+}
+
+/// Copies `len` bytes from `dist` bytes back to `op`, LZ77-style (the source may overlap the
+/// destination, repeating the last `dist` bytes).
+#[inline(always)]
+fn copy_back(buf: &mut [u8], op: usize, dist: usize, len: usize) {
+    let start = op - dist;
+    if dist >= 16 {
+        // Forward copy in 16-byte blocks: each block reads only bytes written before it
+        // (dist >= 16); the last block may spill into the slack.
+        let mut k = 0;
+        while k < len {
+            let mut t = [0u8; 16];
+            t.copy_from_slice(&buf[start + k..start + k + 16]);
+            buf[op + k..op + k + 16].copy_from_slice(&t);
+            k += 16;
+        }
+    } else if dist == 1 {
+        let b = buf[start];
+        buf[op..op + len].fill(b);
+    } else {
+        for k in 0..len {
+            buf[op + k] = buf[start + k];
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
