@@ -361,6 +361,21 @@ fn dup_error(at: u64, what: &'static str, d: &[u8]) -> Error {
     )
 }
 
+/// The next element of a listpack/ziplist that must have one (the second or third of a
+/// group), or the error `expected`/`found` at the blob's offset.
+#[inline]
+fn next_elem<'e>(
+    it: &mut impl Iterator<Item = Result<Elem<'e>>>,
+    base: u64,
+    expected: &'static str,
+    found: &'static str,
+) -> Result<Elem<'e>> {
+    match it.next() {
+        Some(x) => x,
+        None => Err(corrupt(base, expected, found)),
+    }
+}
+
 /// Reads a zset v1 string-encoded double.
 fn string_double(cur: &mut Cursor<'_>) -> Result<f64> {
     let at = cur.offset();
@@ -776,16 +791,12 @@ impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
                 let mut it = iter;
                 while let Some(m) = it.next() {
                     let m = m?;
-                    let s = match it.next() {
-                        Some(s) => s?,
-                        None => {
-                            return Err(corrupt(
-                                base,
-                                "a score after each sorted set member",
-                                "an odd number of elements",
-                            ))
-                        }
-                    };
+                    let s = next_elem(
+                        &mut it,
+                        base,
+                        "a score after each sorted set member",
+                        "an odd number of elements",
+                    )?;
                     let score = if wants_values {
                         s.as_f64().filter(|f| !f.is_nan())
                     } else {
@@ -813,28 +824,20 @@ impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
                 let mut seen_no_ttl = false;
                 while let Some(f) = it.next() {
                     let f = f?;
-                    let v = match it.next() {
-                        Some(v) => v?,
-                        None => {
-                            return Err(corrupt(
-                                base,
-                                "a value after each hash field",
-                                "an odd number of elements",
-                            ))
-                        }
-                    };
+                    let v = next_elem(
+                        &mut it,
+                        base,
+                        "a value after each hash field",
+                        "an odd number of elements",
+                    )?;
                     let mut ttl = None;
                     if triples {
-                        let te = match it.next() {
-                            Some(x) => x?,
-                            None => {
-                                return Err(corrupt(
-                                    base,
-                                    "a TTL after each hash field and value",
-                                    "a missing TTL",
-                                ))
-                            }
-                        };
+                        let te = next_elem(
+                            &mut it,
+                            base,
+                            "a TTL after each hash field and value",
+                            "a missing TTL",
+                        )?;
                         let tv = match te {
                             Elem::Int(i) if i >= 0 && i as u64 <= EB_EXPIRE_TIME_MAX => i as u64,
                             _ if !self.deep => match te.as_int() {
