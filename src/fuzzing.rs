@@ -1677,8 +1677,23 @@ fn manifest_rewrite(m: &crate::aof::Manifest) {
 /// Separates the manifest and the files in `aof_set` and `filter` inputs.
 pub const FILE_SEP: &[u8] = b"\n--redsafe-fuzz-file--\n";
 
+/// Removes a thread's scratch directory when the thread (or the process, for the main
+/// thread) exits.
+struct ScratchGuard(std::path::PathBuf);
+
+impl Drop for ScratchGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+thread_local! {
+    static SCRATCH_GUARD: std::cell::RefCell<Option<ScratchGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// A fresh scratch directory for this thread (on tmpfs when available, so the fsyncs of
-/// atomic writes cost nothing), emptied on every call.
+/// atomic writes cost nothing), emptied on every call and removed when the thread exits.
 fn scratch_dir() -> std::path::PathBuf {
     let root = if std::path::Path::new("/dev/shm").is_dir() {
         std::path::PathBuf::from("/dev/shm")
@@ -1692,6 +1707,10 @@ fn scratch_dir() -> std::path::PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch directory");
+    SCRATCH_GUARD.with(|g| {
+        g.borrow_mut()
+            .get_or_insert_with(|| ScratchGuard(d.clone()));
+    });
     d
 }
 
