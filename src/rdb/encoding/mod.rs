@@ -202,60 +202,6 @@ pub fn is_score_text(b: &[u8]) -> bool {
     i == b.len()
 }
 
-/// Detects duplicates among a collection's members by hash, reusing one vector.
-///
-/// Hash collisions are resolved by comparing the actual strings, so the answer is exact.
-#[derive(Debug, Default)]
-pub struct DupChecker {
-    hashes: Vec<(u64, u32)>,
-}
-
-impl DupChecker {
-    /// Clears the checker for a new collection.
-    #[inline]
-    pub fn clear(&mut self) {
-        self.hashes.clear();
-    }
-
-    /// Records member number `index` with hash `h`.
-    #[inline]
-    pub fn push(&mut self, h: u64, index: u32) {
-        self.hashes.push((h, index));
-    }
-
-    /// Returns the indices of a pair of members with equal hashes, for the caller to compare,
-    /// calling `same(i, j)` to confirm. Returns the first confirmed duplicate index.
-    pub fn find_dup(&mut self, mut same: impl FnMut(u32, u32) -> bool) -> Option<u32> {
-        if self.hashes.len() < 2 {
-            return None;
-        }
-        self.hashes.sort_unstable();
-        let mut i = 0;
-        while i + 1 < self.hashes.len() {
-            let (h, a) = self.hashes[i];
-            let mut j = i + 1;
-            while j < self.hashes.len() && self.hashes[j].0 == h {
-                if same(a, self.hashes[j].1) {
-                    return Some(self.hashes[j].1);
-                }
-                j += 1;
-            }
-            i += 1;
-        }
-        None
-    }
-
-    /// Number of members recorded.
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    /// True if nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
