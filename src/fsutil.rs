@@ -207,8 +207,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8], overwrite: bool) -> Result<()> 
 pub fn copy_range(src: &mut File, range: Range<u64>, dst: &mut File) -> io::Result<u64> {
     src.seek(SeekFrom::Start(range.start))?;
     let n = range.end.saturating_sub(range.start);
-    let mut take = io::Read::take(&mut *src, n);
-    let copied = io::copy(&mut take, dst)?;
+    let copied = copy_retrying(src, dst, n)?;
     if copied != n {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -216,6 +215,28 @@ pub fn copy_range(src: &mut File, range: Range<u64>, dst: &mut File) -> io::Resu
         ));
     }
     Ok(copied)
+}
+
+/// Copies up to `limit` bytes from `src`'s position to `dst`'s position (kernel copy where
+/// available) and returns the count. A signal that interrupts the copy does not fail it:
+/// std's `copy_file_range` path hands `EINTR` back to the caller (a signal without
+/// `SA_RESTART`, e.g. a profiler's or a fuzzer's timer), so the copy resumes from the
+/// destination's position, which the kernel advanced by exactly the bytes copied.
+pub fn copy_retrying(src: &mut File, dst: &mut File, limit: u64) -> io::Result<u64> {
+    let src_start = src.stream_position()?;
+    let dst_start = dst.stream_position()?;
+    let mut done = 0u64;
+    loop {
+        let mut take = io::Read::take(&mut *src, limit - done);
+        match io::copy(&mut take, dst) {
+            Ok(c) => return Ok(done + c),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                done = dst.stream_position()? - dst_start;
+                src.seek(SeekFrom::Start(src_start + done))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A directory built under a temporary name and renamed into place by
@@ -313,7 +334,7 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
         .create_new(true)
         .open(dst)
         .map_err(|e| Error::io(dst, &e))?;
-    io::copy(&mut s, &mut d).map_err(|e| Error::io(dst, &e))?;
+    copy_retrying(&mut s, &mut d, u64::MAX).map_err(|e| Error::io(dst, &e))?;
     d.sync_all().map_err(|e| Error::io(dst, &e))
 }
 

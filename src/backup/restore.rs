@@ -324,7 +324,10 @@ pub fn restore(
                         let part = pf.take(i)?;
                         {
                             let mut src = File::open(&part).map_err(io_err(&part))?;
-                            io::copy(&mut src, &mut f).map_err(io_err(&p))?;
+                            // Appending: the offset an interrupted copy resumes from.
+                            f.seek(SeekFrom::End(0)).map_err(io_err(&p))?;
+                            crate::fsutil::copy_retrying(&mut src, &mut f, u64::MAX)
+                                .map_err(io_err(&p))?;
                         }
                         fs::remove_file(&part).map_err(io_err(&part))?;
                         report.segments_applied += 1;
