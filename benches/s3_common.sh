@@ -23,6 +23,7 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break;
 measure() { # label bytes command...
   local label=$1 bytes=$2; shift 2
   local tf; tf=$(mktemp)
+  sync  # the previous step's dirty pages are written back now, not billed to this step
   /usr/bin/time -f "%e %U %S %M" -o "$tf" "$@" > "$WORK/last.out" 2>"$WORK/last.log" || { cat "$WORK/last.log"; exit 1; }
   read -r wall user sys rss < "$tf"; rm -f "$tf"
   LABEL="$label" python3 -c "import os; b=$bytes; w=$wall; c=$user+$sys; print(f'{os.environ[\"LABEL\"]:<34} {b/1e6:8.0f} MB  wall {w:6.2f} s {b/1e6/w:6.0f} MB/s   cpu {c:6.2f} s {b/1e6/c:6.0f} MB/s   peak RSS {$rss/1024:6.1f} MiB')"
