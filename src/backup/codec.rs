@@ -341,6 +341,9 @@ pub enum FetchError {
 
 /// Downloads `key`, decompresses it into `out` and checks sizes and hashes against `expect`.
 /// `out_name` names the output in errors. Returns the decompressed size.
+///
+/// Two threads share the work: one reads the object, decompresses it and hashes both sides;
+/// the calling thread writes the content. At most a few MiB are in flight.
 pub fn fetch_verified(
     store: &dyn Store,
     key: &str,
@@ -348,89 +351,138 @@ pub fn fetch_verified(
     out: &mut dyn Write,
     out_name: &str,
 ) -> Result<u64, FetchError> {
+    const CHUNK: usize = 1 << 20;
     let damaged = |what: String| FetchError::Damaged {
         store: store.url(),
         key: key.to_string(),
         what,
     };
     let (_info, body) = store.get(key, None)?;
-    let mut stored = HashingReader::new(body);
-    let mut raw = {
-        let dec = zstd::stream::read::Decoder::new(&mut stored)
-            .map_err(|e| damaged(format!("zstd: {e}")))?;
-        HashingReader::new(dec)
-    };
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match raw.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                // A read error is either the transport or zstd rejecting the bytes.
-                let msg = e.to_string();
-                return Err(
-                    if e.kind() == io::ErrorKind::Other
-                        || msg.contains("zstd")
-                        || e.kind() == io::ErrorKind::InvalidData
-                    {
-                        damaged(format!("cannot decompress: {msg}"))
-                    } else {
-                        FetchError::Store(other(store, "get", key, msg))
-                    },
-                );
+    let (chunks_tx, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let decoder = scope.spawn(move || -> Result<Decoded, FetchError> {
+            let mut stored = HashingReader::new(body);
+            let mut raw_hash = Sha256::new();
+            let mut raw_size = 0u64;
+            {
+                let mut dec = zstd::stream::read::Decoder::new(&mut stored)
+                    .map_err(|e| damaged(format!("zstd: {e}")))?;
+                loop {
+                    let mut buf = spent_rx.try_recv().unwrap_or_default();
+                    buf.clear();
+                    buf.reserve(CHUNK);
+                    let n = (&mut dec)
+                        .take(CHUNK as u64)
+                        .read_to_end(&mut buf)
+                        .map_err(|e| decode_error(store, key, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    raw_size += n as u64;
+                    if let Some(s) = expect.size {
+                        if raw_size > s {
+                            return Err(damaged(format!(
+                                "decompresses to more than the recorded {s} bytes"
+                            )));
+                        }
+                    }
+                    raw_hash.update(&buf);
+                    if chunks_tx.send(buf).is_err() {
+                        // The writer stopped (its error is reported).
+                        return Ok(Decoded::default());
+                    }
+                }
             }
-        };
-        if let Some(s) = expect.size {
-            if raw.count() > s {
+            // Drain anything after the last zstd frame so the stored hash covers the object.
+            io::copy(&mut stored, &mut io::sink())
+                .map_err(|e| FetchError::Store(other(store, "get", key, e.to_string())))?;
+            Ok(Decoded {
+                raw_size,
+                raw_sha: hex(&raw_hash.finalize()),
+                stored_size: stored.count(),
+                stored_sha: stored.sha256(),
+            })
+        });
+        let mut written = Ok(());
+        for buf in chunks_rx.iter() {
+            if let Err(source) = out.write_all(&buf) {
+                written = Err(FetchError::Output {
+                    path: out_name.to_string(),
+                    source,
+                });
+                break;
+            }
+            let _ = spent_tx.send(buf);
+        }
+        drop(chunks_rx);
+        let decoded = decoder
+            .join()
+            .unwrap_or_else(|_| Err(damaged("the decompressing thread panicked".into())));
+        written?;
+        let Decoded {
+            raw_size,
+            raw_sha,
+            stored_size,
+            stored_sha,
+        } = decoded?;
+        if let Some(s) = expect.stored_size {
+            if stored_size != s {
                 return Err(damaged(format!(
-                    "decompresses to more than the recorded {s} bytes"
+                    "stored size {stored_size} differs from the recorded {s}"
                 )));
             }
         }
-        out.write_all(&buf[..n])
-            .map_err(|source| FetchError::Output {
-                path: out_name.to_string(),
-                source,
-            })?;
-    }
-    let raw_size = raw.count();
-    let raw_sha = raw.sha256();
-    // Drain anything after the zstd frame so the stored hash covers the whole object.
-    drop(raw);
-    io::copy(&mut stored, &mut io::sink())
-        .map_err(|e| FetchError::Store(other(store, "get", key, e.to_string())))?;
-    if let Some(s) = expect.stored_size {
-        if stored.count() != s {
-            return Err(damaged(format!(
-                "stored size {} differs from the recorded {s}",
-                stored.count()
-            )));
+        if let Some(h) = &expect.stored_sha256 {
+            if &stored_sha != h {
+                return Err(damaged(format!(
+                    "SHA-256 of the stored object is {stored_sha}, recorded {h}"
+                )));
+            }
         }
-    }
-    if let Some(h) = &expect.stored_sha256 {
-        let got = stored.sha256();
-        if &got != h {
-            return Err(damaged(format!(
-                "SHA-256 of the stored object is {got}, recorded {h}"
-            )));
+        if let Some(s) = expect.size {
+            if raw_size != s {
+                return Err(damaged(format!(
+                    "decompressed size {raw_size} differs from the recorded {s}"
+                )));
+            }
         }
-    }
-    if let Some(s) = expect.size {
-        if raw_size != s {
-            return Err(damaged(format!(
-                "decompressed size {raw_size} differs from the recorded {s}"
-            )));
+        if let Some(h) = &expect.sha256 {
+            if &raw_sha != h {
+                return Err(damaged(format!(
+                    "SHA-256 of the content is {raw_sha}, recorded {h}"
+                )));
+            }
         }
-    }
-    if let Some(h) = &expect.sha256 {
-        if &raw_sha != h {
-            return Err(damaged(format!(
-                "SHA-256 of the content is {raw_sha}, recorded {h}"
-            )));
+        Ok(raw_size)
+    })
+}
+
+/// Sizes and hashes measured by [`fetch_verified`]'s decompressing thread.
+#[derive(Default)]
+struct Decoded {
+    raw_size: u64,
+    raw_sha: String,
+    stored_size: u64,
+    stored_sha: String,
+}
+
+/// A read error while decompressing: zstd rejecting the bytes (the object is damaged) or the
+/// transport failing.
+fn decode_error(store: &dyn Store, key: &str, e: io::Error) -> FetchError {
+    let msg = e.to_string();
+    if e.kind() == io::ErrorKind::Other
+        || msg.contains("zstd")
+        || e.kind() == io::ErrorKind::InvalidData
+    {
+        FetchError::Damaged {
+            store: store.url(),
+            key: key.to_string(),
+            what: format!("cannot decompress: {msg}"),
         }
+    } else {
+        FetchError::Store(other(store, "get", key, msg))
     }
-    Ok(raw_size)
 }
 
 fn other(store: &dyn Store, op: &'static str, key: &str, message: String) -> StoreError {

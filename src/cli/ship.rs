@@ -70,7 +70,8 @@ pub struct ShipArgs {
     /// zstd compression level (1–19, default 3).
     #[arg(long, value_name = "N")]
     pub zstd_level: Option<i32>,
-    /// zstd worker threads per upload (0: compress on the main thread; default 2).
+    /// Threads compressing each upload, as independent 4 MiB zstd frames (0: one frame compressed
+    /// on the main thread; default 2).
     #[arg(long, value_name = "N")]
     pub zstd_threads: Option<u32>,
     /// Largest AOF segment in bytes (default 256 MiB).
