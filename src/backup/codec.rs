@@ -200,8 +200,11 @@ fn put_compressed_parallel(
 struct Job {
     raw: Vec<u8>,
     out: Vec<u8>,
-    reply: std::sync::mpsc::SyncSender<io::Result<(Vec<u8>, Vec<u8>)>>,
+    reply: std::sync::mpsc::SyncSender<Compressed>,
 }
+
+/// A worker's answer: the chunk's buffer back (for reuse) and its frame.
+type Compressed = io::Result<(Vec<u8>, Vec<u8>)>;
 
 fn compress_worker(jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>, level: i32) {
     let mut cctx = match zstd::bulk::Compressor::new(level) {
@@ -239,7 +242,7 @@ fn compress_worker(jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>, leve
 struct FrameReader<'a> {
     src: HashingReader<&'a mut dyn Read>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
-    pending: std::collections::VecDeque<std::sync::mpsc::Receiver<io::Result<(Vec<u8>, Vec<u8>)>>>,
+    pending: std::collections::VecDeque<std::sync::mpsc::Receiver<Compressed>>,
     free: Vec<(Vec<u8>, Vec<u8>)>,
     cur: Vec<u8>,
     pos: usize,
