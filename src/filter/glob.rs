@@ -23,8 +23,9 @@ enum Fast {
     Exact,
     /// `literal*`: prefix test.
     Prefix(usize),
-    /// Full matcher.
-    General,
+    /// Full matcher, after checking the literal prefix of that many bytes (the pattern's
+    /// bytes before its first special character, which every match starts with).
+    General(usize),
 }
 
 fn is_special(c: u8) -> bool {
@@ -44,7 +45,7 @@ impl Glob {
 
     fn build(pattern: &[u8], nocase: bool) -> Glob {
         let fast = if nocase {
-            Fast::General
+            Fast::General(0)
         } else if pattern == b"*" {
             // As KEYS and SCAN: a lone `*` matches every key, even the empty one (which
             // `stringmatchlen` itself would not match).
@@ -54,7 +55,7 @@ impl Glob {
         } else {
             match pattern.split_last() {
                 Some((b'*', lit)) if !lit.iter().any(|&c| is_special(c)) => Fast::Prefix(lit.len()),
-                _ => Fast::General,
+                _ => Fast::General(pattern.iter().take_while(|&&c| !is_special(c)).count()),
             }
         };
         Glob {
@@ -87,7 +88,9 @@ impl Glob {
             Fast::Any => true,
             Fast::Exact => s == &self.pattern[..],
             Fast::Prefix(n) => s.starts_with(&self.pattern[..n]),
-            Fast::General => stringmatchlen(&self.pattern, s, self.nocase),
+            Fast::General(n) => {
+                s.starts_with(&self.pattern[..n]) && stringmatchlen(&self.pattern, s, self.nocase)
+            }
         }
     }
 }
@@ -289,6 +292,15 @@ mod tests {
         assert!(m("*a", "aaa"));
         assert!(m("a**", "a"));
         assert!(m("[\\]]", "]"));
+        // A literal prefix before the first special character is checked first.
+        assert!(m("key:3[0-4]*", "key:31"));
+        assert!(m("key:3[0-4]*", "key:3499"));
+        assert!(!m("key:3[0-4]*", "key:35"));
+        assert!(!m("key:3[0-4]*", "key:3"));
+        assert!(!m("key:3[0-4]*", "key:"));
+        assert!(!m("key:3[0-4]*", "kex:31"));
+        assert!(!m("key:3[0-4]*", ""));
+        assert!(m("ab?", "abc") && !m("ab?", "ab") && !m("ab?", "xbc"));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::filter::KeyFilter;
 use crate::rdb::format::Dialect;
 use crate::rdb::model::ValueType;
 use crate::rdb::reader::{Header, RdbReader, Record};
-use crate::rdb::writer::{Deferred, EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
+use crate::rdb::writer::{
+    is_empty_collection, Deferred, EntryMeta, EntryOutcome, RdbWriter, WriterOptions,
+};
 
 /// What to do.
 #[derive(Debug, Clone, Default)]
@@ -166,7 +168,17 @@ pub fn transform_seekable<W: Write + Seek>(
     on_key: Option<&mut dyn FnMut(&KeyEvent)>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(TransformReport, W)> {
-    transform_core(data, out, opts, None, on_key, progress, |w| w.finish_seek())
+    transform_core(
+        data,
+        out,
+        opts,
+        None,
+        on_key,
+        progress,
+        copy_buffered,
+        |eof| crate::rdb::crc::crc64(&data[..=eof]),
+        |w| w.finish_seek(),
+    )
 }
 
 /// [`transform_seekable`] for an output that cannot seek (a pipe, an AOF being assembled):
@@ -180,9 +192,238 @@ pub fn transform<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(TransformReport, W)> {
     let counts = count_kept(data, &opts.filter)?;
-    transform_core(data, out, opts, Some(counts), Some(on_key), progress, |w| {
-        w.finish()
+    transform_core(
+        data,
+        out,
+        opts,
+        Some(counts),
+        Some(on_key),
+        progress,
+        copy_buffered,
+        |eof| crate::rdb::crc::crc64(&data[..=eof]),
+        |w| w.finish(),
+    )
+}
+
+/// [`transform_seekable`] with the output written by a second thread, for files: the
+/// parsing thread hands over runs of kept input bytes by reference (no copy), the writer
+/// thread passes them to `out` with vectored writes (`writev`), and every `WRITEBACK_EVERY`
+/// bytes calls `writeback(&mut out, offset, len)` on the range just written (the CLI starts
+/// the kernel's writeback there, so the final fsync has little left to do). The input's
+/// checksum is verified on a third thread meanwhile. Same output, byte for byte, as
+/// [`transform_seekable`].
+pub fn transform_pipelined<W: Write + Seek + Send>(
+    data: &[u8],
+    out: W,
+    opts: &TransformOptions,
+    progress: &mut dyn FnMut(u64),
+    writeback: impl FnMut(&mut W, u64, u64) + Send,
+) -> Result<(TransformReport, W)> {
+    std::thread::scope(|s| {
+        // The EOF opcode of a file without trailing bytes is 9 bytes before its end: check
+        // that prefix on another core; anything else is hashed at the end.
+        let guess = data.len().checked_sub(9).filter(|_| opts.verify_checksum);
+        let crc_thread = guess.map(|g| s.spawn(move || crate::rdb::crc::crc64(&data[..=g])));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Seg<'_>>>(8);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let writer = s.spawn(move || write_segments(out, rx, back_tx, writeback));
+        let spool = Spool {
+            tx: Some(tx),
+            back: back_rx,
+            batch: Vec::new(),
+            batch_bytes: 0,
+        };
+        let res = transform_core(
+            data,
+            spool,
+            opts,
+            None,
+            None,
+            progress,
+            |w, run| w.put_with(run, |sp, run| sp.push(Seg::Input(run))),
+            |eof| match crc_thread {
+                Some(h) if Some(eof) == guess => h
+                    .join()
+                    .unwrap_or_else(|_| crate::rdb::crc::crc64(&data[..=eof])),
+                _ => crate::rdb::crc::crc64(&data[..=eof]),
+            },
+            |w| w.finish_seek(),
+        );
+        let (rep, mut spool) = match res {
+            Ok(r) => r,
+            Err(e) => return Err(e), // dropping the spool stops the writer thread
+        };
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()));
+        spool.send_batch().map_err(io)?;
+        spool.tx = None;
+        let out = writer
+            .join()
+            .map_err(|_| Error::new(ErrorKind::Io("the writer thread panicked".into())))?
+            .map_err(io)?;
+        Ok((rep, out))
     })
+}
+
+/// How often [`transform_pipelined`] calls its writeback hook (bytes).
+pub const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// A piece of output for the writer thread.
+enum Seg<'d> {
+    /// Bytes produced by the writer (its buffer, flushed).
+    Owned(Vec<u8>),
+    /// Bytes of the input, copied verbatim.
+    Input(&'d [u8]),
+    /// Reposition (deferred fields patched at the end).
+    Seek(u64),
+}
+
+/// The sink of the parsing thread in [`transform_pipelined`]: batches segments for the
+/// writer thread.
+struct Spool<'d> {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Seg<'d>>>>,
+    /// Owned buffers the writer thread has finished with, for reuse.
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
+    batch: Vec<Seg<'d>>,
+    batch_bytes: usize,
+}
+
+const BATCH_SEGS: usize = 1024;
+const BATCH_BYTES: usize = 4 << 20;
+
+impl<'d> Spool<'d> {
+    fn push(&mut self, seg: Seg<'d>) -> std::io::Result<()> {
+        self.batch_bytes += match &seg {
+            Seg::Owned(b) => b.len(),
+            Seg::Input(b) => b.len(),
+            Seg::Seek(_) => 0,
+        };
+        self.batch.push(seg);
+        if self.batch.len() >= BATCH_SEGS || self.batch_bytes >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self) -> std::io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_SEGS));
+        self.batch_bytes = 0;
+        match &self.tx {
+            Some(tx) if tx.send(batch).is_ok() => Ok(()),
+            // The writer thread stopped on an error; joining it reports the error.
+            _ => Err(std::io::Error::other("the output writer thread stopped")),
+        }
+    }
+}
+
+impl Write for Spool<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let mut v = self.back.try_recv().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(b);
+        self.push(Seg::Owned(v))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send_batch()
+    }
+}
+
+impl Seek for Spool<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match pos {
+            SeekFrom::Start(p) => {
+                self.push(Seg::Seek(p))?;
+                Ok(p)
+            }
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the output spool seeks only from the start",
+            )),
+        }
+    }
+}
+
+/// The writer thread of [`transform_pipelined`].
+fn write_segments<W: Write + Seek>(
+    mut out: W,
+    rx: std::sync::mpsc::Receiver<Vec<Seg<'_>>>,
+    back: std::sync::mpsc::Sender<Vec<u8>>,
+    mut writeback: impl FnMut(&mut W, u64, u64),
+) -> std::io::Result<W> {
+    use std::io::IoSlice;
+    let mut pos = 0u64; // current file position
+    let mut synced = 0u64; // writeback started up to here
+    for batch in rx {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(batch.len());
+        let mut i = 0;
+        while i < batch.len() {
+            match &batch[i] {
+                Seg::Seek(p) => {
+                    out.seek(SeekFrom::Start(*p))?;
+                    pos = *p;
+                    i += 1;
+                }
+                _ => {
+                    slices.clear();
+                    let mut n = 0u64;
+                    while let Some(seg) = batch.get(i) {
+                        let b: &[u8] = match seg {
+                            Seg::Owned(b) => b,
+                            Seg::Input(b) => b,
+                            Seg::Seek(_) => break,
+                        };
+                        if !b.is_empty() {
+                            slices.push(IoSlice::new(b));
+                            n += b.len() as u64;
+                        }
+                        i += 1;
+                    }
+                    write_all_vectored(&mut out, &mut slices)?;
+                    pos += n;
+                    if pos >= synced + WRITEBACK_EVERY {
+                        writeback(&mut out, synced, pos - synced);
+                        synced = pos;
+                    }
+                }
+            }
+        }
+        drop(slices);
+        for seg in batch {
+            if let Seg::Owned(v) = seg {
+                let _ = back.send(v);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(out)
+}
+
+fn write_all_vectored<W: Write>(
+    out: &mut W,
+    mut slices: &mut [std::io::IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "failed to write the whole buffer",
+                ))
+            }
+            Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Copies a run of verbatim input bytes through the writer's buffer (any sink).
+fn copy_buffered<W: Write>(w: &mut RdbWriter<W>, run: &[u8]) -> Result<()> {
+    w.raw_record(run)
 }
 
 /// Keys kept (and those with an expiry) per SELECTDB section (index 0: before the first
@@ -225,14 +466,19 @@ fn count_kept(data: &[u8], filter: &KeyFilter) -> Result<KeptCounts> {
     Ok(c)
 }
 
+/// The transform. `copy_run` appends a range of input bytes that goes to the output
+/// verbatim (runs of consecutive kept records, prefixes included); `input_crc(eof)` is the
+/// CRC-64 of `data[..=eof]`, asked for only when the input's checksum is verified.
 #[allow(clippy::too_many_arguments)]
-fn transform_core<W: Write>(
-    data: &[u8],
+fn transform_core<'d, W: Write>(
+    data: &'d [u8],
     out: W,
     opts: &TransformOptions,
     known: Option<KeptCounts>,
     mut on_key: Option<&mut dyn FnMut(&KeyEvent)>,
     progress: &mut dyn FnMut(u64),
+    mut copy_run: impl FnMut(&mut RdbWriter<W>, &'d [u8]) -> Result<()>,
+    input_crc: impl FnOnce(usize) -> u64,
     finish: impl FnOnce(RdbWriter<W>) -> Result<W>,
 ) -> Result<(TransformReport, W)> {
     let header = Header::parse(data, 0)?;
@@ -274,9 +520,28 @@ fn transform_core<W: Write>(
     // Per-db counts of the current input db, flushed into the report when it changes.
     let mut cur_db: Option<(u64, DbCounts)> = None;
 
-    while let Some(item) = reader.next() {
+    // Kept records whose bytes (per-key prefix included) the writer would reproduce exactly
+    // are not written one by one: consecutive ones form a run of input bytes, appended in
+    // one piece when something else has to be written (or at the end).
+    let mut run: Option<(usize, usize)> = None;
+    let mut scratch = Vec::new();
+    macro_rules! flush_run {
+        () => {
+            if let Some((a, b)) = run.take() {
+                copy_run(&mut w, &data[a..b])?;
+            }
+        };
+    }
+
+    loop {
+        // Where this record's bytes start, per-key prefix (expiry, LRU/LFU) included.
+        let before = reader.offset() as usize;
+        let Some(item) = reader.next() else { break };
         let item = item?;
         let rec_start = item.offset as usize;
+        if !matches!(item.record, Record::Entry(_)) {
+            flush_run!();
+        }
         match item.record {
             Record::Header(_) => {}
             Record::Aux { key, value } => {
@@ -422,6 +687,9 @@ fn transform_core<W: Write>(
                     }
                     origin.insert(k, e.db);
                 }
+                if pending_db.is_some() || pending_slot.is_some() {
+                    flush_run!();
+                }
                 if let Some((db, counts)) = pending_db.take() {
                     w.select_db(db)?;
                     let deferred = match counts {
@@ -456,15 +724,33 @@ fn transform_core<W: Write>(
                         counts: Counts::default(),
                     });
                 }
-                let meta = EntryMeta::of(&e);
-                let outcome = if same_format {
-                    let end = (e.value.offset() as usize).saturating_add(e.value.len());
-                    match data.get(rec_start..end) {
-                        Some(record) => w.entry_copy(&e.key, &meta, record)?,
-                        None => w.entry(&e)?,
+                let end = (e.value.offset() as usize).saturating_add(e.value.len());
+                let verbatim = same_format
+                    && end <= data.len()
+                    && data
+                        .get(before..rec_start)
+                        .is_some_and(|p| w.prefix_is(&e, p, &mut scratch))
+                    && !is_empty_collection(header.dialect, e.value.type_byte(), e.value.raw());
+                let outcome = if verbatim {
+                    match &mut run {
+                        Some((_, b)) if *b == before => *b = end,
+                        _ => {
+                            flush_run!();
+                            run = Some((before, end));
+                        }
                     }
+                    EntryOutcome::Copied
                 } else {
-                    w.entry(&e)?
+                    flush_run!();
+                    let meta = EntryMeta::of(&e);
+                    if same_format {
+                        match data.get(rec_start..end) {
+                            Some(record) => w.entry_copy(&e.key, &meta, record)?,
+                            None => w.entry(&e)?,
+                        }
+                    } else {
+                        w.entry(&e)?
+                    }
                 };
                 let (action, note) = match &outcome {
                     EntryOutcome::Copied => {
@@ -531,6 +817,7 @@ fn transform_core<W: Write>(
             }
         }
     }
+    flush_run!();
     if let Some((db, c)) = cur_db.take() {
         let r = rep.dbs.entry(db).or_default();
         r.kept += c.kept;
@@ -543,7 +830,7 @@ fn transform_core<W: Write>(
     };
     if opts.verify_checksum {
         if let Some(stored) = stored_checksum.filter(|&c| c != 0) {
-            let computed = crate::rdb::crc::crc64(&data[..=eof]);
+            let computed = input_crc(eof);
             if computed != stored {
                 return Err(
                     Error::new(ErrorKind::ChecksumMismatch { stored, computed }).at(eof as u64 + 1)
@@ -587,6 +874,7 @@ fn first_line(code: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rdb::format::T_SET_INTSET;
     use crate::rdb::model::{HashField, Value};
     use crate::rdb::{check_rdb, CheckOptions};
 
@@ -618,6 +906,117 @@ mod tests {
         )
         .unwrap();
         w.finish().unwrap()
+    }
+
+    /// A file with expiries, LRU/LFU data and empty collections in two databases, big enough
+    /// for the writer to flush before the deferred RESIZEDB counts are filled in.
+    fn metadata_source() -> Vec<u8> {
+        let mut w = RdbWriter::new(Vec::new(), Dialect::Redis, 11).unwrap();
+        w.aux(b"redis-ver", b"7.2.0").unwrap();
+        for db in [0u64, 3] {
+            w.select_db(db).unwrap();
+            w.resize_db(20_000, 0).unwrap();
+            for i in 0..20_000u64 {
+                let meta = EntryMeta {
+                    expire_ms: (i % 3 == 0).then_some(1_700_000_000_000 + i as i64),
+                    lru_idle: (i % 5 == 0).then_some(i * 1000),
+                    lfu_freq: (i % 7 == 0).then_some((i % 256) as u8),
+                    key_meta: None,
+                };
+                let key = format!("k:{db}:{i}");
+                let v = if i % 11 == 0 {
+                    Value::Set(Vec::new()) // empty: written, and skipped by the transform
+                } else {
+                    Value::String(format!("value-{i}-{}", "x".repeat((i % 50) as usize)).into())
+                };
+                if let Value::Set(_) = v {
+                    // The writer never writes empty collections: write an empty intset by
+                    // hand (type byte, key, a 0-element intset blob), without metadata.
+                    let mut raw = vec![T_SET_INTSET];
+                    crate::rdb::encode::StringEncoder::new(false).write(&mut raw, key.as_bytes());
+                    raw.push(8);
+                    raw.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+                    w.raw_record(&raw).unwrap();
+                } else {
+                    w.entry_value(key.as_bytes(), &meta, &v).unwrap();
+                }
+            }
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn pipelined_output_equals_the_seekable_one_and_keeps_every_kept_entry() {
+        use crate::filter::Glob;
+        let data = metadata_source();
+        let mut opts = TransformOptions {
+            verify_checksum: true,
+            ..Default::default()
+        };
+        opts.filter.exclude.push(Glob::new(b"k:[03]:1[0-4]*"));
+        let (ra, a) = transform_seekable(
+            &data,
+            std::io::Cursor::new(Vec::new()),
+            &opts,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut calls = 0;
+        let (rb, b) = transform_pipelined(
+            &data,
+            std::io::Cursor::new(Vec::new()),
+            &opts,
+            &mut |_| {},
+            |_, _, _| calls += 1,
+        )
+        .unwrap();
+        let (a, b) = (a.into_inner(), b.into_inner());
+        assert!(a == b);
+        assert_eq!(ra.keys_written, rb.keys_written);
+        assert!(ra.keys_filtered_out > 0 && ra.empty_skipped > 0);
+        assert_eq!(calls, 0, "no writeback below {WRITEBACK_EVERY} bytes");
+        let rc = check_rdb(&b, 0, CheckOptions::default());
+        assert!(rc.ok, "{rc:?}");
+        // Every entry the filter keeps is in the output with its metadata and value bytes,
+        // in order; nothing else is.
+        let entries = |d: &[u8]| -> Vec<_> {
+            RdbReader::new(d)
+                .filter_map(|i| match i.unwrap().record {
+                    Record::Entry(e) => Some((
+                        e.db,
+                        e.key.to_vec(),
+                        e.expire_ms,
+                        e.lru_idle,
+                        e.lfu_freq,
+                        e.value.type_byte(),
+                        e.value.raw().to_vec(),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let want: Vec<_> = entries(&data)
+            .into_iter()
+            .filter(|e| opts.filter.matches_key(&e.1) && e.5 != T_SET_INTSET)
+            .collect();
+        assert_eq!(entries(&b), want);
+        // A bad input checksum is still caught (the speculative check on another thread).
+        let mut bad = data.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let err = transform_pipelined(
+            &bad,
+            std::io::Cursor::new(Vec::new()),
+            &opts,
+            &mut |_| {},
+            |_, _, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::ChecksumMismatch { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -217,6 +217,37 @@ pub fn is_empty_collection(dialect: Dialect, t: u8, raw: &[u8]) -> bool {
     r.unwrap_or(false)
 }
 
+/// Appends the expiry and LRU/LFU part of a per-key prefix, as Redis writes it for `target`.
+fn encode_prefix(
+    target: Target,
+    expire_ms: Option<i64>,
+    lru_idle: Option<u64>,
+    lfu_freq: Option<u8>,
+    out: &mut Vec<u8>,
+) {
+    let v = target.version;
+    if let Some(ms) = expire_ms {
+        if v >= 3 {
+            out.push(OP_EXPIRETIME_MS);
+            out.extend_from_slice(&ms.to_le_bytes());
+        } else {
+            let secs = expire_secs(ms).unwrap_or(i32::MAX);
+            out.push(OP_EXPIRETIME);
+            out.extend_from_slice(&secs.to_le_bytes());
+        }
+    }
+    if v >= 9 {
+        if let Some(idle) = lru_idle {
+            out.push(OP_IDLE);
+            write_len(out, idle);
+        }
+        if let Some(f) = lfu_freq {
+            out.push(OP_FREQ);
+            out.push(f);
+        }
+    }
+}
+
 /// An expiry in ms as the 32-bit seconds of `EXPIRETIME` (rounded up, so a key never
 /// expires earlier than it would have).
 fn expire_secs(ms: i64) -> Option<i32> {
@@ -480,29 +511,15 @@ impl<W: Write> RdbWriter<W> {
     /// be written.
     fn prefix(&mut self, meta: &EntryMeta) -> Result<Vec<String>> {
         let mut lost = Vec::new();
-        let v = self.target.version;
-        if let Some(ms) = meta.expire_ms {
-            if v >= 3 {
-                self.buf.push(OP_EXPIRETIME_MS);
-                self.buf.extend_from_slice(&ms.to_le_bytes());
-            } else {
-                let secs = expire_secs(ms).unwrap_or(i32::MAX);
-                self.buf.push(OP_EXPIRETIME);
-                self.buf.extend_from_slice(&secs.to_le_bytes());
-            }
-        }
-        if v >= 9 {
-            if let Some(idle) = meta.lru_idle {
-                self.buf.push(OP_IDLE);
-                write_len(&mut self.buf, idle);
-            }
-            if let Some(f) = meta.lfu_freq {
-                self.buf.push(OP_FREQ);
-                self.buf.push(f);
-            }
-        }
+        encode_prefix(
+            self.target,
+            meta.expire_ms,
+            meta.lru_idle,
+            meta.lfu_freq,
+            &mut self.buf,
+        );
         if let Some(km) = &meta.key_meta {
-            if self.target.dialect == Dialect::Redis && v >= 13 {
+            if self.target.dialect == Dialect::Redis && self.target.version >= 13 {
                 self.buf.push(OP_KEY_META_OR_SLOT_IMPORT);
                 self.buf.extend_from_slice(km);
             } else {
@@ -512,9 +529,58 @@ impl<W: Write> RdbWriter<W> {
         Ok(lost)
     }
 
+    /// True when the per-key prefix this writer would write for `e` (what
+    /// [`Self::entry_copy`] writes before the record) is exactly `input`, the bytes between
+    /// the previous record and `e`'s type byte in the source: the entry can then be copied
+    /// with its prefix as one verbatim range. `scratch` is reused between calls.
+    pub(crate) fn prefix_is(&self, e: &Entry<'_>, input: &[u8], scratch: &mut Vec<u8>) -> bool {
+        if e.expire_ms.is_none() && e.lru_idle.is_none() && e.lfu_freq.is_none() {
+            if let Some(km) = e.key_meta {
+                return self.target.dialect == Dialect::Redis
+                    && self.target.version >= 13
+                    && input.len() == km.len() + 1
+                    && input.first() == Some(&OP_KEY_META_OR_SLOT_IMPORT)
+                    && &input[1..] == km;
+            }
+            return input.is_empty();
+        }
+        if self.meta_unfit_ms(e.expire_ms).is_some() {
+            return false;
+        }
+        scratch.clear();
+        encode_prefix(self.target, e.expire_ms, e.lru_idle, e.lfu_freq, scratch);
+        if let Some(km) = e.key_meta {
+            if !(self.target.dialect == Dialect::Redis && self.target.version >= 13) {
+                return false;
+            }
+            scratch.push(OP_KEY_META_OR_SLOT_IMPORT);
+            scratch.extend_from_slice(km);
+        }
+        scratch[..] == *input
+    }
+
+    /// Appends `b` to the output without copying it through the writer's buffer: flushes
+    /// the buffer, accounts `b` in the checksum and the size, and calls `write` to pass `b`
+    /// itself to the sink. `write` must write exactly `b`.
+    pub(crate) fn put_with<'b>(
+        &mut self,
+        b: &'b [u8],
+        write: impl FnOnce(&mut W, &'b [u8]) -> std::io::Result<()>,
+    ) -> Result<()> {
+        self.flush_buf()?;
+        self.crc.update(b);
+        write(&mut self.w, b).map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+        self.written += b.len() as u64;
+        Ok(())
+    }
+
     /// Why this key's metadata cannot be written at all (an expiry past 2038 in RDB 1–2).
     fn meta_unfit(&self, meta: &EntryMeta) -> Option<String> {
-        match meta.expire_ms {
+        self.meta_unfit_ms(meta.expire_ms)
+    }
+
+    fn meta_unfit_ms(&self, expire_ms: Option<i64>) -> Option<String> {
+        match expire_ms {
             Some(ms) if self.target.version < 3 && expire_secs(ms).is_none() => Some(format!(
                 "an expiry of {ms} ms (RDB {} stores expiries as 32-bit seconds)",
                 self.target.version
