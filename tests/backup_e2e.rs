@@ -572,7 +572,8 @@ fn s3_server_killed_mid_upload() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(100));
+    // At once: the 48 MB base takes a few hundred ms to go up (5 MiB parts, one at a time);
+    // waiting longer here lets a fast ship finish before the kill.
     srv.kill();
     let st = child.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
