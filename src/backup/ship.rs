@@ -473,6 +473,18 @@ pub struct SegmentPass {
     pub broken: Option<String>,
 }
 
+/// [`ship_segments`] with the daemon's options.
+fn ship_chain(
+    store: &dyn Store,
+    opts: &ShipOptions,
+    chain: &mut Chain,
+    pinned: &mut Option<(u64, File)>,
+    log: Log<'_>,
+) -> Result<SegmentPass, ShipError> {
+    let (level, max) = (opts.zstd_level, opts.max_segment);
+    ship_segments(store, &opts.data, chain, pinned, level, max, log)
+}
+
 /// Ships the bytes appended since `chain`, following INCR rollovers. Segments end at command
 /// boundaries and are at most `max_segment` raw bytes (unless one command is larger).
 ///
@@ -972,15 +984,7 @@ impl<'s> Shipper<'s> {
         let has_aof = self.opts.data.aof_dir.is_some();
         if !force_full && !due && has_aof {
             if let Some(chain) = &mut self.chain {
-                let pass = ship_segments(
-                    self.store,
-                    &self.opts.data,
-                    chain,
-                    &mut self.pinned,
-                    self.opts.zstd_level,
-                    self.opts.max_segment,
-                    log,
-                )?;
+                let pass = ship_chain(self.store, &self.opts, chain, &mut self.pinned, log)?;
                 rep.segments = pass.uploaded;
                 rep.bytes = pass.bytes;
                 match pass.broken {
@@ -1003,15 +1007,7 @@ impl<'s> Shipper<'s> {
         // segments reach the moment the new snapshot is taken.
         if has_aof {
             if let Some(chain) = &mut self.chain {
-                match ship_segments(
-                    self.store,
-                    &self.opts.data,
-                    chain,
-                    &mut self.pinned,
-                    self.opts.zstd_level,
-                    self.opts.max_segment,
-                    log,
-                ) {
+                match ship_chain(self.store, &self.opts, chain, &mut self.pinned, log) {
                     Ok(pass) => {
                         rep.segments += pass.uploaded;
                         rep.bytes += pass.bytes;
