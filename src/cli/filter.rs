@@ -200,6 +200,10 @@ pub fn run_transform(
                 af.commit()?;
                 Ok(r)
             }
+            // I/O errors come from writing (the input is mapped).
+            Err(e) if matches!(e.kind(), redsafe::error::ErrorKind::Io(_)) => {
+                Err(anyhow::Error::new(e.in_file(out)))
+            }
             Err(e) => Err(anyhow::Error::new(e.in_file(input))),
         }
     };

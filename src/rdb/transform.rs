@@ -249,18 +249,28 @@ pub fn transform_pipelined<W: Write + Seek + Send>(
             },
             |w| w.finish_seek(),
         );
-        let (rep, mut spool) = match res {
-            Ok(r) => r,
-            Err(e) => return Err(e), // dropping the spool stops the writer thread
-        };
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()));
-        spool.send_batch().map_err(io)?;
-        spool.tx = None;
-        let out = writer
-            .join()
-            .map_err(|_| Error::new(ErrorKind::Io("the writer thread panicked".into())))?
-            .map_err(io)?;
-        Ok((rep, out))
+        let joined = |writer: std::thread::ScopedJoinHandle<'_, std::io::Result<W>>| {
+            writer
+                .join()
+                .map_err(|_| Error::new(ErrorKind::Io("the writer thread panicked".into())))?
+                .map_err(io)
+        };
+        match res {
+            Ok((rep, mut spool)) => {
+                let sent = spool.send_batch();
+                drop(spool); // ends the writer thread's input
+                let out = joined(writer)?;
+                sent.map_err(io)?;
+                Ok((rep, out))
+            }
+            // The spool was dropped with the writer, which ends the writer thread. When that
+            // thread failed (a full disk…), its error is the cause: report it.
+            Err(e) => match joined(writer) {
+                Err(w) if matches!(e.kind(), ErrorKind::Io(_)) => Err(w),
+                _ => Err(e),
+            },
+        }
     })
 }
 
@@ -1017,6 +1027,54 @@ mod tests {
             matches!(err.kind(), ErrorKind::ChecksumMismatch { .. }),
             "{err}"
         );
+    }
+
+    /// A sink that fails like a full disk after `left` bytes.
+    #[derive(Debug)]
+    struct FullDisk {
+        left: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("No space left on device"));
+            }
+            let n = b.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for FullDisk {
+        fn seek(&mut self, p: SeekFrom) -> std::io::Result<u64> {
+            match p {
+                SeekFrom::Start(p) => Ok(p),
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn pipelined_write_errors_are_reported_as_such() {
+        let data = metadata_source();
+        for left in [0, 100, 500_000] {
+            let err = transform_pipelined(
+                &data,
+                FullDisk { left },
+                &TransformOptions::default(),
+                &mut |_| {},
+                |_, _, _| {},
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Io(m) if m.contains("No space left")),
+                "{left}: {err}"
+            );
+        }
     }
 
     #[test]
