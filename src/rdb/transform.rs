@@ -175,6 +175,7 @@ pub fn transform_seekable<W: Write + Seek>(
         None,
         on_key,
         progress,
+        |_| {},
         copy_buffered,
         |eof| crate::rdb::crc::crc64(&data[..=eof]),
         |w| w.finish_seek(),
@@ -199,6 +200,7 @@ pub fn transform<W: Write>(
         Some(counts),
         Some(on_key),
         progress,
+        |_| {},
         copy_buffered,
         |eof| crate::rdb::crc::crc64(&data[..=eof]),
         |w| w.finish(),
@@ -240,6 +242,7 @@ pub fn transform_pipelined<W: Write + Seek + Send>(
             None,
             None,
             progress,
+            |w| w.set_crc_by_sink(Spool::crc),
             |w, run| w.put_with(run, |sp, run| sp.push(Seg::Input(run))),
             |eof| match crc_thread {
                 Some(h) if Some(eof) == guess => h
@@ -285,6 +288,8 @@ enum Seg<'d> {
     Input(&'d [u8]),
     /// Reposition (deferred fields patched at the end).
     Seek(u64),
+    /// Reply with the CRC-64 of every byte written before this segment.
+    Crc(std::sync::mpsc::Sender<u64>),
 }
 
 /// The sink of the parsing thread in [`transform_pipelined`]: batches segments for the
@@ -305,7 +310,7 @@ impl<'d> Spool<'d> {
         self.batch_bytes += match &seg {
             Seg::Owned(b) => b.len(),
             Seg::Input(b) => b.len(),
-            Seg::Seek(_) => 0,
+            Seg::Seek(_) | Seg::Crc(_) => 0,
         };
         self.batch.push(seg);
         if self.batch.len() >= BATCH_SEGS || self.batch_bytes >= BATCH_BYTES {
@@ -325,6 +330,17 @@ impl<'d> Spool<'d> {
             // The writer thread stopped on an error; joining it reports the error.
             _ => Err(std::io::Error::other("the output writer thread stopped")),
         }
+    }
+}
+
+impl Spool<'_> {
+    /// The CRC-64/REDIS of everything written so far, computed by the writer thread.
+    fn crc(&mut self) -> std::io::Result<u64> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.push(Seg::Crc(tx))?;
+        self.send_batch()?;
+        rx.recv()
+            .map_err(|_| std::io::Error::other("the output writer thread stopped"))
     }
 }
 
@@ -364,6 +380,8 @@ fn write_segments<W: Write + Seek>(
     mut writeback: impl FnMut(&mut W, u64, u64),
 ) -> std::io::Result<W> {
     use std::io::IoSlice;
+    let mut crc = crate::rdb::crc::Crc64::default(); // of the bytes before any seek
+    let mut seeked = false;
     let mut pos = 0u64; // current file position
     let mut synced = 0u64; // writeback started up to here
     for batch in rx {
@@ -374,6 +392,11 @@ fn write_segments<W: Write + Seek>(
                 Seg::Seek(p) => {
                     out.seek(SeekFrom::Start(*p))?;
                     pos = *p;
+                    seeked = true;
+                    i += 1;
+                }
+                Seg::Crc(reply) => {
+                    let _ = reply.send(crc.finish());
                     i += 1;
                 }
                 _ => {
@@ -383,8 +406,11 @@ fn write_segments<W: Write + Seek>(
                         let b: &[u8] = match seg {
                             Seg::Owned(b) => b,
                             Seg::Input(b) => b,
-                            Seg::Seek(_) => break,
+                            Seg::Seek(_) | Seg::Crc(_) => break,
                         };
+                        if !seeked {
+                            crc.update(b);
+                        }
                         if !b.is_empty() {
                             slices.push(IoSlice::new(b));
                             n += b.len() as u64;
@@ -487,6 +513,7 @@ fn transform_core<'d, W: Write>(
     known: Option<KeptCounts>,
     mut on_key: Option<&mut dyn FnMut(&KeyEvent)>,
     progress: &mut dyn FnMut(u64),
+    setup: impl FnOnce(&mut RdbWriter<W>),
     mut copy_run: impl FnMut(&mut RdbWriter<W>, &'d [u8]) -> Result<()>,
     input_crc: impl FnOnce(usize) -> u64,
     finish: impl FnOnce(RdbWriter<W>) -> Result<W>,
@@ -507,6 +534,7 @@ fn transform_core<'d, W: Write>(
     let fail_on_loss = !wopts.lossy;
     wopts.lossy = true; // collect every loss, then fail at the end if not allowed
     let mut w = RdbWriter::with_options(out, dialect, version, wopts)?;
+    setup(&mut w);
     let mut rep = TransformReport {
         input: Some(header),
         output: Some(Header { dialect, version }),

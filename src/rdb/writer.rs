@@ -119,6 +119,9 @@ pub struct RdbWriter<W: Write> {
     w: W,
     buf: Vec<u8>,
     crc: Crc64,
+    /// When set, the sink computes the checksum of what it is given (on its own thread) and
+    /// this returns it; the writer then hashes nothing itself.
+    crc_by_sink: Option<fn(&mut W) -> std::io::Result<u64>>,
     written: u64,
     target: Target,
     opts: WriterOptions,
@@ -284,6 +287,7 @@ impl<W: Write> RdbWriter<W> {
             w,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             crc: Crc64::default(),
+            crc_by_sink: None,
             written: 0,
             target: Target { dialect, version },
             opts,
@@ -319,7 +323,9 @@ impl<W: Write> RdbWriter<W> {
 
     fn flush_buf(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.crc.update(&self.buf);
+            if self.crc_by_sink.is_none() {
+                self.crc.update(&self.buf);
+            }
             self.w
                 .write_all(&self.buf)
                 .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
@@ -341,7 +347,9 @@ impl<W: Write> RdbWriter<W> {
     fn put(&mut self, b: &[u8]) -> Result<()> {
         if b.len() >= FLUSH_AT / 4 {
             self.flush_buf()?;
-            self.crc.update(b);
+            if self.crc_by_sink.is_none() {
+                self.crc.update(b);
+            }
             self.w
                 .write_all(b)
                 .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
@@ -559,6 +567,22 @@ impl<W: Write> RdbWriter<W> {
         scratch[..] == *input
     }
 
+    /// Leaves the checksum to the sink: `crc(sink)` returns the CRC-64/REDIS of every byte
+    /// the sink has been given so far (called once, after the EOF opcode). Only before
+    /// anything was flushed.
+    pub(crate) fn set_crc_by_sink(&mut self, crc: fn(&mut W) -> std::io::Result<u64>) {
+        debug_assert_eq!(self.written, 0);
+        self.crc_by_sink = Some(crc);
+    }
+
+    /// The checksum of everything flushed so far.
+    fn crc_so_far(&mut self) -> Result<u64> {
+        match self.crc_by_sink {
+            Some(f) => f(&mut self.w).map_err(|e| Error::new(ErrorKind::Io(e.to_string()))),
+            None => Ok(self.crc.finish()),
+        }
+    }
+
     /// Appends `b` to the output without copying it through the writer's buffer: flushes
     /// the buffer, accounts `b` in the checksum and the size, and calls `write` to pass `b`
     /// itself to the sink. `write` must write exactly `b`.
@@ -568,7 +592,9 @@ impl<W: Write> RdbWriter<W> {
         write: impl FnOnce(&mut W, &'b [u8]) -> std::io::Result<()>,
     ) -> Result<()> {
         self.flush_buf()?;
-        self.crc.update(b);
+        if self.crc_by_sink.is_none() {
+            self.crc.update(b);
+        }
         write(&mut self.w, b).map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
         self.written += b.len() as u64;
         Ok(())
@@ -1012,7 +1038,11 @@ impl<W: Write> RdbWriter<W> {
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()));
         // CRC-64/REDIS has init 0 and xorout 0, so it is linear: changing bytes at offset o
         // changes the CRC by the CRC of the difference followed by the bytes after it (zeros).
-        let mut crc = self.crc.finish();
+        let mut crc = if self.opts.checksum {
+            self.crc_so_far()?
+        } else {
+            0
+        };
         for (off, bytes) in std::mem::take(&mut self.patches) {
             let mut diff = bytes.clone();
             for (i, b) in diff.iter_mut().enumerate() {
@@ -1047,7 +1077,7 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf()?;
         if self.target.version >= FIRST_CHECKSUM_VERSION {
             let crc = if self.opts.checksum {
-                self.crc.finish()
+                self.crc_so_far()?
             } else {
                 0
             };
