@@ -162,7 +162,10 @@ pub fn restore(
                     }
                     let file = File::create(&path).map_err(io_err(&path))?;
                     let mut w = ProgressWriter {
-                        inner: BufWriter::with_capacity(1 << 20, file),
+                        inner: BufWriter::with_capacity(
+                            1 << 20,
+                            crate::fsutil::EarlyWriteback::new(file),
+                        ),
                         written: &written,
                         progress,
                     };
@@ -183,7 +186,7 @@ pub fn restore(
                         path: path.clone(),
                         source: e.into_error(),
                     })?;
-                    file.sync_all().map_err(io_err(&path))?;
+                    file.into_inner().sync_all().map_err(io_err(&path))?;
                     Ok(())
                 })();
                 if let Err(e) = r {

@@ -236,25 +236,9 @@ pub fn run_transform(
     Ok(EXIT_OK)
 }
 
-/// Starts writing back `len` bytes at `offset` of `f` to disk without waiting (Linux
-/// `sync_file_range`; elsewhere nothing). Only a head start for the final fsync.
+/// The writeback hook of `transform_pipelined` for a file output.
 fn start_writeback(f: &mut &mut std::fs::File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain syscall on a file descriptor we own; it reads no memory.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::sync_file_range(
-                f.as_raw_fd(),
-                offset as libc::off64_t,
-                len as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (f, offset, len);
+    redsafe::fsutil::start_writeback(f, offset, len);
 }
 
 fn report_json(r: &TransformReport) -> serde_json::Value {
