@@ -11,7 +11,7 @@
 //! and only among the commands stamped (`#TS:`) inside an optional time window.
 //!
 //! The output stays valid: commands removed inside `MULTI`/`EXEC` leave the transaction
-//! balanced and a transaction left empty disappears; `SELECT`s are written only where the
+//! balanced and a transaction the filter leaves empty disappears (one empty in the input stays); `SELECT`s are written only where the
 //! kept commands need them (an original `SELECT` whose commands were all removed vanishes, one
 //! is re-emitted where a kept command would otherwise run in the wrong database); annotations
 //! are kept; the RDB part of a BASE or preamble is copied unchanged (or, with key filters,
@@ -298,8 +298,12 @@ struct Txn {
     end: usize,
     /// A `SELECT` was pending when the `MULTI` came (Redis ≤ 7.0 writes it before MULTI).
     select_before: bool,
+    /// The database the `MULTI` runs in.
+    db: u64,
     items: Vec<TxItem>,
     kept: usize,
+    /// Commands of the transaction the filter removed.
+    dropped: usize,
 }
 
 enum Decision {
@@ -699,15 +703,19 @@ impl<'o> Engine<'o> {
                             start: s,
                             end: e,
                             select_before: sel_pending,
+                            db: c.db,
                             items: Vec::new(),
                             kept: 0,
+                            dropped: 0,
                         });
                         sel_pending = false;
                         continue;
                     }
                     if name.len() == 4 && c.is("exec") {
                         if let Some(t) = txn.take() {
-                            if t.kept == 0 {
+                            // Only a transaction the filter emptied goes; one that was
+                            // empty in the input is kept as it is.
+                            if t.kept == 0 && t.dropped > 0 {
                                 self.report.transactions_removed += 1;
                                 for it in &t.items {
                                     if let TxItem::Annotation(s, e) = *it {
@@ -736,7 +744,12 @@ impl<'o> Engine<'o> {
                         Decision::Keep
                     };
                     match decision {
-                        Decision::Drop => self.note_drop(file, &c),
+                        Decision::Drop => {
+                            self.note_drop(file, &c);
+                            if let Some(t) = txn.as_mut() {
+                                t.dropped += 1;
+                            }
+                        }
                         Decision::Keep => {
                             self.note_kept(file, &c, &mut argv);
                             match txn.as_mut() {
@@ -783,7 +796,7 @@ impl<'o> Engine<'o> {
         Ok(reader.state().timestamp)
     }
 
-    /// Writes a transaction with at least one kept command.
+    /// Writes a transaction that keeps at least one command or was empty in the input.
     #[allow(clippy::too_many_arguments)]
     fn flush_txn(
         &self,
@@ -802,10 +815,20 @@ impl<'o> Engine<'o> {
             TxItem::Range(_, _, d, sel) | TxItem::Bytes(_, d, sel) => Some((d, sel)),
             TxItem::Annotation(..) => None,
         });
-        if let Some((d, false)) = first {
-            if t.select_before || d != *out_db {
-                self.emit_select(sink, data, selects, d)?;
-                *out_db = d;
+        match first {
+            Some((d, false)) => {
+                if t.select_before || d != *out_db {
+                    self.emit_select(sink, data, selects, d)?;
+                    *out_db = d;
+                }
+            }
+            Some((_, true)) => {}
+            // A transaction empty in the input: its SELECT (if any) stays before it.
+            None => {
+                if t.select_before || t.db != *out_db {
+                    self.emit_select(sink, data, selects, t.db)?;
+                    *out_db = t.db;
+                }
             }
         }
         sink.range(data, t.start, t.end)?;
