@@ -277,8 +277,9 @@ pub fn transform_pipelined<W: Write + Seek + Send>(
     })
 }
 
-/// How often [`transform_pipelined`] calls its writeback hook (bytes).
-pub const WRITEBACK_EVERY: u64 = 32 << 20;
+/// How often [`transform_pipelined`] calls its writeback hook (bytes): the same period as
+/// [`crate::fsutil::EarlyWriteback`]'s.
+pub const WRITEBACK_EVERY: u64 = crate::fsutil::EARLY_WRITEBACK_EVERY;
 
 /// A piece of output for the writer thread.
 enum Seg<'d> {
