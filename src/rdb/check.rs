@@ -244,9 +244,7 @@ pub fn check_rdb_with_progress(
     // on another core while parsing. If the guess is wrong, compute the right range after.
     let parallel = opts.verify_checksum && data.len() > (1 << 20);
     std::thread::scope(|s| {
-        let guess_end = data.len().saturating_sub(8);
-        let crc_thread = parallel
-            .then(|| s.spawn(move || crate::rdb::crc::crc64(data.get(..guess_end).unwrap_or(&[]))));
+        let crc = crate::rdb::crc::EofCrc::start(s, data, parallel);
         let result = walk(data, base, opts, now_ms, &mut report, progress);
         match result {
             Err(e) => {
@@ -259,10 +257,7 @@ pub fn check_rdb_with_progress(
                     (Some(0), _) => ChecksumStatus::NotComputed,
                     (Some(_), _) if !opts.verify_checksum => ChecksumStatus::Skipped,
                     (Some(stored), Some(eof)) => {
-                        let computed = match crc_thread {
-                            Some(t) if eof + 1 == guess_end => t.join().unwrap_or(0),
-                            _ => crate::rdb::crc::crc64(data.get(..=eof).unwrap_or(&[])),
-                        };
+                        let computed = crc.finish(eof);
                         if computed == stored {
                             ChecksumStatus::Verified { crc: stored }
                         } else {

@@ -36,6 +36,43 @@ impl Crc64 {
     }
 }
 
+/// The CRC-64 an RDB's checksum covers (every byte up to and including the EOF opcode),
+/// started on another thread of `scope` on the guess that the file ends with the EOF opcode and
+/// its 8-byte checksum; [`EofCrc::finish`] takes that result when the guess was right and
+/// hashes the right range otherwise.
+pub struct EofCrc<'scope, 'd> {
+    data: &'d [u8],
+    guess: Option<usize>,
+    thread: Option<std::thread::ScopedJoinHandle<'scope, u64>>,
+}
+
+impl<'scope, 'd: 'scope> EofCrc<'scope, 'd> {
+    /// Starts hashing `data[..=len - 9]` on a thread of `scope` when `speculate`; otherwise
+    /// everything is hashed by `finish`.
+    pub fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        data: &'d [u8],
+        speculate: bool,
+    ) -> Self {
+        let guess = data.len().checked_sub(9).filter(|_| speculate);
+        let thread = guess.map(|g| scope.spawn(move || crc64(&data[..=g])));
+        EofCrc {
+            data,
+            guess,
+            thread,
+        }
+    }
+
+    /// The CRC-64 of `data[..=eof]` (`eof`: the offset of the EOF opcode).
+    pub fn finish(self, eof: usize) -> u64 {
+        let range = || crc64(self.data.get(..=eof).unwrap_or(self.data));
+        match self.thread {
+            Some(h) if Some(eof) == self.guess => h.join().unwrap_or_else(|_| range()),
+            _ => range(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Crc64 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Crc64({:016x})", self.finish())

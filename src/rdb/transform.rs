@@ -224,8 +224,7 @@ pub fn transform_pipelined<W: Write + Seek + Send>(
     std::thread::scope(|s| {
         // The EOF opcode of a file without trailing bytes is 9 bytes before its end: check
         // that prefix on another core; anything else is hashed at the end.
-        let guess = data.len().checked_sub(9).filter(|_| opts.verify_checksum);
-        let crc_thread = guess.map(|g| s.spawn(move || crate::rdb::crc::crc64(&data[..=g])));
+        let input_crc = crate::rdb::crc::EofCrc::start(s, data, opts.verify_checksum);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Seg<'_>>>(8);
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let writer = s.spawn(move || write_segments(out, rx, back_tx, writeback));
@@ -244,12 +243,7 @@ pub fn transform_pipelined<W: Write + Seek + Send>(
             progress,
             |w| w.set_crc_by_sink(Spool::crc),
             |w, run| w.put_with(run, |sp, run| sp.push(Seg::Input(run))),
-            |eof| match crc_thread {
-                Some(h) if Some(eof) == guess => h
-                    .join()
-                    .unwrap_or_else(|_| crate::rdb::crc::crc64(&data[..=eof])),
-                _ => crate::rdb::crc::crc64(&data[..=eof]),
-            },
+            |eof| input_crc.finish(eof),
             |w| w.finish_seek(),
         );
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()));
