@@ -124,6 +124,15 @@ impl Error {
         self
     }
 
+    /// Replaces the database `from` by `to` (a part of a file read from a speculative record
+    /// boundary names its records' database only once the part before it is confirmed).
+    pub(crate) fn replace_db(mut self, from: u64, to: u64) -> Self {
+        if self.0.db == Some(from) {
+            self.0.db = Some(to);
+        }
+        self
+    }
+
     /// Adds a description of what was being read (e.g. "zset-listpack value"), unless set.
     pub fn with_context(mut self, context: impl Into<String>) -> Self {
         if self.0.context.is_none() {

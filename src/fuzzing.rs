@@ -383,11 +383,27 @@ fn rdb_file_inner(data: &[u8]) {
         deep: true,
         verify_checksum: true,
         now_ms: Some(0),
+        threads: 2,
+        ..Default::default()
     };
     let report = check_rdb(data, 0, opts);
     assert_eq!(report.ok, report.error.is_none());
     if let Some(e) = &report.error {
         check_error(e, 0, data.len(), "checker");
+    }
+
+    // Split between threads at speculative record boundaries, the report is the same.
+    for threads in [2, 3] {
+        let split = check_rdb(
+            data,
+            0,
+            CheckOptions {
+                threads,
+                split_min_bytes: 0,
+                ..opts
+            },
+        );
+        assert_same_report(&report, &split, threads);
     }
 
     // Offsets are relative to `base` and nothing else depends on it.
@@ -464,6 +480,27 @@ fn rdb_file_inner(data: &[u8]) {
             );
         }
     }
+}
+
+/// Panics unless two reports of the same file have the same verdict and error, and, for a
+/// valid file, the same counts (on damage the counts are of what was read before stopping,
+/// which depends on how far each thread got).
+pub fn assert_same_report(a: &crate::rdb::RdbReport, b: &crate::rdb::RdbReport, threads: usize) {
+    assert_eq!(
+        a.error, b.error,
+        "invariant: checking split between {threads} threads finds another error"
+    );
+    if !a.ok {
+        return;
+    }
+    let (ja, jb) = (
+        serde_json::to_value(a).expect("report to JSON"),
+        serde_json::to_value(b).expect("report to JSON"),
+    );
+    assert_eq!(
+        ja, jb,
+        "invariant: checking split between {threads} threads reports differently"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -34,6 +34,9 @@ pub struct CheckArgs {
     /// Do not verify the CRC-64 checksum.
     #[arg(long)]
     pub no_checksum: bool,
+    /// Threads for checking an RDB (0: one per core, at most 4).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Runs `redsafe check`.
@@ -51,6 +54,8 @@ fn run_rdb(args: CheckArgs) -> Result<u8> {
         deep: !args.shallow,
         verify_checksum: !args.no_checksum,
         now_ms: None,
+        threads: args.threads,
+        ..Default::default()
     };
     let pb = byte_progress(data.len() as u64, args.json);
     let mut report = check_rdb_with_progress(data, 0, opts, &mut |done| pb.set_position(done));
@@ -195,6 +200,7 @@ fn run_aof(args: CheckArgs) -> Result<u8> {
             deep: !args.shallow,
             verify_checksum: !args.no_checksum,
             now_ms: None,
+            ..Default::default()
         },
         continue_after_damage: true,
     };

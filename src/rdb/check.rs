@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::encoding::Elem;
 use crate::rdb::model::{ModuleValue, StreamId, ValueType};
 use crate::rdb::reader::{Header, RdbReader, Record};
+use crate::rdb::split::UNKNOWN_DB;
 use crate::rdb::value::{ArrayItem, DecodeOptions, Scratch, ValueVisitor};
 
 /// Options for [`check_rdb`].
@@ -21,7 +22,18 @@ pub struct CheckOptions {
     pub verify_checksum: bool,
     /// "Now" in unix ms, for counting already-expired keys (default: the system clock).
     pub now_ms: Option<i64>,
+    /// Threads for parsing and validating (default 0: one per core, at most 4).
+    pub threads: usize,
+    /// Files at least this large (default 16 MiB) are split into one part per thread at
+    /// speculatively found record boundaries ([`crate::rdb::split`]); each part is parsed and
+    /// validated on its own core and confirmed when the part before it ends exactly at its
+    /// start. Smaller files (and files with no boundary found) are parsed on one thread while
+    /// the others validate values. The report is the same either way.
+    pub split_min_bytes: u64,
 }
+
+/// The default [`CheckOptions::split_min_bytes`].
+pub const SPLIT_MIN_BYTES: u64 = 16 << 20;
 
 impl Default for CheckOptions {
     fn default() -> Self {
@@ -29,6 +41,8 @@ impl Default for CheckOptions {
             deep: true,
             verify_checksum: true,
             now_ms: None,
+            threads: 0,
+            split_min_bytes: SPLIT_MIN_BYTES,
         }
     }
 }
@@ -114,9 +128,38 @@ pub struct RdbReport {
     /// The first error, if the file is damaged.
     #[serde(skip)]
     pub error: Option<Error>,
+    /// How many parts the file was checked in, each on its own thread (1: one pass; see
+    /// [`CheckOptions::split_min_bytes`]). Not part of the JSON report: the verdict and the
+    /// counts do not depend on it.
+    #[serde(skip)]
+    pub parts: usize,
 }
 
 impl RdbReport {
+    /// A report on `size` bytes with nothing found yet.
+    fn empty(size: u64) -> Self {
+        RdbReport {
+            ok: false,
+            header: None,
+            aux: Vec::new(),
+            dbs: BTreeMap::new(),
+            keys: 0,
+            expires: 0,
+            already_expired: 0,
+            subexpires: 0,
+            empty_keys: 0,
+            functions: Vec::new(),
+            modules: BTreeSet::new(),
+            checksum: ChecksumStatus::NotReached,
+            eof_offset: None,
+            end_offset: None,
+            trailing_bytes: 0,
+            size,
+            error: None,
+            parts: 1,
+        }
+    }
+
     /// Things that do not make the file damaged but that an operator should know before
     /// loading it: database numbers a default server refuses (it exits with "FATAL: Data file
     /// was created with a Redis server configured to handle more than 16 databases"), empty
@@ -221,25 +264,7 @@ pub fn check_rdb_with_progress(
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
     });
-    let mut report = RdbReport {
-        ok: false,
-        header: None,
-        aux: Vec::new(),
-        dbs: BTreeMap::new(),
-        keys: 0,
-        expires: 0,
-        already_expired: 0,
-        subexpires: 0,
-        empty_keys: 0,
-        functions: Vec::new(),
-        modules: BTreeSet::new(),
-        checksum: ChecksumStatus::NotReached,
-        eof_offset: None,
-        end_offset: None,
-        trailing_bytes: 0,
-        size: data.len() as u64,
-        error: None,
-    };
+    let mut report = RdbReport::empty(data.len() as u64);
     // Guess that the file ends with the checksum and compute the CRC of everything before it
     // on another core while parsing. If the guess is wrong, compute the right range after.
     let parallel = opts.verify_checksum && data.len() > (1 << 20);
@@ -312,6 +337,15 @@ impl Tally {
             }
         }
         &mut self.per_db[*hint]
+    }
+
+    /// Moves every count to database `db` (the keys of a part read before its first SELECTDB
+    /// are all in one database, known once the part before is confirmed).
+    fn rename_db(&mut self, db: u64) {
+        for d in &mut self.per_db {
+            d.db = db;
+        }
+        self.db_index.clear();
     }
 
     fn merge_into(self, report: &mut RdbReport, dialect: crate::rdb::Dialect) {
@@ -414,8 +448,68 @@ fn validate_one(
     Ok(())
 }
 
-/// Walks the file; returns the stored checksum (None before v5). Values are validated on
-/// worker threads in batches while this thread parses records.
+/// What [`note_record`] leaves to its caller.
+enum Noted<'a> {
+    /// A key.
+    Entry(crate::rdb::reader::Entry<'a>),
+    /// The end, with the stored checksum.
+    Eof(Option<u64>),
+    /// Anything else (already noted).
+    Other,
+}
+
+/// Notes every record but keys in `report` (header, AUX fields, databases, functions,
+/// modules, where the file ends).
+fn note_record<'a>(
+    report: &mut RdbReport,
+    reader: &RdbReader<'a>,
+    record: Record<'a>,
+) -> Noted<'a> {
+    match record {
+        Record::Header(h) => report.header = Some(h),
+        Record::Aux { key, value } => report.aux.push((lossy(&key), lossy(&value))),
+        Record::SelectDb(db) => {
+            report.dbs.entry(db).or_default();
+        }
+        Record::Function { code } => {
+            let first = code.split(|&c| c == b'\n').next().unwrap_or(&[]);
+            report.functions.push(lossy(first));
+        }
+        Record::FunctionPreGa { name, .. } => report.functions.push(lossy(&name)),
+        Record::ModuleAux { name, .. } => {
+            report.modules.insert(name);
+        }
+        Record::Entry(e) => return Noted::Entry(e),
+        Record::Eof { checksum, trailing } => {
+            report.eof_offset = reader.eof_offset();
+            report.end_offset = reader.end_offset();
+            report.trailing_bytes = trailing;
+            return Noted::Eof(checksum);
+        }
+        Record::ResizeDb { .. } | Record::SlotInfo { .. } | Record::SlotImport { .. } => {}
+    }
+    Noted::Other
+}
+
+/// The number of threads to use: `opts.threads`, or one per core (at most 4).
+fn thread_count(opts: &CheckOptions) -> usize {
+    // Asked once per process: the answer reads cgroup files, which costs more than checking
+    // a small file.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    match opts.threads {
+        0 => *CORES.get_or_init(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 4)
+        }),
+        n => n,
+    }
+}
+
+/// Walks the file; returns the stored checksum (None before v5). A large file is split
+/// between threads at speculative record boundaries ([`walk_parts`]); otherwise values are
+/// validated on worker threads in batches while this thread parses records.
 fn walk(
     data: &[u8],
     base: u64,
@@ -428,15 +522,17 @@ fn walk(
     use std::sync::{mpsc, Arc, Mutex};
 
     let dopts = DecodeOptions { deep: opts.deep };
-    // Asked once per process: the answer reads cgroup files, which costs more than checking
-    // a small file.
-    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let workers = *WORKERS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4)
-    });
+    let workers = thread_count(&opts);
+    if workers >= 2 && data.len() as u64 >= opts.split_min_bytes {
+        if let Ok(header) = Header::parse(data, base) {
+            let bounds = crate::rdb::split::candidate_boundaries(data, base, header, workers);
+            if !bounds.is_empty() {
+                if let Some(r) = walk_parts(data, base, &bounds, dopts, now_ms, report, progress) {
+                    return r;
+                }
+            }
+        }
+    }
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         // Bounded queue: memory stays at a few batches of handles whatever the file size.
@@ -501,21 +597,10 @@ fn walk(
                     break;
                 }
             };
-            match item.record {
-                Record::Header(h) => report.header = Some(h),
-                Record::Aux { key, value } => report.aux.push((lossy(&key), lossy(&value))),
-                Record::SelectDb(db) => {
-                    report.dbs.entry(db).or_default();
-                }
-                Record::Function { code } => {
-                    let first = code.split(|&c| c == b'\n').next().unwrap_or(&[]);
-                    report.functions.push(lossy(first));
-                }
-                Record::FunctionPreGa { name, .. } => report.functions.push(lossy(&name)),
-                Record::ModuleAux { name, .. } => {
-                    report.modules.insert(name);
-                }
-                Record::Entry(e) => {
+            match note_record(report, &reader, item.record) {
+                Noted::Other => {}
+                Noted::Eof(checksum) => parse_result = Ok(checksum),
+                Noted::Entry(e) => {
                     let job = Job {
                         db: e.db,
                         key: e.key,
@@ -560,13 +645,6 @@ fn walk(
                         }
                     }
                 }
-                Record::Eof { checksum, trailing } => {
-                    report.eof_offset = reader.eof_offset();
-                    report.end_offset = reader.end_offset();
-                    report.trailing_bytes = trailing;
-                    parse_result = Ok(checksum);
-                }
-                Record::ResizeDb { .. } | Record::SlotInfo { .. } | Record::SlotImport { .. } => {}
             }
         }
         let mut value_err: Option<(usize, usize, Error)> = None;
@@ -606,4 +684,245 @@ fn walk(
             None => parse_result,
         }
     })
+}
+
+/// How a part of a split file ended.
+enum PartEnd {
+    /// At the next part's start, in database `db`: the next part is confirmed.
+    Reached { db: u64 },
+    /// At the end of the file or at the first error (the part read on past the next part's
+    /// start when that was not a record boundary).
+    Done(Result<Option<u64>>),
+    /// Stopped early: an earlier part did not confirm this one.
+    Abandoned,
+}
+
+/// What one part of a split file found.
+struct Part {
+    /// Header, AUX fields, databases, functions, modules, end of file.
+    report: RdbReport,
+    /// Keys after the part's first SELECTDB (all keys of the first part).
+    tally: Tally,
+    /// Keys before it: in the database the previous part ends in.
+    inherited: Tally,
+    /// True if the part ended before its first SELECTDB (its error, if any, and the next
+    /// part's first keys are in the inherited database).
+    ended_in_inherited_db: bool,
+    end: PartEnd,
+}
+
+/// Shared state of the parts of one split check.
+struct PartsShared {
+    /// Parts with an index at least this are not confirmed and stop.
+    abandon_from: std::sync::atomic::AtomicUsize,
+    /// Bytes read by the parts on other threads (for progress).
+    done_elsewhere: std::sync::atomic::AtomicU64,
+}
+
+/// Parses and validates the part `index` of a split file, from `reader`'s position until
+/// `stop` (the next part's start; `None` for the last part).
+#[allow(clippy::too_many_arguments)]
+fn check_part<'a>(
+    mut reader: RdbReader<'a>,
+    index: usize,
+    mut stop: Option<u64>,
+    shared: &PartsShared,
+    dopts: DecodeOptions,
+    now_ms: i64,
+    size: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Part {
+    use std::sync::atomic::Ordering;
+    let mut part = Part {
+        report: RdbReport::empty(size),
+        tally: Tally::default(),
+        inherited: Tally::default(),
+        ended_in_inherited_db: false,
+        end: PartEnd::Abandoned,
+    };
+    let start = reader.offset();
+    let mut in_inherited = index > 0;
+    let mut hint = usize::MAX;
+    let mut scratch = Scratch::default();
+    let mut counter = Counter::default();
+    let mut result: Result<Option<u64>> = Err(Error::truncated(start + size, "the EOF opcode", 1));
+    let mut records = 0u32;
+    let mut reported = start;
+    while let Some(item) = reader.next() {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        match note_record(&mut part.report, &reader, item.record) {
+            Noted::Other => {}
+            Noted::Eof(checksum) => {
+                result = Ok(checksum);
+                break;
+            }
+            Noted::Entry(e) => {
+                let job = Job {
+                    db: e.db,
+                    key: e.key,
+                    expire_ms: e.expire_ms,
+                    value: e.value,
+                };
+                let tally = if in_inherited {
+                    &mut part.inherited
+                } else {
+                    &mut part.tally
+                };
+                let r = validate_one(
+                    &job,
+                    tally,
+                    &mut hint,
+                    &mut scratch,
+                    &mut counter,
+                    dopts,
+                    now_ms,
+                );
+                if let Err(e) = r {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if in_inherited && reader.db() != UNKNOWN_DB {
+            in_inherited = false;
+        }
+        if let Some(s) = stop {
+            let off = reader.offset();
+            if off == s {
+                part.end = PartEnd::Reached { db: reader.db() };
+                part.ended_in_inherited_db = in_inherited;
+                return part;
+            }
+            if off > s {
+                // The next part's start was not a record boundary: read on to the end here.
+                shared.abandon_from.fetch_min(index + 1, Ordering::Relaxed);
+                stop = None;
+            }
+        }
+        records = records.wrapping_add(1);
+        if records.is_multiple_of(1024) {
+            if shared.abandon_from.load(Ordering::Relaxed) <= index {
+                return part;
+            }
+            let off = reader.offset();
+            if off - reported >= 8 << 20 {
+                if index == 0 {
+                    progress(off - start + shared.done_elsewhere.load(Ordering::Relaxed));
+                } else {
+                    shared
+                        .done_elsewhere
+                        .fetch_add(off - reported, Ordering::Relaxed);
+                }
+                reported = off;
+            }
+        }
+    }
+    if stop.is_some() {
+        // Ended (error or end of file) before the next part's start.
+        shared.abandon_from.fetch_min(index + 1, Ordering::Relaxed);
+    }
+    part.ended_in_inherited_db = in_inherited;
+    part.end = PartEnd::Done(result);
+    part
+}
+
+/// Checks a file split into parts at `bounds` (candidate record boundaries), one thread per
+/// part; merges the parts that the chain of confirmations reaches. `None` if the parts do not
+/// form a chain (they always do; kept as a fallback rather than a panic).
+fn walk_parts(
+    data: &[u8],
+    base: u64,
+    bounds: &[usize],
+    dopts: DecodeOptions,
+    now_ms: i64,
+    report: &mut RdbReport,
+    progress: &mut dyn FnMut(u64),
+) -> Option<Result<Option<u64>>> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize};
+    let size = data.len() as u64;
+    let header = Header::parse(data, base).ok()?;
+    let shared = PartsShared {
+        abandon_from: AtomicUsize::new(usize::MAX),
+        done_elsewhere: AtomicU64::new(0),
+    };
+    let stop_of = |i: usize| bounds.get(i).map(|&b| base + b as u64);
+    let parts: Vec<Part> = std::thread::scope(|s| {
+        let shared = &shared;
+        let handles: Vec<_> = (1..=bounds.len())
+            .map(|i| {
+                let reader =
+                    RdbReader::resume_at_base(data, base, bounds[i - 1], header, UNKNOWN_DB);
+                let stop = stop_of(i);
+                s.spawn(move || {
+                    check_part(reader, i, stop, shared, dopts, now_ms, size, &mut |_| {})
+                })
+            })
+            .collect();
+        let first = check_part(
+            RdbReader::with_base(data, base),
+            0,
+            stop_of(0),
+            shared,
+            dopts,
+            now_ms,
+            size,
+            progress,
+        );
+        let mut parts = vec![first];
+        for h in handles {
+            // A panic while validating must not turn into a verdict: pass it on.
+            parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        parts
+    });
+    // The confirmed chain: parts that reached the next one's start, then one that ended.
+    let last = parts
+        .iter()
+        .position(|p| !matches!(p.end, PartEnd::Reached { .. }))?;
+    if matches!(parts[last].end, PartEnd::Abandoned) {
+        return None;
+    }
+    let dialect = header.dialect;
+    let mut db = 0;
+    report.parts = last + 1;
+    for part in parts.into_iter().take(last + 1) {
+        let r = part.report;
+        report.header = report.header.or(r.header);
+        report.aux.extend(r.aux);
+        for d in r.dbs.into_keys() {
+            report.dbs.entry(d).or_default();
+        }
+        report.functions.extend(r.functions);
+        report.modules.extend(r.modules);
+        let mut inherited = part.inherited;
+        inherited.rename_db(db);
+        inherited.merge_into(report, dialect);
+        part.tally.merge_into(report, dialect);
+        match part.end {
+            // A part without a SELECTDB ends in the database it started in.
+            PartEnd::Reached { db: d } if !part.ended_in_inherited_db => db = d,
+            PartEnd::Reached { .. } => {}
+            PartEnd::Done(result) => {
+                report.eof_offset = r.eof_offset;
+                report.end_offset = r.end_offset;
+                report.trailing_bytes = r.trailing_bytes;
+                progress(size);
+                return Some(result.map_err(|e| {
+                    if part.ended_in_inherited_db {
+                        e.replace_db(UNKNOWN_DB, db)
+                    } else {
+                        e
+                    }
+                }));
+            }
+            PartEnd::Abandoned => return None,
+        }
+    }
+    None
 }

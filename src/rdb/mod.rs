@@ -21,6 +21,7 @@ pub mod materialize;
 pub mod model;
 pub mod reader;
 pub mod salvage;
+pub mod split;
 mod stream;
 pub mod transform;
 pub mod value;

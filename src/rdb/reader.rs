@@ -325,7 +325,13 @@ impl<'a> RdbReader<'a> {
     /// the magic had been `header` and the current database were `db`. Used to resume after
     /// damage (`salvage`) and to probe candidate record boundaries.
     pub fn resume_at(data: &'a [u8], pos: usize, header: Header, db: u64) -> Self {
-        let mut cur = Cursor::new(data, 0);
+        Self::resume_at_base(data, 0, pos, header, db)
+    }
+
+    /// [`Self::resume_at`] for RDB bytes that start at file offset `base` (offsets are
+    /// reported as `base + pos`).
+    pub fn resume_at_base(data: &'a [u8], base: u64, pos: usize, header: Header, db: u64) -> Self {
+        let mut cur = Cursor::new(data, base);
         cur.set_pos(pos);
         RdbReader {
             cur,
@@ -371,6 +377,7 @@ impl<'a> RdbReader<'a> {
         self.cur.data().get(..(eof - base + 1) as usize)
     }
 
+    #[inline]
     fn next_record(&mut self) -> Result<Option<Item<'a>>> {
         let header = match self.header {
             Some(h) => h,
@@ -608,6 +615,7 @@ impl<'a> RdbReader<'a> {
 impl<'a> Iterator for RdbReader<'a> {
     type Item = Result<Item<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

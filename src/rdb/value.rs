@@ -321,21 +321,42 @@ impl Default for DecodeOptions {
 }
 
 /// The logical type of a type byte, or `None` if it is not a value type in this dialect.
+#[inline]
 pub fn value_type_of(dialect: Dialect, t: u8) -> Option<ValueType> {
+    // A table per dialect, built at compile time from the rules below: this is asked for
+    // every record.
+    const fn table(dialect: Dialect) -> [Option<ValueType>; 256] {
+        let mut out = [None; 256];
+        let mut t = 0;
+        while t < 256 {
+            out[t] = value_type_rule(dialect, t as u8);
+            t += 1;
+        }
+        out
+    }
+    static REDIS: [Option<ValueType>; 256] = table(Dialect::Redis);
+    static VALKEY: [Option<ValueType>; 256] = table(Dialect::Valkey);
+    match dialect {
+        Dialect::Redis => REDIS[t as usize],
+        Dialect::Valkey => VALKEY[t as usize],
+    }
+}
+
+/// The logical type of a type byte (the rules [`value_type_of`]'s tables are built from).
+const fn value_type_rule(dialect: Dialect, t: u8) -> Option<ValueType> {
+    let redis = matches!(dialect, Dialect::Redis);
     Some(match t {
         T_STRING => ValueType::String,
         T_LIST | T_LIST_ZIPLIST | T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => ValueType::List,
         T_SET | T_SET_INTSET | T_SET_LISTPACK => ValueType::Set,
         T_ZSET | T_ZSET_2 | T_ZSET_ZIPLIST | T_ZSET_LISTPACK => ValueType::Zset,
         T_HASH | T_HASH_ZIPMAP | T_HASH_ZIPLIST | T_HASH_LISTPACK | T_22 => ValueType::Hash,
-        T_23 if dialect == Dialect::Redis => ValueType::Hash,
-        T_HASH_METADATA | T_HASH_LISTPACK_EX if dialect == Dialect::Redis => ValueType::Hash,
+        T_23 if redis => ValueType::Hash,
+        T_HASH_METADATA | T_HASH_LISTPACK_EX if redis => ValueType::Hash,
         T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => ValueType::Stream,
-        T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 if dialect == Dialect::Redis => {
-            ValueType::Stream
-        }
+        T_STREAM_LISTPACKS_4 | T_STREAM_LISTPACKS_5 if redis => ValueType::Stream,
         T_MODULE_PRE_GA | T_MODULE_2 => ValueType::Module,
-        T_ARRAY if dialect == Dialect::Redis => ValueType::Array,
+        T_ARRAY if redis => ValueType::Array,
         _ => return None,
     })
 }
