@@ -756,38 +756,35 @@ fn check_part<'a>(
                 break;
             }
         };
-        match note_record(&mut part.report, &reader, item.record) {
-            Noted::Other => {}
-            Noted::Eof(checksum) => {
-                result = Ok(checksum);
+        // Keys first: the common case, validated in place without moving the record.
+        if let Record::Entry(e) = &item.record {
+            let job = Job {
+                db: e.db,
+                key: std::borrow::Cow::Borrowed(&e.key),
+                expire_ms: e.expire_ms,
+                value: e.value,
+            };
+            let tally = if in_inherited {
+                &mut part.inherited
+            } else {
+                &mut part.tally
+            };
+            let r = validate_one(
+                &job,
+                tally,
+                &mut hint,
+                &mut scratch,
+                &mut counter,
+                dopts,
+                now_ms,
+            );
+            if let Err(e) = r {
+                result = Err(e);
                 break;
             }
-            Noted::Entry(e) => {
-                let job = Job {
-                    db: e.db,
-                    key: e.key,
-                    expire_ms: e.expire_ms,
-                    value: e.value,
-                };
-                let tally = if in_inherited {
-                    &mut part.inherited
-                } else {
-                    &mut part.tally
-                };
-                let r = validate_one(
-                    &job,
-                    tally,
-                    &mut hint,
-                    &mut scratch,
-                    &mut counter,
-                    dopts,
-                    now_ms,
-                );
-                if let Err(e) = r {
-                    result = Err(e);
-                    break;
-                }
-            }
+        } else if let Noted::Eof(checksum) = note_record(&mut part.report, &reader, item.record) {
+            result = Ok(checksum);
+            break;
         }
         if in_inherited && reader.db() != UNKNOWN_DB {
             in_inherited = false;

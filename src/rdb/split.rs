@@ -57,11 +57,35 @@ pub fn find_candidate(
     from: usize,
     to: usize,
 ) -> Option<usize> {
-    let to = to.min(data.len());
-    (from..to)
-        .filter(|&pos| plausible_start(header, data[pos]))
-        .find_map(|pos| probe(data, base, header, pos))
+    search(data, base, header, from, to, &mut { PROBE_BUDGET })
 }
+
+/// [`find_candidate`], parsing at most `budget` records in all: bytes that parse as dozens of
+/// records from nearly every position (a long run of one short pattern inside a value) must
+/// not make the search itself slow.
+fn search(
+    data: &[u8],
+    base: u64,
+    header: Header,
+    from: usize,
+    to: usize,
+    budget: &mut usize,
+) -> Option<usize> {
+    for pos in from..to.min(data.len()) {
+        if *budget == 0 {
+            return None;
+        }
+        if plausible_start(header, data[pos]) {
+            if let Some(c) = probe(data, base, header, pos, budget) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// Records parsed in all while looking for one candidate.
+pub const PROBE_BUDGET: usize = 100_000;
 
 /// True for a byte that can start a record in the keyspace: a value type, an expiry, an LRU
 /// or LFU opcode, SELECTDB, RESIZEDB or EOF.
@@ -80,11 +104,13 @@ fn plausible_start(header: Header, b: u8) -> bool {
         )
 }
 
-/// The candidate a run of records parsed from `pos` gives, if they parse.
-fn probe(data: &[u8], base: u64, header: Header, pos: usize) -> Option<usize> {
+/// The candidate a run of records parsed from `pos` gives, if they parse (each record parsed
+/// is taken from `budget`).
+fn probe(data: &[u8], base: u64, header: Header, pos: usize, budget: &mut usize) -> Option<usize> {
     let mut r = RdbReader::resume_at_base(data, base, pos, header, UNKNOWN_DB);
     let mut settled = None;
     for i in 0..PROBE_RECORDS {
+        *budget = budget.saturating_sub(1);
         let start = (r.offset() - base) as usize;
         if i == SETTLE_RECORDS {
             settled = Some(start);
@@ -148,6 +174,39 @@ mod tests {
                 assert!(starts.contains(&x), "{x} is not a record boundary");
             }
         }
+    }
+
+    /// A value that parses as records from nearly every position gives up after the probe
+    /// budget rather than parsing PROBE_RECORDS records at each of a million positions.
+    #[test]
+    fn search_is_bounded() {
+        let opts = WriterOptions {
+            compression: false,
+            ..Default::default()
+        };
+        let mut w = RdbWriter::with_options(Vec::new(), Dialect::Redis, 11, opts).unwrap();
+        w.select_db(0).unwrap();
+        // "\0\x01a\x01b" parses as a string record from any of its five rotations that
+        // starts with the type byte; every 50th copy is broken, so a probe from anywhere
+        // fails after at most 50 records.
+        let mut v = Vec::new();
+        for i in 0..400_000 {
+            v.extend_from_slice(if i % 50 == 49 {
+                b"\0\x01a\xc5b"
+            } else {
+                b"\0\x01a\x01b"
+            });
+        }
+        w.entry_value(b"k", &EntryMeta::default(), &Value::String(v))
+            .unwrap();
+        let data = w.finish().unwrap();
+        let header = Header::parse(&data, 0).unwrap();
+        assert!(candidate_boundaries(&data, 0, header, 2).is_empty());
+        // The search stopped because its budget ran out, not because it tried every position.
+        let mut budget = PROBE_BUDGET;
+        let mid = data.len() / 2;
+        assert_eq!(search(&data, 0, header, mid, data.len(), &mut budget), None);
+        assert_eq!(budget, 0);
     }
 
     /// Inside one large value of zero bytes there is no candidate.
