@@ -187,6 +187,21 @@ fn several_databases_split_counts_and_errors() {
     }
 }
 
+/// The last database number there is (a 64-bit length): still a real SELECTDB, not the
+/// placeholder of a part that has not seen one.
+#[test]
+fn highest_database_number() {
+    let dbs = [0, u64::MAX, 7];
+    let data = multi_db_file(&dbs, 3000);
+    assert_eq!(assert_same("database 2^64-1", &data), 3);
+    for threads in 2..=4 {
+        let r = split(&data, threads);
+        for db in dbs {
+            assert_eq!(r.dbs[&db].keys, 3000, "db {db}, {threads} threads");
+        }
+    }
+}
+
 /// An RDB followed by other bytes (an AOF with an RDB preamble): the parts never run past
 /// the RDB's end, and the report is the sequential one.
 #[test]

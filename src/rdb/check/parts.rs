@@ -53,6 +53,7 @@ fn check_part<'a>(
     dopts: DecodeOptions,
     now_ms: i64,
     size: u64,
+    end: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Part {
     use std::sync::atomic::Ordering;
@@ -68,7 +69,8 @@ fn check_part<'a>(
     let mut hint = usize::MAX;
     let mut scratch = Scratch::default();
     let mut counter = Counter::default();
-    let mut result: Result<Option<u64>> = Err(Error::truncated(start + size, "the EOF opcode", 1));
+    // (Never returned: the reader ends with the EOF record or an error.)
+    let mut result: Result<Option<u64>> = Err(Error::truncated(end, "the EOF opcode", 1));
     let mut records = 0u32;
     let mut reported = start;
     while let Some(item) = reader.next() {
@@ -105,12 +107,15 @@ fn check_part<'a>(
                 result = Err(e);
                 break;
             }
-        } else if let Noted::Eof(checksum) = note_record(&mut part.report, &reader, item.record) {
-            result = Ok(checksum);
-            break;
-        }
-        if in_inherited && reader.db() != UNKNOWN_DB {
-            in_inherited = false;
+        } else {
+            // (Not `reader.db() != UNKNOWN_DB`: a file may select that database number.)
+            if matches!(item.record, Record::SelectDb(_)) {
+                in_inherited = false;
+            }
+            if let Noted::Eof(checksum) = note_record(&mut part.report, &reader, item.record) {
+                result = Ok(checksum);
+                break;
+            }
         }
         if let Some(s) = stop {
             let off = reader.offset();
@@ -166,6 +171,7 @@ pub(super) fn walk_parts(
 ) -> Option<Result<Option<u64>>> {
     use std::sync::atomic::{AtomicU64, AtomicUsize};
     let size = data.len() as u64;
+    let end = base + size;
     let header = Header::parse(data, base).ok()?;
     let shared = PartsShared {
         abandon_from: AtomicUsize::new(usize::MAX),
@@ -180,7 +186,17 @@ pub(super) fn walk_parts(
                     RdbReader::resume_at_base(data, base, bounds[i - 1], header, UNKNOWN_DB);
                 let stop = stop_of(i);
                 s.spawn(move || {
-                    check_part(reader, i, stop, shared, dopts, now_ms, size, &mut |_| {})
+                    check_part(
+                        reader,
+                        i,
+                        stop,
+                        shared,
+                        dopts,
+                        now_ms,
+                        size,
+                        end,
+                        &mut |_| {},
+                    )
                 })
             })
             .collect();
@@ -192,6 +208,7 @@ pub(super) fn walk_parts(
             dopts,
             now_ms,
             size,
+            end,
             progress,
         );
         let mut parts = vec![first];
