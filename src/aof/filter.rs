@@ -666,7 +666,18 @@ impl<'o> Engine<'o> {
                     let (s, e) = (rel(a.offset), rel(a.end));
                     match txn.as_mut() {
                         Some(t) => t.items.push(TxItem::Annotation(s, e)),
-                        None => sink.range(data, s, e)?,
+                        None => {
+                            // Nothing is removed: a SELECT read before the annotation is
+                            // written before it (the output is the input, byte for byte).
+                            if !has_rules && sel_pending {
+                                if let Some(&(db, ss, se)) = selects.last() {
+                                    sink.range(data, ss, se)?;
+                                    out_db = db;
+                                    sel_pending = false;
+                                }
+                            }
+                            sink.range(data, s, e)?
+                        }
                     }
                 }
                 AofItem::Command(c) => {
@@ -790,6 +801,12 @@ impl<'o> Engine<'o> {
                         }
                     }
                 }
+            }
+        }
+        // Nothing is removed: a SELECT at the end (nothing after it) stays.
+        if !has_rules && sel_pending && txn.is_none() && !self.cut {
+            if let Some(&(_, ss, se)) = selects.last() {
+                sink.range(data, ss, se)?;
             }
         }
         sink.flush(data)?;
