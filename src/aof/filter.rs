@@ -670,8 +670,8 @@ impl<'o> Engine<'o> {
                             // Nothing is removed: a SELECT read before the annotation is
                             // written before it (the output is the input, byte for byte).
                             if !has_rules && sel_pending {
-                                if let Some(&(db, ss, se)) = selects.last() {
-                                    sink.range(data, ss, se)?;
+                                if let Some(&(db, ..)) = selects.last() {
+                                    self.emit_select(sink, data, &selects, db)?;
                                     out_db = db;
                                     sel_pending = false;
                                 }
@@ -805,8 +805,8 @@ impl<'o> Engine<'o> {
         }
         // Nothing is removed: a SELECT at the end (nothing after it) stays.
         if !has_rules && sel_pending && txn.is_none() && !self.cut {
-            if let Some(&(_, ss, se)) = selects.last() {
-                sink.range(data, ss, se)?;
+            if let Some(&(db, ..)) = selects.last() {
+                self.emit_select(sink, data, &selects, db)?;
             }
         }
         sink.flush(data)?;

@@ -529,7 +529,7 @@ fn walk(
             let bounds = crate::rdb::split::candidate_boundaries(data, base, header, workers);
             if !bounds.is_empty() {
                 if let Some(r) =
-                    parts::walk_parts(data, base, &bounds, dopts, now_ms, report, progress)
+                    parts::walk_parts(data, base, header, &bounds, dopts, now_ms, report, progress)
                 {
                     return r;
                 }

@@ -160,9 +160,11 @@ fn check_part<'a>(
 /// Checks a file split into parts at `bounds` (candidate record boundaries), one thread per
 /// part; merges the parts that the chain of confirmations reaches. `None` if the parts do not
 /// form a chain (they always do; kept as a fallback rather than a panic).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn walk_parts(
     data: &[u8],
     base: u64,
+    header: Header,
     bounds: &[usize],
     dopts: DecodeOptions,
     now_ms: i64,
@@ -172,7 +174,6 @@ pub(super) fn walk_parts(
     use std::sync::atomic::{AtomicU64, AtomicUsize};
     let size = data.len() as u64;
     let end = base + size;
-    let header = Header::parse(data, base).ok()?;
     let shared = PartsShared {
         abandon_from: AtomicUsize::new(usize::MAX),
         done_elsewhere: AtomicU64::new(0),
