@@ -20,6 +20,7 @@ pub mod filter;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keyspace;
 pub mod mmap;
 pub mod rdb;
 pub mod stats;

@@ -1,0 +1,145 @@
+//! Filling a keyspace from an RDB file (a dump, an AOF's RDB preamble or BASE).
+
+use std::collections::{HashSet, VecDeque};
+
+use super::model::{Consumer, Entry, Group, HashValue, Pending, Stream, Value, Zset};
+use super::Keyspace;
+use crate::error::Result;
+use crate::rdb::{self, RdbReader, Record};
+
+/// How to load.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Skip keys whose expiry is before this unix ms, as a Redis master does when it loads
+    /// a dump (`None`: keep every key, as Redis does for an AOF's RDB part).
+    pub drop_expired_before: Option<i64>,
+}
+
+/// What a load read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    /// Keys stored.
+    pub keys: u64,
+    /// Keys skipped as expired.
+    pub expired: u64,
+    /// Empty collections skipped (Redis skips them too).
+    pub empty: u64,
+}
+
+/// Loads every key of the RDB in `data` into `ks` (replacing keys of the same name). Fails
+/// on the first damaged record, with its offset.
+pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<LoadStats> {
+    let mut stats = LoadStats::default();
+    for item in RdbReader::new(data) {
+        let item = item?;
+        let Record::Entry(e) = item.record else {
+            continue;
+        };
+        if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
+            if exp < before {
+                stats.expired += 1;
+                continue;
+            }
+        }
+        let value = e.value.materialize().map_err(|er| {
+            er.at(item.offset)
+                .with_key(Some(e.db), &e.key)
+        })?;
+        let value = from_rdb(value);
+        if value.is_empty_collection() {
+            stats.empty += 1;
+            continue;
+        }
+        ks.insert(
+            e.db,
+            e.key.to_vec(),
+            Entry {
+                value,
+                expire_ms: e.expire_ms,
+            },
+        );
+        stats.keys += 1;
+    }
+    Ok(stats)
+}
+
+/// Converts a decoded RDB value into the keyspace's model.
+pub fn from_rdb(v: rdb::Value) -> Value {
+    match v {
+        rdb::Value::String(s) => Value::String(s),
+        rdb::Value::List(l) => Value::List(VecDeque::from(l)),
+        rdb::Value::Set(s) => Value::Set(s.into_iter().collect::<HashSet<_>>()),
+        rdb::Value::Zset(z) => {
+            let mut out = Zset::default();
+            for (m, s) in z {
+                out.insert(m, s);
+            }
+            Value::Zset(out)
+        }
+        rdb::Value::Hash(h) => Value::Hash(
+            h.into_iter()
+                .map(|f| {
+                    (
+                        f.field,
+                        HashValue {
+                            value: f.value,
+                            expire_ms: f.expire_ms,
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        rdb::Value::Stream(s) => Value::Stream(Box::new(stream_from_rdb(*s))),
+        rdb::Value::Module(m) => Value::Module(m),
+        other @ rdb::Value::Array { .. } => Value::Other(other),
+    }
+}
+
+fn stream_from_rdb(s: rdb::model::Stream) -> Stream {
+    let entries: std::collections::BTreeMap<_, _> =
+        s.entries.into_iter().map(|e| (e.id, e.fields)).collect();
+    let length = entries.len() as u64;
+    let first = entries.keys().next().copied().unwrap_or_default();
+    let mut out = Stream {
+        entries,
+        last_id: s.meta.last_id,
+        first_id: s.meta.first_id.unwrap_or(first),
+        max_deleted_id: s.meta.max_deleted_id.unwrap_or_default(),
+        entries_added: s.meta.entries_added.unwrap_or(length),
+        groups: Default::default(),
+    };
+    for g in s.groups {
+        let mut group = Group {
+            last_id: g.last_id,
+            entries_read: g.entries_read,
+            pending: Default::default(),
+            consumers: Default::default(),
+        };
+        for p in &g.pending {
+            group.pending.insert(
+                p.id,
+                Pending {
+                    delivery_time_ms: p.delivery_time_ms,
+                    delivery_count: p.delivery_count,
+                    consumer: Vec::new(),
+                },
+            );
+        }
+        for c in g.consumers {
+            for id in &c.pending {
+                if let Some(p) = group.pending.get_mut(id) {
+                    p.consumer = c.name.clone();
+                }
+            }
+            group.consumers.insert(
+                c.name,
+                Consumer {
+                    seen_time_ms: c.seen_time_ms,
+                    active_time_ms: c.active_time_ms,
+                },
+            );
+        }
+        out.groups.insert(g.name, group);
+    }
+    out
+}

@@ -1,0 +1,200 @@
+//! Replaying a whole AOF set into a [`Keyspace`], as Redis loads it: the RDB part of the
+//! BASE (or preamble) first, then every command of every file on a fresh connection per file
+//! (database 0, no transaction). Commands Redis would refuse are counted and skipped, like
+//! Redis's loader does; an unknown or unreproducible command stops the replay with an error
+//! naming it, its file and offset. A transaction left open at the end of a file is dropped
+//! (Redis reverts it).
+
+use std::ops::ControlFlow;
+
+use super::load::{load_rdb, LoadOptions};
+use super::{ApplyError, Client, Keyspace};
+use crate::aof::{scan_set, AofItem, AofPart, AofSet, FileReport, ScanOptions, SetReport, SetVisitor};
+use crate::error::{Error, Result};
+use crate::rdb::RdbReport;
+
+/// How to replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// The clock (unix ms) for relative expiries and `XADD *` in commands before the first
+    /// `#TS:` annotation (after one, its time is used). Default: now.
+    pub now_ms: Option<i64>,
+    /// Stop before the first `#TS:` annotation later than this unix second (the cut
+    /// `redis-check-aof --truncate-to-timestamp` makes).
+    pub until: Option<i64>,
+    /// Fail on the first command Redis would refuse instead of skipping it.
+    pub strict: bool,
+    /// Number of databases (`databases`); default 16.
+    pub databases: Option<u64>,
+}
+
+/// What a replay did.
+#[derive(Debug)]
+pub struct ReplayReport {
+    /// The resulting dataset.
+    pub keyspace: Keyspace,
+    /// The walk of the set (verdict, per-file reports).
+    pub set: SetReport,
+    /// Keys loaded from RDB parts.
+    pub rdb_keys: u64,
+    /// Commands applied (including `MULTI`/`EXEC`/`SELECT`).
+    pub commands: u64,
+    /// Commands Redis would have refused (skipped).
+    pub rejected: u64,
+    /// The first refused commands (up to 100), with their offsets.
+    pub rejections: Vec<(String, ApplyError)>,
+    /// Transactions left open at the end of a file (dropped).
+    pub open_transactions: u64,
+    /// True when the replay stopped at [`ReplayOptions::until`].
+    pub cut: bool,
+}
+
+struct Visitor<'o, 'c> {
+    ks: Keyspace,
+    client: Client,
+    opts: &'o ReplayOptions,
+    file: String,
+    rdb_keys: u64,
+    commands: u64,
+    rejected: u64,
+    rejections: Vec<(String, ApplyError)>,
+    open: u64,
+    cut: bool,
+    fatal: Option<Error>,
+    default_now: i64,
+    on_timestamp: &'c mut dyn FnMut(i64, &Keyspace),
+}
+
+impl Visitor<'_, '_> {
+    fn reject(&mut self, e: ApplyError) -> ControlFlow<()> {
+        if self.opts.strict {
+            self.fatal = Some(Error::from(e).with_context(format!("in {}", self.file)));
+            return ControlFlow::Break(());
+        }
+        self.rejected += 1;
+        if self.rejections.len() < 100 {
+            self.rejections.push((self.file.clone(), e));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl SetVisitor for Visitor<'_, '_> {
+    fn file_start(&mut self, _index: usize, part: &AofPart) -> ControlFlow<()> {
+        self.client = Client::new(self.client.now_ms);
+        self.file = part.name_lossy();
+        ControlFlow::Continue(())
+    }
+
+    fn rdb(&mut self, _index: usize, data: &[u8], _report: &RdbReport) -> ControlFlow<()> {
+        match load_rdb(&mut self.ks, data, LoadOptions::default()) {
+            Ok(s) => {
+                self.rdb_keys += s.keys;
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.fatal = Some(e.with_context(format!("RDB part of {}", self.file)));
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn item(&mut self, _index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+        match item {
+            AofItem::Annotation(a) => {
+                if let Some(ts) = a.timestamp {
+                    if self.opts.until.is_some_and(|u| ts > u) {
+                        self.cut = true;
+                        return ControlFlow::Break(());
+                    }
+                    (self.on_timestamp)(ts, &self.ks);
+                }
+                ControlFlow::Continue(())
+            }
+            AofItem::Command(c) => {
+                self.client.now_ms = c
+                    .timestamp
+                    .and_then(|t| t.checked_mul(1000))
+                    .unwrap_or(self.default_now);
+                self.commands += 1;
+                let r = self.ks.apply(&mut self.client, c);
+                for e in std::mem::take(&mut self.client.exec_rejections) {
+                    if self.reject(e).is_break() {
+                        return ControlFlow::Break(());
+                    }
+                }
+                match r {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) if e.is_rejection() => self.reject(e),
+                    Err(e) => {
+                        self.fatal = Some(
+                            Error::from(e)
+                                .in_file(std::path::Path::new(&self.file))
+                                .with_context(format!("replaying {}", c.display())),
+                        );
+                        ControlFlow::Break(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn file_end(&mut self, _index: usize, _report: &FileReport) -> ControlFlow<()> {
+        if self.client.in_multi() {
+            self.client.discard();
+            self.open += 1;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Replays `set`. `on_timestamp(t, ks)` is called at every `#TS:t` annotation with the
+/// dataset as it is just before it (everything earlier applied, an open transaction not).
+/// Returns `Err` for I/O errors, a damaged RDB part, and commands that cannot be replayed;
+/// damage in the RESP part ends the replay where Redis would stop (see
+/// [`ReplayReport::set`]'s verdict).
+pub fn replay_set(
+    set: &AofSet,
+    opts: &ReplayOptions,
+    on_timestamp: &mut dyn FnMut(i64, &Keyspace),
+) -> Result<ReplayReport> {
+    let default_now = opts.now_ms.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    });
+    let mut ks = Keyspace::new();
+    if let Some(n) = opts.databases {
+        ks.databases = n;
+    }
+    let mut v = Visitor {
+        ks,
+        client: Client::new(default_now),
+        opts,
+        file: String::new(),
+        rdb_keys: 0,
+        commands: 0,
+        rejected: 0,
+        rejections: Vec::new(),
+        open: 0,
+        cut: false,
+        fatal: None,
+        default_now,
+        on_timestamp,
+    };
+    let report = scan_set(set, ScanOptions::default(), &mut v, &mut |_| {})?;
+    if let Some(e) = v.fatal {
+        return Err(e);
+    }
+    Ok(ReplayReport {
+        keyspace: v.ks,
+        set: report,
+        rdb_keys: v.rdb_keys,
+        commands: v.commands,
+        rejected: v.rejected,
+        rejections: v.rejections,
+        open_transactions: v.open,
+        cut: v.cut,
+    })
+}
