@@ -46,7 +46,9 @@ pub fn int(s: &[u8]) -> Result<i64, Reject> {
 pub fn non_negative(s: &[u8]) -> Result<i64, Reject> {
     let v = int(s)?;
     if v < 0 {
-        return Err(Reject::Err("value is out of range, must be positive".into()));
+        return Err(Reject::Err(
+            "value is out of range, must be positive".into(),
+        ));
     }
     Ok(v)
 }
@@ -75,8 +77,8 @@ pub fn strtod(s: &[u8]) -> Option<f64> {
     if lower.starts_with("nan") {
         return None;
     }
-    if lower.starts_with("0x") {
-        return hex_float(&lower[2..]).map(|v| sign * v);
+    if let Some(h) = lower.strip_prefix("0x") {
+        return hex_float(h).map(|v| sign * v);
     }
     // Only digits, one '.', an exponent: Rust's parser accepts the same decimal syntax.
     if !body
@@ -200,6 +202,55 @@ pub fn fmt_g17(v: f64) -> String {
         let es = if x < 0 { '-' } else { '+' };
         format!("{sign}{m}e{es}{:02}", x.abs())
     }
+}
+
+/// Redis 7.2+'s `fpconv_dtoa` (Grisu2 digits, fpconv's layout), used for scores in
+/// `DEBUG DIGEST` from 7.2 on. The digits are the shortest that read back as `v`; Grisu2
+/// finds those for nearly every double (it may emit one more digit for rare values).
+pub fn fmt_fpconv(v: f64) -> String {
+    let neg = v.is_sign_negative();
+    let sign = if neg { "-" } else { "" };
+    if v == 0.0 {
+        return format!("{sign}0");
+    }
+    if v.is_nan() {
+        return format!("{sign}nan");
+    }
+    if v.is_infinite() {
+        return format!("{sign}inf");
+    }
+    let sci = format!("{:e}", v.abs());
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    let digits: Vec<u8> = mant.bytes().filter(|c| *c != b'.').collect();
+    let nd = digits.len() as i32;
+    let k = x - (nd - 1);
+    let e = (k + nd - 1).abs();
+    let d = String::from_utf8_lossy(&digits).into_owned();
+    // Plain integer.
+    if k >= 0 && e < nd + 7 {
+        return format!("{sign}{d}{}", "0".repeat(k as usize));
+    }
+    // Decimal without exponent.
+    if k < 0 && (k > -7 || e < 4) {
+        let offset = nd - k.abs();
+        if offset <= 0 {
+            return format!("{sign}0.{}{d}", "0".repeat((-offset) as usize));
+        }
+        let (a, b) = d.split_at(offset as usize);
+        return format!("{sign}{a}.{b}");
+    }
+    let nd2 = nd.min(18 - i32::from(neg)) as usize;
+    let mut out = String::from(sign);
+    out.push_str(&d[..1]);
+    if nd2 > 1 {
+        out.push('.');
+        out.push_str(&d[1..nd2]);
+    }
+    out.push('e');
+    out.push(if k + nd - 1 < 0 { '-' } else { '+' });
+    out.push_str(&e.to_string());
+    out
 }
 
 /// A score range bound of `ZRANGEBYSCORE`-style commands: `(` exclusive, `-inf`/`+inf`.

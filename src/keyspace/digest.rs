@@ -17,7 +17,7 @@
 
 use sha1::{Digest, Sha1};
 
-use super::args::fmt_g17;
+use super::args::{fmt_fpconv, fmt_g17};
 use super::model::{Entry, Value};
 use super::Keyspace;
 use crate::error::{Error, ErrorKind, Result};
@@ -42,9 +42,32 @@ pub fn mix_digest(d: &mut [u8; 20], data: &[u8]) {
     *d = sha1(d);
 }
 
+/// Which server's `DEBUG DIGEST` to reproduce. They differ only in how sorted-set scores
+/// are printed before hashing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// Redis up to 7.0: `"%.17g"`.
+    #[default]
+    Redis70,
+    /// Redis 7.2, Valkey 8: scores printed by `fpconv_dtoa` (Grisu2).
+    Redis72,
+    /// Redis 7.4 and later: as 7.2, and a hash field with a TTL xors `"!!hexpire!!"` into
+    /// its field digest.
+    Redis74,
+}
+
+impl Flavor {
+    fn score(self, v: f64) -> String {
+        match self {
+            Flavor::Redis70 => fmt_g17(v),
+            Flavor::Redis72 | Flavor::Redis74 => fmt_fpconv(v),
+        }
+    }
+}
+
 /// `xorObjectDigest`: mixes one key's value (and expiry flag) into `d`. `db` and `key`
 /// only name the key in errors.
-fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry) -> Result<()> {
+fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry, fl: Flavor) -> Result<()> {
     mix_digest(d, &e.value.obj_type().to_be_bytes());
     match &e.value {
         Value::String(s) => mix_digest(d, s),
@@ -62,7 +85,7 @@ fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry) -> Result<()>
             for (m, score) in z.iter() {
                 let mut ed = [0u8; 20];
                 mix_digest(&mut ed, m);
-                mix_digest(&mut ed, fmt_g17(score).as_bytes());
+                mix_digest(&mut ed, fl.score(score).as_bytes());
                 xor_digest(d, &ed);
             }
         }
@@ -71,6 +94,9 @@ fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry) -> Result<()>
                 let mut ed = [0u8; 20];
                 mix_digest(&mut ed, f);
                 mix_digest(&mut ed, &v.value);
+                if fl == Flavor::Redis74 && v.expire_ms.is_some() {
+                    xor_digest(&mut ed, b"!!hexpire!!");
+                }
                 xor_digest(d, &ed);
             }
         }
@@ -105,22 +131,22 @@ fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry) -> Result<()>
 }
 
 /// The digest of one key's value as `DEBUG DIGEST-VALUE key` returns it.
-pub fn value_digest(db: u64, key: &[u8], e: &Entry) -> Result<[u8; 20]> {
+pub fn value_digest(db: u64, key: &[u8], e: &Entry, fl: Flavor) -> Result<[u8; 20]> {
     let mut d = [0u8; 20];
-    object_digest(&mut d, db, key, e)?;
+    object_digest(&mut d, db, key, e, fl)?;
     Ok(d)
 }
 
 /// `DEBUG DIGEST-VALUE` of `key` in `db`: 20 zero bytes for a missing key.
-pub fn digest_value(ks: &Keyspace, db: u64, key: &[u8]) -> Result<[u8; 20]> {
+pub fn digest_value(ks: &Keyspace, db: u64, key: &[u8], fl: Flavor) -> Result<[u8; 20]> {
     match ks.get(db, key) {
-        Some(e) => value_digest(db, key, e),
+        Some(e) => value_digest(db, key, e, fl),
         None => Ok([0; 20]),
     }
 }
 
 /// `computeDatasetDigest`: the digest of every database.
-pub fn dataset_digest(ks: &Keyspace) -> Result<[u8; 20]> {
+pub fn dataset_digest(ks: &Keyspace, fl: Flavor) -> Result<[u8; 20]> {
     let mut fin = [0u8; 20];
     for (&db, d) in &ks.dbs {
         if d.is_empty() {
@@ -131,7 +157,7 @@ pub fn dataset_digest(ks: &Keyspace) -> Result<[u8; 20]> {
         for (key, e) in &d.keys {
             let mut kd = [0u8; 20];
             mix_digest(&mut kd, key);
-            object_digest(&mut kd, db, key, e)?;
+            object_digest(&mut kd, db, key, e, fl)?;
             xor_digest(&mut fin, &kd);
         }
     }
@@ -144,8 +170,13 @@ pub fn hex(d: &[u8; 20]) -> String {
 }
 
 impl Keyspace {
-    /// `DEBUG DIGEST` of the keyspace, as 40 hex digits.
+    /// `DEBUG DIGEST` of the keyspace as Redis 7.0 computes it, as 40 hex digits.
     pub fn digest_hex(&self) -> Result<String> {
-        Ok(hex(&dataset_digest(self)?))
+        Ok(hex(&dataset_digest(self, Flavor::Redis70)?))
+    }
+
+    /// `DEBUG DIGEST` as the given server computes it.
+    pub fn digest_hex_as(&self, fl: Flavor) -> Result<String> {
+        Ok(hex(&dataset_digest(self, fl)?))
     }
 }

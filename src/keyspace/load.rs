@@ -41,10 +41,10 @@ pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<Loa
                 continue;
             }
         }
-        let value = e.value.materialize().map_err(|er| {
-            er.at(item.offset)
-                .with_key(Some(e.db), &e.key)
-        })?;
+        let value = e
+            .value
+            .materialize()
+            .map_err(|er| er.at(item.offset).with_key(Some(e.db), &e.key))?;
         let value = from_rdb(value);
         if value.is_empty_collection() {
             stats.empty += 1;

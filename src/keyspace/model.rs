@@ -222,11 +222,14 @@ pub struct Group {
     pub consumers: BTreeMap<Vec<u8>, Consumer>,
 }
 
+/// A stream entry's field/value pairs.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A stream.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stream {
     /// Entries by ID: their field/value pairs.
-    pub entries: BTreeMap<StreamId, Vec<(Vec<u8>, Vec<u8>)>>,
+    pub entries: BTreeMap<StreamId, Fields>,
     /// Last generated ID.
     pub last_id: StreamId,
     /// First ID (0-0 when empty), as Redis 7.0 keeps it.

@@ -9,7 +9,9 @@ use std::ops::ControlFlow;
 
 use super::load::{load_rdb, LoadOptions};
 use super::{ApplyError, Client, Keyspace};
-use crate::aof::{scan_set, AofItem, AofPart, AofSet, FileReport, ScanOptions, SetReport, SetVisitor};
+use crate::aof::{
+    scan_set, AofItem, AofPart, AofSet, FileReport, ScanOptions, SetReport, SetVisitor,
+};
 use crate::error::{Error, Result};
 use crate::rdb::RdbReport;
 

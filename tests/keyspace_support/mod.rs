@@ -2,7 +2,7 @@
 //! key, with `DEBUG DIGEST-VALUE`.
 #![allow(dead_code)]
 
-use redsafe::keyspace::digest::{digest_value, hex};
+use redsafe::keyspace::digest::{digest_value, hex, Flavor};
 use redsafe::keyspace::Keyspace;
 
 use crate::common::{Client, Reply};
@@ -43,7 +43,7 @@ pub fn first_difference(c: &mut Client, ks: &Keyspace) -> Option<String> {
                 },
                 other => panic!("DIGEST-VALUE: {other:?}"),
             };
-            let ours = digest_value(ks, db, &k).map(|d| hex(&d));
+            let ours = digest_value(ks, db, &k, Flavor::Redis70).map(|d| hex(&d));
             let ours = match ours {
                 Ok(s) => s,
                 Err(e) => format!("error: {e}"),

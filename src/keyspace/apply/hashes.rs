@@ -58,8 +58,9 @@ pub(super) fn hdel(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 pub(super) fn hincrby(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let incr = int(a[3])?;
     let old = match c.hash(a[1])?.and_then(|h| h.get(a[2])) {
-        Some(v) => string2ll(&v.value)
-            .ok_or_else(|| Reject::Err("hash value is not an integer".into()))?,
+        Some(v) => {
+            string2ll(&v.value).ok_or_else(|| Reject::Err("hash value is not an integer".into()))?
+        }
         None => 0,
     };
     let v = old

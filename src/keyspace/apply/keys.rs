@@ -51,7 +51,7 @@ fn expire_generic(c: &mut Ctx<'_>, a: &[&[u8]], basetime: i64, seconds: bool, cm
     let bad = || Reject::Err(format!("invalid expire time in '{cmd}' command"));
     let mut when = int(a[2])?;
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(bad().into());
         }
         when *= 1000;
@@ -207,7 +207,13 @@ pub(super) fn swapdb(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let y = super::super::args::string2ll(a[2])
         .ok_or_else(|| Reject::Err("invalid second DB index".into()))?;
     let n = c.ks.databases;
-    if x < 0 || y < 0 || x as u64 >= n || y as u64 >= n || x > i32::MAX as i64 || y > i32::MAX as i64 {
+    if x < 0
+        || y < 0
+        || x as u64 >= n
+        || y as u64 >= n
+        || x > i32::MAX as i64
+        || y > i32::MAX as i64
+    {
         return Err(Reject::Err("DB index is out of range".into()).into());
     }
     let (x, y) = (x as u64, y as u64);

@@ -96,7 +96,11 @@ pub(super) fn lrem(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         return Ok(());
     };
     let target = a[3];
-    let max = if count == 0 { u64::MAX } else { count.unsigned_abs() };
+    let max = if count == 0 {
+        u64::MAX
+    } else {
+        count.unsigned_abs()
+    };
     let mut removed = 0u64;
     let old = std::mem::take(l);
     if count >= 0 {

@@ -121,7 +121,9 @@ pub fn command_names() -> impl Iterator<Item = &'static str> {
 }
 
 fn lookup(name: &[u8]) -> Option<&'static (&'static str, i32, Handler)> {
-    COMMANDS.iter().find(|c| name.eq_ignore_ascii_case(c.0.as_bytes()))
+    COMMANDS
+        .iter()
+        .find(|c| name.eq_ignore_ascii_case(c.0.as_bytes()))
 }
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -163,7 +165,10 @@ pub(crate) fn dispatch(
     }
     if name.eq_ignore_ascii_case(b"exec") {
         let Some(queued) = client.queued.take() else {
-            return Err(err(Reject::Err("EXEC without MULTI".into()).into(), client.db));
+            return Err(err(
+                Reject::Err("EXEC without MULTI".into()).into(),
+                client.db,
+            ));
         };
         for (a, off) in queued {
             let refs: Vec<&[u8]> = a.iter().map(Vec::as_slice).collect();
@@ -195,7 +200,12 @@ pub(crate) fn dispatch(
     run(ks, client, args, offset)
 }
 
-fn run(ks: &mut Keyspace, client: &mut Client, args: &[&[u8]], offset: u64) -> Result<(), ApplyError> {
+fn run(
+    ks: &mut Keyspace,
+    client: &mut Client,
+    args: &[&[u8]],
+    offset: u64,
+) -> Result<(), ApplyError> {
     let db = client.db;
     let err = |kind: ApplyErrorKind| ApplyError {
         kind,
@@ -270,7 +280,10 @@ impl Ctx<'_> {
     }
 
     pub fn entry_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.ks.dbs.get_mut(&self.db).and_then(|d| d.keys.get_mut(key))
+        self.ks
+            .dbs
+            .get_mut(&self.db)
+            .and_then(|d| d.keys.get_mut(key))
     }
 
     pub fn exists(&self, key: &[u8]) -> bool {
@@ -305,7 +318,8 @@ impl Ctx<'_> {
     /// Replaces the value, keeping the expiry (`KEEPTTL`); a new key gets none.
     pub fn set_value_keepttl(&mut self, key: &[u8], value: Value) {
         let expire_ms = self.entry(key).and_then(|e| e.expire_ms);
-        self.ks.insert(self.db, key.to_vec(), Entry { value, expire_ms });
+        self.ks
+            .insert(self.db, key.to_vec(), Entry { value, expire_ms });
     }
 
     pub fn delete(&mut self, key: &[u8]) -> bool {

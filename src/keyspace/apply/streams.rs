@@ -51,7 +51,12 @@ fn string2ull(s: &[u8]) -> Option<u64> {
 
 /// `streamGenericParseIDOrReply`. Returns the ID and whether the sequence was given
 /// (`false` for `<ms>-*`, only accepted when `allow_star_seq`).
-fn parse_id(arg: &[u8], missing_seq: u64, strict: bool, allow_star_seq: bool) -> R<(StreamId, bool)> {
+fn parse_id(
+    arg: &[u8],
+    missing_seq: u64,
+    strict: bool,
+    allow_star_seq: bool,
+) -> R<(StreamId, bool)> {
     if arg.len() > 127 {
         return Err(invalid_id());
     }
@@ -263,10 +268,9 @@ pub(super) fn xadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     }
     if let Some((id, true)) = p.id {
         if id == StreamId::default() {
-            return Err(Reject::Err(
-                "The ID specified in XADD must be greater than 0-0".into(),
-            )
-            .into());
+            return Err(
+                Reject::Err("The ID specified in XADD must be greater than 0-0".into()).into(),
+            );
         }
     }
     let exists = c.stream(a[1])?.is_some();
@@ -489,7 +493,7 @@ pub(super) fn xgroup(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let key = a[2];
     let gname = a[3];
     let exists = c.stream(key)?.is_some();
-    if !exists && !(is(sub, "create") && mkstream) {
+    if !(exists || is(sub, "create") && mkstream) {
         return Err(Reject::Err(
             "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
                 .into(),
@@ -497,11 +501,7 @@ pub(super) fn xgroup(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         .into());
     }
     let needs_group = is(sub, "setid") || is(sub, "createconsumer") || is(sub, "delconsumer");
-    if needs_group
-        && !c
-            .stream(key)?
-            .is_some_and(|s| s.groups.contains_key(gname))
-    {
+    if needs_group && !c.stream(key)?.is_some_and(|s| s.groups.contains_key(gname)) {
         return Err(nogroup(key, gname));
     }
     let now = u64::try_from(c.now_ms).unwrap_or(0);
@@ -578,10 +578,7 @@ pub(super) fn xack(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 
 pub(super) fn xclaim(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let (key, gname, cname) = (a[1], a[2], a[3]);
-    if !c
-        .stream(key)?
-        .is_some_and(|s| s.groups.contains_key(gname))
-    {
+    if !c.stream(key)?.is_some_and(|s| s.groups.contains_key(gname)) {
         return Err(Reject::Err(format!(
             "NOGROUP No such key '{}' or consumer group '{}'",
             String::from_utf8_lossy(key),

@@ -1,7 +1,7 @@
 //! String commands.
 
 use super::{Ctx, R};
-use crate::keyspace::args::{int, is, strtod, string2ll};
+use crate::keyspace::args::{int, is, string2ll, strtod};
 use crate::keyspace::model::Value;
 use crate::keyspace::{ApplyErrorKind, Reject};
 
@@ -36,15 +36,9 @@ fn parse_opts<'a>(args: &[&'a [u8]], first: usize, kind: Kind) -> R<(u32, Option
             flags |= XX;
         } else if is(opt, "get") && kind == Kind::Set {
             flags |= GET;
-        } else if is(opt, "keepttl")
-            && flags & (PERSIST | ANY_EXPIRE) == 0
-            && kind == Kind::Set
-        {
+        } else if is(opt, "keepttl") && flags & (PERSIST | ANY_EXPIRE) == 0 && kind == Kind::Set {
             flags |= KEEPTTL;
-        } else if is(opt, "persist")
-            && kind == Kind::GetEx
-            && flags & (ANY_EXPIRE | KEEPTTL) == 0
-        {
+        } else if is(opt, "persist") && kind == Kind::GetEx && flags & (ANY_EXPIRE | KEEPTTL) == 0 {
             flags |= PERSIST;
         } else if let (Some(n), Some(bit)) = (next, expire_flag(opt)) {
             if flags & (KEEPTTL | PERSIST | (ANY_EXPIRE & !bit)) != 0 {
@@ -242,9 +236,7 @@ pub(super) fn long_double_add(a: i64, b: i64) -> R<Vec<u8>> {
     let sum = a
         .checked_add(b)
         .filter(|s| s.unsigned_abs() <= 1 << 53)
-        .ok_or_else(|| {
-            ApplyErrorKind::Unsupported("a float increment beyond 2^53".into())
-        })?;
+        .ok_or_else(|| ApplyErrorKind::Unsupported("a float increment beyond 2^53".into()))?;
     Ok(itoa::Buffer::new().format(sum).as_bytes().to_vec())
 }
 
@@ -332,7 +324,7 @@ pub(super) fn setbit(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 }
 
 pub(super) fn mset(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return Err(Reject::Arity.into());
     }
     for kv in a[1..].chunks(2) {
@@ -342,7 +334,7 @@ pub(super) fn mset(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 }
 
 pub(super) fn msetnx(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return Err(Reject::Arity.into());
     }
     if a[1..].chunks(2).any(|kv| c.exists(kv[0])) {

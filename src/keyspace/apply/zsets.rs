@@ -30,7 +30,7 @@ fn zadd_generic(c: &mut Ctx<'_>, a: &[&[u8]], incr_cmd: bool) -> R<()> {
         idx += 1;
     }
     let rest = &a[idx..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(Reject::Syntax.into());
     }
     if nx && xx {
@@ -38,27 +38,24 @@ fn zadd_generic(c: &mut Ctx<'_>, a: &[&[u8]], incr_cmd: bool) -> R<()> {
             Reject::Err("XX and NX options at the same time are not compatible".into()).into(),
         );
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return Err(Reject::Err(
             "GT, LT, and/or NX options at the same time are not compatible".into(),
         )
         .into());
     }
     if incr && rest.len() > 2 {
-        return Err(Reject::Err(
-            "INCR option supports a single increment-element pair".into(),
-        )
-        .into());
+        return Err(
+            Reject::Err("INCR option supports a single increment-element pair".into()).into(),
+        );
     }
     let mut pairs = Vec::new();
     for p in rest.chunks(2) {
         pairs.push((float(p[0])?, p[1]));
     }
     let exists = c.zset(a[1])?.is_some();
-    if !exists {
-        if xx {
-            return Ok(());
-        }
+    if !exists && xx {
+        return Ok(());
     }
     // With INCR (a single pair), compute first: a NaN result changes nothing.
     if incr {
@@ -204,7 +201,11 @@ fn zpop(c: &mut Ctx<'_>, a: &[&[u8]], max: bool) -> R<()> {
         return Ok(());
     };
     let doomed: Vec<Vec<u8>> = if max {
-        z.iter().rev().take(count).map(|(m, _)| m.to_vec()).collect()
+        z.iter()
+            .rev()
+            .take(count)
+            .map(|(m, _)| m.to_vec())
+            .collect()
     } else {
         z.iter().take(count).map(|(m, _)| m.to_vec()).collect()
     };
