@@ -71,9 +71,11 @@ pub fn from_rdb(v: rdb::Value) -> Value {
         rdb::Value::Set(s) => Value::Set(s.into_iter().collect::<HashSet<_>>()),
         rdb::Value::Zset(z) => {
             let mut out = Zset::default();
+            out.set_skiplist();
             for (m, s) in z {
                 out.insert(m, s);
             }
+            out.settle_after_load();
             Value::Zset(out)
         }
         rdb::Value::Hash(h) => Value::Hash(

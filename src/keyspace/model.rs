@@ -129,14 +129,70 @@ impl Ord for ScoreKey {
     }
 }
 
+/// Redis's default `zset-max-listpack-entries`.
+pub const ZSET_LISTPACK_ENTRIES: usize = 128;
+/// Redis's default `zset-max-listpack-value`.
+pub const ZSET_LISTPACK_VALUE: usize = 64;
+
 /// A sorted set: member → score, and the members in rank order.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Whether Redis would hold it as a listpack is tracked because it is observable: a listpack
+/// stores a score that is an integer as an integer, so `-0` is read back as `0`, while a
+/// skiplist keeps `-0` (and `DEBUG DIGEST` prints the two differently).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Zset {
     scores: HashMap<Vec<u8>, f64>,
     order: BTreeSet<ScoreKey>,
+    listpack: bool,
+}
+
+impl Default for Zset {
+    fn default() -> Self {
+        Zset {
+            scores: HashMap::new(),
+            order: BTreeSet::new(),
+            listpack: true,
+        }
+    }
 }
 
 impl Zset {
+    /// An empty sorted set created for `n` members whose longest is `max_len` bytes
+    /// (Redis's `zsetTypeCreate`: a listpack unless that exceeds the thresholds).
+    pub fn with_hint(n: usize, max_len: usize) -> Zset {
+        Zset {
+            listpack: n <= ZSET_LISTPACK_ENTRIES && max_len <= ZSET_LISTPACK_VALUE,
+            ..Zset::default()
+        }
+    }
+
+    /// Marks the sorted set as a skiplist (no score normalisation on insert).
+    pub fn set_skiplist(&mut self) {
+        self.listpack = false;
+    }
+
+    /// True while Redis would keep this sorted set as a listpack.
+    pub fn is_listpack(&self) -> bool {
+        self.listpack
+    }
+
+    /// After loading from an RDB: Redis converts a sorted set that fits the thresholds to a
+    /// listpack (and one saved as a listpack stays one).
+    pub fn settle_after_load(&mut self) {
+        self.listpack = self.len() <= ZSET_LISTPACK_ENTRIES
+            && self.scores.keys().all(|m| m.len() <= ZSET_LISTPACK_VALUE);
+        if self.listpack {
+            let negz: Vec<Vec<u8>> = self
+                .scores
+                .iter()
+                .filter(|(_, s)| **s == 0.0 && s.is_sign_negative())
+                .map(|(m, _)| m.clone())
+                .collect();
+            for m in negz {
+                self.insert(m, 0.0);
+            }
+        }
+    }
     /// Number of members.
     pub fn len(&self) -> usize {
         self.scores.len()
@@ -152,8 +208,21 @@ impl Zset {
         self.scores.get(member).copied()
     }
 
-    /// Sets `member`'s score (adding it when missing).
+    /// Sets `member`'s score (adding it when missing), converting to a skiplist first when
+    /// a new member exceeds the listpack thresholds.
     pub fn insert(&mut self, member: Vec<u8>, score: f64) {
+        if self.listpack
+            && !self.scores.contains_key(&member)
+            && (self.len() + 1 > ZSET_LISTPACK_ENTRIES || member.len() > ZSET_LISTPACK_VALUE)
+        {
+            self.listpack = false;
+        }
+        // A listpack stores an integral score as an integer: -0 becomes 0.
+        let score = if self.listpack && score == 0.0 {
+            0.0
+        } else {
+            score
+        };
         if let Some(old) = self.scores.insert(member.clone(), score) {
             self.order.remove(&ScoreKey(old, member.clone()));
         }

@@ -80,7 +80,10 @@ fn zadd_generic(c: &mut Ctx<'_>, a: &[&[u8]], incr_cmd: bool) -> R<()> {
         }
     }
     if !exists {
-        c.create(a[1], Value::Zset(Zset::default()));
+        // Redis 7.0 picks the encoding from the first member alone (7.2's zsetTypeCreate
+        // looks at all of them); later members convert it as they are added.
+        let first_len = pairs.first().map(|(_, m)| m.len()).unwrap_or(0);
+        c.create(a[1], Value::Zset(Zset::with_hint(1, first_len)));
     }
     let Some(z) = c.zset_mut(a[1])? else {
         return Ok(());
