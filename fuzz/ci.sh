@@ -23,11 +23,13 @@ declare -A SECS=(
   [aof_set]=40
   [roundtrip]=40
   [filter]=40
+  [replay]=40
 )
 
 dict_for() {
   case "$1" in
     rdb_*|roundtrip) echo dict/rdb.dict ;;
+    replay) echo dict/replay.dict ;;
     *) echo dict/resp.dict ;;
   esac
 }

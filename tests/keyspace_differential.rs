@@ -359,6 +359,7 @@ fn run_seed(seed: u64, n: usize) {
     let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut batch: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut sent = 0;
+    let mut sent_resp: Vec<u8> = Vec::new();
     while sent < n {
         if r.chance(4) {
             // A transaction, sometimes holding a command Redis refuses at run time.
@@ -382,12 +383,28 @@ fn run_seed(seed: u64, n: usize) {
         }
         sent += 1;
         if batch.len() >= 200 {
+            for cmd in &batch {
+                let refs: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                sent_resp.extend_from_slice(&common::Client::encode(&refs));
+            }
             c.pipeline(&batch).unwrap();
             batch.clear();
         }
     }
     c.pipeline(&batch).unwrap();
     let want = s.digest();
+    if let Some(dir) = std::env::var_os("KS_DIFF_KEEP_AOF") {
+        // For building the `replay` fuzz seeds from real propagated commands.
+        let to = std::path::Path::new(&dir).join(format!("sent{seed}.resp"));
+        std::fs::write(to, &sent_resp).unwrap();
+        for e in std::fs::read_dir(t.path().join("appendonlydir")).unwrap() {
+            let p = e.unwrap().path();
+            if p.to_string_lossy().ends_with(".incr.aof") {
+                let to = std::path::Path::new(&dir).join(format!("seed{seed}.aof"));
+                std::fs::copy(&p, to).unwrap();
+            }
+        }
+    }
     let set = AofSet::open(&t.path().join("appendonlydir")).unwrap();
     let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {})
         .unwrap_or_else(|e| panic!("seed {seed}: replay failed: {e}"));

@@ -113,7 +113,8 @@ fn stream_from_rdb(s: rdb::model::Stream) -> Stream {
     for g in s.groups {
         let mut group = Group {
             last_id: g.last_id,
-            entries_read: g.entries_read,
+            // -1 (SCG_INVALID_ENTRIES_READ) on disk means "unknown".
+            entries_read: g.entries_read.filter(|n| *n != u64::MAX),
             pending: Default::default(),
             consumers: Default::default(),
         };
