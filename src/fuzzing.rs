@@ -2485,7 +2485,10 @@ fn replay_inner(data: &[u8]) {
                 "invariant: empty collection kept at db {db} key {:?}",
                 crate::error::escape_bytes(k)
             );
-            assert!(e.expire_ms != Some(-1), "invariant: an expiry of -1 is stored");
+            assert!(
+                e.expire_ms != Some(-1),
+                "invariant: an expiry of -1 is stored"
+            );
             if let Value::Zset(z) = &e.value {
                 assert!(z.iter().all(|(_, s)| !s.is_nan()), "invariant: NaN score");
             }
@@ -2515,7 +2518,10 @@ fn replay_inner(data: &[u8]) {
     for fl in [Flavor::Redis70, Flavor::Redis72, Flavor::Redis74] {
         let a = expected.digest_hex_as(fl).expect("digest");
         let b = loaded.digest_hex_as(fl).expect("digest");
-        assert_eq!(a, b, "invariant: the digest changed through the RDB ({fl:?})");
+        assert_eq!(
+            a, b,
+            "invariant: the digest changed through the RDB ({fl:?})"
+        );
     }
     if loaded.dbs != expected.dbs {
         panic!(

@@ -10,6 +10,7 @@ mod backups;
 mod check;
 mod convert;
 mod diff;
+mod digest;
 mod dump;
 mod filter;
 mod filter_aof;
@@ -58,6 +59,7 @@ enum Command {
     /// Compare two RDB files: keys only in A, only in B, changed (type, value, expiry), and
     /// which file is newer; or the commands that turn A into B.
     Diff(diff::DiffArgs),
+    Digest(digest::DigestArgs),
     /// Ship a Redis data directory to S3 (or a directory): full sets plus AOF segments.
     Ship(ship::ShipArgs),
     /// List, verify or prune backups in s3://BUCKET/PREFIX (or a directory).
@@ -79,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Dump(a) => dump::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Digest(a) => digest::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Convert(a) => convert::run(a),
         Command::Salvage(a) => salvage::run(a),

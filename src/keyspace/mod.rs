@@ -37,7 +37,7 @@ pub mod replay;
 pub mod save;
 
 pub use model::{Db, Entry, Value};
-pub use replay::{replay_set, ReplayOptions, ReplayReport};
+pub use replay::{replay_set, replay_set_with_progress, ReplayOptions, ReplayReport};
 
 use crate::error::{escape_bytes, Error, ErrorKind};
 

@@ -160,6 +160,16 @@ pub fn replay_set(
     opts: &ReplayOptions,
     on_timestamp: &mut dyn FnMut(i64, &Keyspace),
 ) -> Result<ReplayReport> {
+    replay_set_with_progress(set, opts, on_timestamp, &mut |_| {})
+}
+
+/// [`replay_set`], reporting the bytes read so far (across the set) to `progress`.
+pub fn replay_set_with_progress(
+    set: &AofSet,
+    opts: &ReplayOptions,
+    on_timestamp: &mut dyn FnMut(i64, &Keyspace),
+    progress: &mut dyn FnMut(u64),
+) -> Result<ReplayReport> {
     let default_now = opts.now_ms.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -185,7 +195,7 @@ pub fn replay_set(
         default_now,
         on_timestamp,
     };
-    let report = scan_set(set, ScanOptions::default(), &mut v, &mut |_| {})?;
+    let report = scan_set(set, ScanOptions::default(), &mut v, progress)?;
     if let Some(e) = v.fatal {
         return Err(e);
     }
