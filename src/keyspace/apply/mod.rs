@@ -98,6 +98,11 @@ const COMMANDS: &[(&str, i32, Handler)] = &[
     ("hdel", -3, hashes::hdel),
     ("hincrby", 4, hashes::hincrby),
     ("hincrbyfloat", 4, hashes::hincrbyfloat),
+    ("hexpire", -6, hashes::hexpire),
+    ("hpexpire", -6, hashes::hpexpire),
+    ("hexpireat", -6, hashes::hexpireat),
+    ("hpexpireat", -6, hashes::hpexpireat),
+    ("hpersist", -5, hashes::hpersist),
     // streams
     ("xadd", -5, streams::xadd),
     ("xdel", -3, streams::xdel),
