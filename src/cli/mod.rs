@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod args;
 mod backups;
 mod check;
+mod compact;
 mod convert;
 mod diff;
 mod digest;
@@ -59,6 +60,7 @@ enum Command {
     /// Compare two RDB files: keys only in A, only in B, changed (type, value, expiry), and
     /// which file is newer; or the commands that turn A into B.
     Diff(diff::DiffArgs),
+    Compact(compact::CompactArgs),
     Digest(digest::DigestArgs),
     /// Ship a Redis data directory to S3 (or a directory): full sets plus AOF segments.
     Ship(ship::ShipArgs),
@@ -81,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Dump(a) => dump::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Compact(a) => compact::run(a),
         Command::Digest(a) => digest::run(a),
         Command::Filter(a) => filter::run(a),
         Command::Convert(a) => convert::run(a),
