@@ -299,9 +299,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads an RDB string (§4.2) without decoding it.
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self, what: &'static str) -> Result<RdbStr<'a>> {
-        // Fast path: a raw string shorter than 64 bytes (one length byte) that is all there.
+        // Fast paths: a raw string shorter than 64 bytes (one length byte), or an LZF string
+        // whose two lengths are under 64 bytes or 16 KiB, that is all there.
         if let Some(&b) = self.data.get(self.pos) {
             if b < 0x40 {
                 let from = self.pos + 1;
@@ -309,9 +310,43 @@ impl<'a> Cursor<'a> {
                     self.pos = from + b as usize;
                     return Ok(RdbStr::Raw(s));
                 }
+            } else if b == 0xc0 | ENC_LZF {
+                if let Some(s) = self.lzf_fast() {
+                    return Ok(s);
+                }
             }
         }
         self.string_slow(what)
+    }
+
+    /// A 6- or 14-bit length at `at`: (length, bytes used).
+    #[inline(always)]
+    fn short_len_at(&self, at: usize) -> Option<(usize, usize)> {
+        let b = *self.data.get(at)?;
+        match b >> 6 {
+            0 => Some(((b & 0x3f) as usize, 1)),
+            1 => {
+                let b2 = *self.data.get(at + 1)?;
+                Some(((((b & 0x3f) as usize) << 8) | b2 as usize, 2))
+            }
+            _ => None,
+        }
+    }
+
+    /// An LZF string with short lengths, all there (the cursor is on its 0xC3 byte); `None`
+    /// leaves the cursor unchanged for [`Cursor::string_slow`].
+    #[inline(always)]
+    fn lzf_fast(&mut self) -> Option<RdbStr<'a>> {
+        let (clen, n1) = self.short_len_at(self.pos + 1)?;
+        let (ulen, n2) = self.short_len_at(self.pos + 1 + n1)?;
+        let from = self.pos + 1 + n1 + n2;
+        let data = self.data.get(from..from + clen)?;
+        self.pos = from + clen;
+        Some(RdbStr::Lzf {
+            data,
+            ulen: ulen as u64,
+            offset: self.base + from as u64,
+        })
     }
 
     #[inline(never)]

@@ -377,7 +377,7 @@ impl<'a> RdbReader<'a> {
         self.cur.data().get(..(eof - base + 1) as usize)
     }
 
-    #[inline]
+    #[inline(always)]
     fn next_record(&mut self) -> Result<Option<Item<'a>>> {
         let header = match self.header {
             Some(h) => h,
@@ -615,7 +615,7 @@ impl<'a> RdbReader<'a> {
 impl<'a> Iterator for RdbReader<'a> {
     type Item = Result<Item<'a>>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

@@ -202,11 +202,26 @@ impl DupSet {
         }
     }
 
-    #[inline]
+    /// Adds a member: the common case (hash mode, among the first [`SMALL`]) inline.
+    #[inline(always)]
     fn add(&mut self, e: Elem<'_>) {
         if !self.active {
             return;
         }
+        if !self.exact && !self.suspect && self.nsmall < SMALL {
+            let h = e.hash64() | 1;
+            if self.small[..self.nsmall].contains(&h) {
+                self.suspect = true;
+            }
+            self.small[self.nsmall] = h;
+            self.nsmall += 1;
+            return;
+        }
+        self.add_slow(e);
+    }
+
+    #[inline(never)]
+    fn add_slow(&mut self, e: Elem<'_>) {
         if self.exact {
             self.add_exact(e);
             return;

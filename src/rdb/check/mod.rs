@@ -395,7 +395,18 @@ fn validate_batch(
 ) -> Option<(usize, Error)> {
     let mut hint = usize::MAX;
     for (i, j) in jobs.iter().enumerate() {
-        if let Err(e) = validate_one(j, tally, &mut hint, scratch, counter, dopts, now_ms) {
+        if let Err(e) = validate_one(
+            j.db,
+            &j.key,
+            j.expire_ms,
+            &j.value,
+            tally,
+            &mut hint,
+            scratch,
+            counter,
+            dopts,
+            now_ms,
+        ) {
             return Some((i, e));
         }
     }
@@ -404,8 +415,12 @@ fn validate_batch(
 
 /// Validates one value and counts it.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn validate_one(
-    j: &Job<'_>,
+    db: u64,
+    key: &[u8],
+    expire_ms: Option<i64>,
+    v: &crate::rdb::reader::ValueHandle<'_>,
     tally: &mut Tally,
     hint: &mut usize,
     scratch: &mut Scratch,
@@ -413,10 +428,9 @@ fn validate_one(
     dopts: DecodeOptions,
     now_ms: i64,
 ) -> Result<()> {
-    let v = j.value;
     if let Err(err) = v.visit(counter, scratch, dopts) {
         return Err(err
-            .with_key(Some(j.db), &j.key)
+            .with_key(Some(db), key)
             .with_context(format!("{} value", v.encoding_name())));
     }
     let ty = v.value_type();
@@ -437,15 +451,15 @@ fn validate_one(
     if counter.field_ttls > 0 {
         tally.subexpires += 1;
     }
-    if let Some(x) = j.expire_ms {
+    if let Some(x) = expire_ms {
         if x < now_ms {
             tally.already_expired += 1;
         }
     }
-    let d = tally.db(j.db, hint);
+    let d = tally.db(db, hint);
     d.keys += 1;
     d.by_type_byte[v.type_byte() as usize] += 1;
-    d.expires += j.expire_ms.is_some() as u64;
+    d.expires += expire_ms.is_some() as u64;
     Ok(())
 }
 
@@ -614,7 +628,10 @@ fn walk(
                         // Strings are checked here: cheaper than handing them over. An error
                         // lies after every value already queued, like a parse error.
                         if let Err(e) = validate_one(
-                            &job,
+                            job.db,
+                            &job.key,
+                            job.expire_ms,
+                            &job.value,
                             &mut main_tally,
                             &mut main_hint,
                             &mut main_scratch,

@@ -7,7 +7,7 @@ use crate::rdb::reader::{Header, RdbReader, Record};
 use crate::rdb::split::UNKNOWN_DB;
 use crate::rdb::value::{DecodeOptions, Scratch};
 
-use super::{note_record, validate_one, Counter, Job, Noted, RdbReport, Tally};
+use super::{note_record, validate_one, Counter, Noted, RdbReport, Tally};
 
 /// How a part of a split file ended.
 enum PartEnd {
@@ -83,19 +83,16 @@ fn check_part<'a>(
         };
         // Keys first: the common case, validated in place without moving the record.
         if let Record::Entry(e) = &item.record {
-            let job = Job {
-                db: e.db,
-                key: std::borrow::Cow::Borrowed(&e.key),
-                expire_ms: e.expire_ms,
-                value: e.value,
-            };
             let tally = if in_inherited {
                 &mut part.inherited
             } else {
                 &mut part.tally
             };
             let r = validate_one(
-                &job,
+                e.db,
+                &e.key,
+                e.expire_ms,
+                &e.value,
                 tally,
                 &mut hint,
                 &mut scratch,

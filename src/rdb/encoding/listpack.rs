@@ -136,7 +136,41 @@ impl<'a> ListpackIter<'a> {
         Error::corrupt(self.base + at as u64, expected, found).with_context("listpack")
     }
 
-    #[inline]
+    /// The common elements (7-bit integers, strings under 64 bytes, 13-bit integers) with
+    /// their one-byte back-length, read inline; `None` (nothing consumed) sends everything
+    /// else, errors included, to [`ListpackIter::next_elem`].
+    #[inline(always)]
+    fn next_fast(&mut self) -> Option<Elem<'a>> {
+        let blob = self.blob;
+        let p = self.pos;
+        let b0 = *blob.get(p)?;
+        let (elem, size) = if b0 & 0x80 == 0 {
+            (Elem::Int((b0 & 0x7f) as i64), 1)
+        } else if b0 & 0xC0 == 0x80 {
+            let len = (b0 & 0x3f) as usize;
+            (Elem::Bytes(blob.get(p + 1..p + 1 + len)?), 1 + len)
+        } else if b0 & 0xE0 == 0xC0 {
+            let uv = (((b0 & 0x1f) as u64) << 8) | *blob.get(p + 1)? as u64;
+            let v = if uv >= 1 << 12 {
+                uv as i64 - (1 << 13)
+            } else {
+                uv as i64
+            };
+            (Elem::Int(v), 2)
+        } else {
+            return None;
+        };
+        // size ≤ 64: a one-byte back-length equal to the size, before the terminator.
+        let end = p + size + 1;
+        if end >= blob.len() || blob[p + size] != size as u8 {
+            return None;
+        }
+        self.pos = end;
+        self.count += 1;
+        Some(elem)
+    }
+
+    #[inline(never)]
     fn next_elem(&mut self) -> Result<Option<Elem<'a>>> {
         let blob = self.blob;
         let p = self.pos;
@@ -318,10 +352,13 @@ impl<'a> ListpackIter<'a> {
 impl<'a> Iterator for ListpackIter<'a> {
     type Item = Result<Elem<'a>>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if let Some(e) = self.next_fast() {
+            return Some(Ok(e));
         }
         self.next_elem().transpose()
     }
