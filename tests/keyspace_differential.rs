@@ -108,7 +108,7 @@ fn expire_time(r: &mut Rng, unit_ms: bool, absolute: bool) -> String {
 fn command(r: &mut Rng) -> Vec<String> {
     let k = key(r);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let mut c: Vec<String> = match r.below(62) {
+    let mut c: Vec<String> = match r.below(63) {
         0 => {
             let mut c = s(&["SET", &k, &member(r)]);
             for _ in 0..r.below(3) {
@@ -333,6 +333,24 @@ fn command(r: &mut Rng) -> Vec<String> {
         ]),
         59 => s(&["XACK", &k, "g1", &stream_id(r)]),
         60 => s(&["XCLAIM", &k, "g1", "c2", "0", &format!("{}-0", r.below(60))]),
+        61 => match r.below(6) {
+            // Commands Redis propagates in another form (LPOP/RPOP/ZPOPMIN/ZPOPMAX with a
+            // count, XCLAIM + XGROUP SETID, exact trimming).
+            0 => s(&[
+                "LMPOP",
+                "2",
+                &k,
+                &key(r),
+                r.pick(&["LEFT", "RIGHT"]),
+                "COUNT",
+                "2",
+            ]),
+            1 => s(&["ZMPOP", "1", &k, r.pick(&["MIN", "MAX"]), "COUNT", "2"]),
+            2 => s(&["XAUTOCLAIM", &k, "g1", "c1", "0", "0-0", "COUNT", "2"]),
+            3 => s(&["XADD", &k, "MAXLEN", "~", "2", "LIMIT", "5", "*", "f", "v"]),
+            4 => s(&["XTRIM", &k, "MINID", "~", &format!("{}", r.below(60))]),
+            _ => s(&["SET", &k, &member(r), "GET"]),
+        },
         _ => match r.below(5) {
             0 => s(&["SELECT", &r.below(4).to_string()]),
             1 => s(&["SWAPDB", &r.below(4).to_string(), &r.below(4).to_string()]),
