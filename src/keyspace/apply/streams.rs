@@ -278,11 +278,13 @@ pub(super) fn xadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         return Ok(());
     }
     let now = c.now_ms;
-    if !exists {
-        c.set_value(a[1], Value::Stream(Box::default()));
-    }
-    let Some(s) = c.stream_mut(a[1])? else {
-        return Ok(());
+    // Every check runs on the stream as it is (an empty one for a new key) before anything
+    // changes. (Redis creates the key before its ID checks, but for a new key they cannot
+    // fail: any ID above 0-0 is accepted.)
+    let empty = Stream::default();
+    let s: &Stream = match c.stream(a[1])? {
+        Some(s) => s,
+        None => &empty,
     };
     if s.last_id == MAX_ID {
         return Err(Reject::Err(
@@ -319,12 +321,11 @@ pub(super) fn xadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
             }
         }
     };
-    // (Redis has created the empty stream before these checks: it stays on error.)
     if id <= s.last_id {
         return Err(edom().into());
     }
     if p.approx {
-        // Refuse before changing anything: the entry is added first, then trimmed.
+        // The entry is added first, then trimmed: would anything go?
         let fewer = match p.trim {
             Trim::MaxLen(n) => (s.entries.len() as u64 + 1) > n,
             Trim::MinId(min) => s.entries.keys().next().is_some_and(|f| *f < min) || id < min,
@@ -336,6 +337,12 @@ pub(super) fn xadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
             ));
         }
     }
+    if !exists {
+        c.set_value(a[1], Value::Stream(Box::default()));
+    }
+    let Some(s) = c.stream_mut(a[1])? else {
+        return Ok(());
+    };
     let fields = a[field_pos..]
         .chunks(2)
         .map(|fv| (fv[0].to_vec(), fv[1].to_vec()))
