@@ -73,3 +73,34 @@ impl MappedFile {
         &self.path
     }
 }
+
+/// Mappings at least this large are released in two halves concurrently when dropped.
+const PARALLEL_RELEASE_BYTES: usize = 64 << 20;
+
+impl Drop for MappedFile {
+    /// Unmapping tears down the mapping's page tables on one core (~20 ms for 500 MB here,
+    /// after a whole-file read): for a large mapping, the second half's are dropped on
+    /// another thread meanwhile (`MADV_DONTNEED`), so that unmapping costs half the time.
+    fn drop(&mut self) {
+        let Backing::Map(map) = &self.map else {
+            return;
+        };
+        if map.len() < PARALLEL_RELEASE_BYTES {
+            return;
+        }
+        let half = (map.len() / 2) & !0xfff;
+        let release = |from: usize, len: usize| {
+            // SAFETY: the mapping is read-only and never written, so it holds no private
+            // (copy-on-write) pages: dropping its page-table entries loses nothing, and any
+            // later access (there is none: this is `drop`) would read the file again.
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len)
+            };
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| release(half, map.len() - half));
+            release(0, half);
+        });
+    }
+}

@@ -168,7 +168,8 @@ fn several_databases_split_counts_and_errors() {
     for threads in 2..=4 {
         let r = split(&data, threads);
         assert!(r.ok, "{:?}", r.error);
-        assert_eq!(r.parts, threads, "{threads} threads");
+        // Eight parts per thread (no minimum part size here), every one confirmed.
+        assert_eq!(r.parts, threads * 8, "{threads} threads");
         assert_eq!(r.keys, (dbs.len() * per_db) as u64);
         for db in dbs {
             assert_eq!(r.dbs[&db].keys, per_db as u64, "db {db}, {threads} threads");

@@ -25,9 +25,10 @@ pub struct CheckOptions {
     pub now_ms: Option<i64>,
     /// Threads for parsing and validating (default 0: one per core, at most 4).
     pub threads: usize,
-    /// Files at least this large (default 16 MiB) are split into one part per thread at
-    /// speculatively found record boundaries ([`crate::rdb::split`]); each part is parsed and
-    /// validated on its own core and confirmed when the part before it ends exactly at its
+    /// Files at least this large (default 16 MiB) are split into parts (up to 8 per thread,
+    /// each at least a quarter of this size) at speculatively found record boundaries
+    /// ([`crate::rdb::split`]); threads take the next part not yet started, parse and
+    /// validate it, and a part is confirmed when the part before it ends exactly at its
     /// start. Smaller files (and files with no boundary found) are parsed on one thread while
     /// the others validate values. The report is the same either way.
     pub split_min_bytes: u64,
@@ -506,6 +507,18 @@ fn note_record<'a>(
     Noted::Other
 }
 
+/// How many parts a file of `len` bytes is split into for `threads` threads: several per
+/// thread (parts are handed out to whichever thread is free, so uneven parts even out), each
+/// at least a quarter of `split_min_bytes` (4 MiB by default).
+fn part_count(len: usize, threads: usize, split_min_bytes: u64) -> usize {
+    let min_part = (split_min_bytes / 4).max(1);
+    let fit = (len as u64 / min_part).min(usize::MAX as u64) as usize;
+    (threads * PARTS_PER_THREAD).min(fit).max(threads)
+}
+
+/// Parts per thread when a file is split (see [`part_count`]).
+const PARTS_PER_THREAD: usize = 8;
+
 /// The number of threads to use: `opts.threads`, or one per core (at most 4).
 fn thread_count(opts: &CheckOptions) -> usize {
     // Asked once per process: the answer reads cgroup files, which costs more than checking
@@ -540,11 +553,16 @@ fn walk(
     let workers = thread_count(&opts);
     if workers >= 2 && data.len() as u64 >= opts.split_min_bytes {
         if let Ok(header) = Header::parse(data, base) {
-            let bounds = crate::rdb::split::candidate_boundaries(data, base, header, workers);
+            let bounds = crate::rdb::split::candidate_boundaries(
+                data,
+                base,
+                header,
+                part_count(data.len(), workers, opts.split_min_bytes),
+            );
             if !bounds.is_empty() {
-                if let Some(r) =
-                    parts::walk_parts(data, base, header, &bounds, dopts, now_ms, report, progress)
-                {
+                if let Some(r) = parts::walk_parts(
+                    data, base, header, &bounds, workers, dopts, now_ms, report, progress,
+                ) {
                     return r;
                 }
             }

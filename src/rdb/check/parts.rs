@@ -34,12 +34,25 @@ struct Part {
     end: PartEnd,
 }
 
+impl Part {
+    /// A part that stopped (or never started) because an earlier part was not confirmed.
+    fn abandoned(size: u64) -> Part {
+        Part {
+            report: RdbReport::empty(size),
+            tally: Tally::default(),
+            inherited: Tally::default(),
+            ended_in_inherited_db: false,
+            end: PartEnd::Abandoned,
+        }
+    }
+}
+
 /// Shared state of the parts of one split check.
 struct PartsShared {
     /// Parts with an index at least this are not confirmed and stop.
     abandon_from: std::sync::atomic::AtomicUsize,
-    /// Bytes read by the parts on other threads (for progress).
-    done_elsewhere: std::sync::atomic::AtomicU64,
+    /// Bytes read by all parts so far (for progress).
+    done: std::sync::atomic::AtomicU64,
 }
 
 /// Parses and validates the part `index` of a split file, from `reader`'s position until
@@ -57,13 +70,7 @@ fn check_part<'a>(
     progress: &mut dyn FnMut(u64),
 ) -> Part {
     use std::sync::atomic::Ordering;
-    let mut part = Part {
-        report: RdbReport::empty(size),
-        tally: Tally::default(),
-        inherited: Tally::default(),
-        ended_in_inherited_db: false,
-        end: PartEnd::Abandoned,
-    };
+    let mut part = Part::abandoned(size);
     let start = reader.offset();
     let mut in_inherited = index > 0;
     let mut hint = usize::MAX;
@@ -134,13 +141,8 @@ fn check_part<'a>(
             }
             let off = reader.offset();
             if off - reported >= 8 << 20 {
-                if index == 0 {
-                    progress(off - start + shared.done_elsewhere.load(Ordering::Relaxed));
-                } else {
-                    shared
-                        .done_elsewhere
-                        .fetch_add(off - reported, Ordering::Relaxed);
-                }
+                let step = off - reported;
+                progress(shared.done.fetch_add(step, Ordering::Relaxed) + step);
                 reported = off;
             }
         }
@@ -154,8 +156,8 @@ fn check_part<'a>(
     part
 }
 
-/// Checks a file split into parts at `bounds` (candidate record boundaries), one thread per
-/// part; merges the parts that the chain of confirmations reaches. `None` if the parts do not
+/// Checks a file split into parts at `bounds` (candidate record boundaries) on `threads`
+/// threads, each taking the next part not yet started; merges the parts that the chain of confirmations reaches. `None` if the parts do not
 /// form a chain (they always do; kept as a fallback rather than a panic).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn walk_parts(
@@ -163,59 +165,67 @@ pub(super) fn walk_parts(
     base: u64,
     header: Header,
     bounds: &[usize],
+    threads: usize,
     dopts: DecodeOptions,
     now_ms: i64,
     report: &mut RdbReport,
     progress: &mut dyn FnMut(u64),
 ) -> Option<Result<Option<u64>>> {
-    use std::sync::atomic::{AtomicU64, AtomicUsize};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     let size = data.len() as u64;
     let end = base + size;
     let shared = PartsShared {
         abandon_from: AtomicUsize::new(usize::MAX),
-        done_elsewhere: AtomicU64::new(0),
+        done: AtomicU64::new(0),
     };
     let stop_of = |i: usize| bounds.get(i).map(|&b| base + b as u64);
-    let parts: Vec<Part> = std::thread::scope(|s| {
-        let shared = &shared;
-        let handles: Vec<_> = (1..=bounds.len())
-            .map(|i| {
-                let reader =
-                    RdbReader::resume_at_base(data, base, bounds[i - 1], header, UNKNOWN_DB);
-                let stop = stop_of(i);
-                s.spawn(move || {
-                    check_part(
-                        reader,
-                        i,
-                        stop,
-                        shared,
-                        dopts,
-                        now_ms,
-                        size,
-                        end,
-                        &mut |_| {},
-                    )
-                })
-            })
-            .collect();
-        let first = check_part(
-            RdbReader::with_base(data, base),
-            0,
-            stop_of(0),
-            shared,
+    // Parts are handed out in order to whichever thread is free, so that a thread slowed by
+    // denser data (or by the checksum thread) simply takes fewer of them.
+    let nparts = bounds.len() + 1;
+    let next = AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Part>>> =
+        (0..nparts).map(|_| std::sync::Mutex::new(None)).collect();
+    let worker = |progress: &mut dyn FnMut(u64)| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= nparts || shared.abandon_from.load(Ordering::Relaxed) <= i {
+            break;
+        }
+        let reader = match i {
+            0 => RdbReader::with_base(data, base),
+            _ => RdbReader::resume_at_base(data, base, bounds[i - 1], header, UNKNOWN_DB),
+        };
+        let part = check_part(
+            reader,
+            i,
+            stop_of(i),
+            &shared,
             dopts,
             now_ms,
             size,
             end,
             progress,
         );
-        let mut parts = vec![first];
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(part);
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads.min(nparts))
+            .map(|_| s.spawn(|| worker(&mut |_| {})))
+            .collect();
+        worker(progress);
         for h in handles {
             // A panic while validating must not turn into a verdict: pass it on.
-            parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         }
-        parts
     });
+    // Parts never started (after an abandoned one) count as abandoned.
+    let parts: Vec<Part> = slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Part::abandoned(size))
+        })
+        .collect();
     // The confirmed chain: parts that reached the next one's start, then one that ended.
     let last = parts
         .iter()
