@@ -21,7 +21,7 @@
 //! ```no_run
 //! use redsafe::keyspace::{replay, ReplayOptions};
 //! let set = redsafe::aof::AofSet::open("/var/lib/redis/appendonlydir".as_ref())?;
-//! let r = replay::replay_set(&set, &ReplayOptions::default(), &mut |_| {})?;
+//! let r = replay::replay_set(&set, &ReplayOptions::default(), &mut |_, _| {})?;
 //! println!("{}", r.keyspace.digest_hex()?);
 //! # Ok::<(), redsafe::Error>(())
 //! ```
