@@ -108,7 +108,7 @@ fn expire_time(r: &mut Rng, unit_ms: bool, absolute: bool) -> String {
 fn command(r: &mut Rng) -> Vec<String> {
     let k = key(r);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let mut c: Vec<String> = match r.below(63) {
+    let mut c: Vec<String> = match r.below(64) {
         0 => {
             let mut c = s(&["SET", &k, &member(r)]);
             for _ in 0..r.below(3) {
@@ -351,6 +351,24 @@ fn command(r: &mut Rng) -> Vec<String> {
             4 => s(&["XTRIM", &k, "MINID", "~", &format!("{}", r.below(60))]),
             _ => s(&["SET", &k, &member(r), "GET"]),
         },
+        62 => {
+            let cmd = r.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]);
+            let n = 1 + r.below(3);
+            let mut c = s(&[cmd, &k, &n.to_string()]);
+            for _ in 0..n {
+                c.push(key(r));
+            }
+            if cmd != "ZDIFFSTORE" && r.chance(40) {
+                c.push("WEIGHTS".into());
+                for _ in 0..n {
+                    c.push(r.pick(&["1", "2", "-1", "0.5", "inf", "0"]).into());
+                }
+            }
+            if cmd != "ZDIFFSTORE" && r.chance(40) {
+                c.extend(s(&["AGGREGATE", r.pick(&["SUM", "MIN", "MAX"])]));
+            }
+            c
+        }
         _ => match r.below(5) {
             0 => s(&["SELECT", &r.below(4).to_string()]),
             1 => s(&["SWAPDB", &r.below(4).to_string(), &r.below(4).to_string()]),

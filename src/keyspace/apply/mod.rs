@@ -91,6 +91,9 @@ const COMMANDS: &[(&str, i32, Handler)] = &[
     ("zremrangebylex", 4, zsets::zremrangebylex),
     ("zpopmin", -2, zsets::zpopmin),
     ("zpopmax", -2, zsets::zpopmax),
+    ("zunionstore", -4, zsets::zunionstore),
+    ("zinterstore", -4, zsets::zinterstore),
+    ("zdiffstore", -4, zsets::zdiffstore),
     // hashes
     ("hset", -4, hashes::hset),
     ("hmset", -4, hashes::hset),

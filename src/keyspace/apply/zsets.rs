@@ -222,3 +222,180 @@ pub(super) fn zpopmin(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 pub(super) fn zpopmax(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     zpop(c, a, true)
 }
+
+#[derive(Clone, Copy, PartialEq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// A source of `ZUNIONSTORE`/`ZINTERSTORE`/`ZDIFFSTORE`: a sorted set, or a set (scores 1).
+fn zsource(c: &Ctx<'_>, key: &[u8]) -> R<Vec<(Vec<u8>, f64)>> {
+    match c.entry(key) {
+        None => Ok(Vec::new()),
+        Some(e) => match &e.value {
+            Value::Zset(z) => Ok(z.iter().map(|(m, s)| (m.to_vec(), s)).collect()),
+            Value::Set(s) => Ok(s.iter().map(|m| (m.clone(), 1.0)).collect()),
+            _ => Err(Reject::WrongType.into()),
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Aggr {
+    Sum,
+    Min,
+    Max,
+}
+
+/// `zunionInterAggregate`.
+fn aggregate(target: &mut f64, val: f64, a: Aggr) {
+    match a {
+        Aggr::Sum => {
+            *target += val;
+            if target.is_nan() {
+                *target = 0.0;
+            }
+        }
+        Aggr::Min => {
+            if val < *target {
+                *target = val;
+            }
+        }
+        Aggr::Max => {
+            if val > *target {
+                *target = val;
+            }
+        }
+    }
+}
+
+type Source = (Vec<(Vec<u8>, f64)>, f64, usize);
+
+/// `zunionInterDiffGenericCommand` with a destination key.
+fn zstore(c: &mut Ctx<'_>, a: &[&[u8]], op: SetOp, cmd: &str) -> R<()> {
+    let n = int(a[2])?;
+    if n < 1 {
+        return Err(Reject::Err(format!(
+            "at least 1 input key is needed for '{cmd}' command"
+        ))
+        .into());
+    }
+    if n as u64 > (a.len() - 3) as u64 {
+        return Err(Reject::Syntax.into());
+    }
+    let n = n as usize;
+    // (members with scores, weight, position)
+    let mut srcs: Vec<Source> = Vec::new();
+    for (i, k) in a[3..3 + n].iter().enumerate() {
+        srcs.push((zsource(c, k)?, 1.0, i));
+    }
+    let mut aggr = Aggr::Sum;
+    let mut j = 3 + n;
+    while j < a.len() {
+        let remaining = a.len() - j;
+        if op != SetOp::Diff && remaining > n && is(a[j], "weights") {
+            j += 1;
+            for s in srcs.iter_mut() {
+                s.1 = crate::keyspace::args::strtod(a[j])
+                    .ok_or_else(|| Reject::Err("weight value is not a float".into()))?;
+                j += 1;
+            }
+        } else if op != SetOp::Diff && remaining >= 2 && is(a[j], "aggregate") {
+            aggr = if is(a[j + 1], "sum") {
+                Aggr::Sum
+            } else if is(a[j + 1], "min") {
+                Aggr::Min
+            } else if is(a[j + 1], "max") {
+                Aggr::Max
+            } else {
+                return Err(Reject::Syntax.into());
+            };
+            j += 2;
+        } else {
+            return Err(Reject::Syntax.into());
+        }
+    }
+    let mut result: Vec<(Vec<u8>, f64)> = Vec::new();
+    match op {
+        SetOp::Union => {
+            // Largest first (a stable sort, as glibc's qsort is for these sizes): the order
+            // in which scores are added matters for floating point.
+            srcs.sort_by_key(|x| std::cmp::Reverse(x.0.len()));
+            let mut acc: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+            for (members, w, _) in &srcs {
+                for (m, s) in members {
+                    let mut score = w * s;
+                    if score.is_nan() {
+                        score = 0.0;
+                    }
+                    match acc.get(m) {
+                        Some(&i) => aggregate(&mut result[i].1, score, aggr),
+                        None => {
+                            acc.insert(m.clone(), result.len());
+                            result.push((m.clone(), score));
+                        }
+                    }
+                }
+            }
+        }
+        SetOp::Inter => {
+            srcs.sort_by_key(|x| x.0.len());
+            let lookups: Vec<std::collections::HashMap<&[u8], f64>> = srcs
+                .iter()
+                .map(|(m, _, _)| m.iter().map(|(k, s)| (k.as_slice(), *s)).collect())
+                .collect();
+            if let Some(((first, w0, _), rest)) = srcs.split_first() {
+                'members: for (m, s) in first {
+                    let mut score = w0 * s;
+                    if score.is_nan() {
+                        score = 0.0;
+                    }
+                    for (k, (_, w, _)) in rest.iter().enumerate() {
+                        match lookups[k + 1].get(m.as_slice()) {
+                            Some(v) => aggregate(&mut score, v * w, aggr),
+                            None => continue 'members,
+                        }
+                    }
+                    result.push((m.clone(), score));
+                }
+            }
+        }
+        SetOp::Diff => {
+            let others: Vec<std::collections::HashSet<&[u8]>> = srcs[1..]
+                .iter()
+                .map(|(m, _, _)| m.iter().map(|(k, _)| k.as_slice()).collect())
+                .collect();
+            for (m, s) in &srcs[0].0 {
+                if !others.iter().any(|o| o.contains(m.as_slice())) {
+                    result.push((m.clone(), *s));
+                }
+            }
+        }
+    }
+    if result.is_empty() {
+        c.delete(a[1]);
+        return Ok(());
+    }
+    let mut z = Zset::default();
+    z.set_skiplist();
+    for (m, s) in result {
+        z.insert(m, s);
+    }
+    z.settle_after_load();
+    c.set_value(a[1], Value::Zset(z));
+    Ok(())
+}
+
+pub(super) fn zunionstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    zstore(c, a, SetOp::Union, "zunionstore")
+}
+
+pub(super) fn zinterstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    zstore(c, a, SetOp::Inter, "zinterstore")
+}
+
+pub(super) fn zdiffstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    zstore(c, a, SetOp::Diff, "zdiffstore")
+}
