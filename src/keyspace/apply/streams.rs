@@ -139,7 +139,7 @@ fn parse_add_trim(a: &[&[u8]], xadd: bool) -> R<AddTrim> {
         let opt = a[i];
         if xadd && opt == b"*" {
             break;
-        } else if is(opt, "maxlen") && more > 0 {
+        } else if (is(opt, "maxlen") || is(opt, "minid")) && more > 0 {
             if !matches!(r.trim, Trim::None) {
                 return Err(both().into());
             }
@@ -151,27 +151,16 @@ fn parse_add_trim(a: &[&[u8]], xadd: bool) -> R<AddTrim> {
             } else if more >= 2 && next == b"=" {
                 i += 1;
             }
-            let n = int(a[i + 1])?;
-            if n < 0 {
-                return Err(Reject::Err("The MAXLEN argument must be >= 0.".into()).into());
-            }
+            r.trim = if is(opt, "maxlen") {
+                let n = int(a[i + 1])?;
+                if n < 0 {
+                    return Err(Reject::Err("The MAXLEN argument must be >= 0.".into()).into());
+                }
+                Trim::MaxLen(n as u64)
+            } else {
+                Trim::MinId(strict_id(a[i + 1])?)
+            };
             i += 1;
-            r.trim = Trim::MaxLen(n as u64);
-        } else if is(opt, "minid") && more > 0 {
-            if !matches!(r.trim, Trim::None) {
-                return Err(both().into());
-            }
-            r.approx = false;
-            let next = a[i + 1];
-            if more >= 2 && next == b"~" {
-                r.approx = true;
-                i += 1;
-            } else if more >= 2 && next == b"=" {
-                i += 1;
-            }
-            let id = strict_id(a[i + 1])?;
-            i += 1;
-            r.trim = Trim::MinId(id);
         } else if is(opt, "limit") && more > 0 {
             limit = int(a[i + 1])?;
             if limit < 0 {
