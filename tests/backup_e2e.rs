@@ -1325,7 +1325,8 @@ fn before_command_and_offset_from_s3() {
         let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         (p["set"]["id"].as_str().unwrap().to_string(), p)
     };
-    // (Failed once, unexplained, under load: the message keeps what restore saw.)
+    // Both sets may be named in the same second: their ids must still sort in the order they
+    // were taken (this failed twice, under load, before `next_set_id`).
     assert_ne!(set2, set1, "`--at latest` chose the first set: {latest}");
     let out4 = scratch.path().join("r4");
     let v4 = restore_json(&srv, url, &["--at", "before:FLUSHALL"], &out4);

@@ -62,27 +62,36 @@ pub fn valid_set_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
-/// A new set id: 16 hex digits, the first 5 the microsecond within the current second (so
-/// that sets taken in the same second sort, by name, in the order they were taken), the rest
-/// from a hash of the clock, the pid and a counter.
-pub fn new_set_id() -> String {
+/// A new id for a set named at second `t` (unix seconds): 16 hex digits, the first 5 an
+/// ordering prefix, the rest a hash of the clock, the pid and a counter. Sets named in the same
+/// second sort, by name, in the order they were taken: the prefix is the microsecond within
+/// `t` when the clock is still in that second, 999999 when it has moved past it (the set was
+/// taken after everything else taken within `t`: e.g. a slow snapshot between choosing `t` and
+/// naming the set), and always above the prefix of `newest` (the newest set in the store) when
+/// that was named in the same second.
+pub fn next_set_id(t: i64, newest: Option<&SetName>) -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut prefix = match (clock.as_secs() as i64).cmp(&t) {
+        std::cmp::Ordering::Equal => clock.subsec_micros(),
+        std::cmp::Ordering::Greater => 999_999,
+        std::cmp::Ordering::Less => 0,
+    };
+    if let Some(n) = newest.filter(|n| n.time == t) {
+        if let Some(p) = n.id.get(..5).and_then(|h| u32::from_str_radix(h, 16).ok()) {
+            prefix = prefix.max(p.saturating_add(1));
+        }
+    }
+    let prefix = prefix.min(0xF_FFFF);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(clock.as_nanos());
     h.write_u32(std::process::id());
     h.write_u64(N.fetch_add(1, Ordering::Relaxed));
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_micros())
-        .unwrap_or(0);
-    format!("{micros:05x}{:011x}", h.finish() >> 20)
+    format!("{prefix:05x}{:011x}", h.finish() >> 20)
 }
 
 /// An incremental AOF segment: bytes `start..end` of INCR file `incr_seq` following set `set_id`.
@@ -304,13 +313,57 @@ mod tests {
         }
     }
 
+    fn now_secs() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
     #[test]
     fn set_ids() {
-        let id = new_set_id();
+        let t = now_secs();
+        let id = next_set_id(t, None);
         assert!(valid_set_id(&id), "{id}");
         assert_eq!(id.len(), 16);
-        assert_ne!(id, new_set_id());
+        assert_ne!(id, next_set_id(t, None));
         assert!(!valid_set_id(""));
         assert!(!valid_set_id(&"a".repeat(33)));
+    }
+
+    /// A set named for a second the clock has already left sorts after every set taken
+    /// within that second (backup_e2e once saw `--at latest` pick the older of two sets
+    /// named in the same second: the second set's prefix came from the next second).
+    #[test]
+    fn set_named_for_a_past_second_sorts_after_those_taken_in_it() {
+        let t = now_secs() - 1;
+        for taken_at in ["00000", "633dc", "f423f"] {
+            let newest = SetName {
+                time: t,
+                id: format!("{taken_at}159ae006391"),
+            };
+            let next = SetName {
+                time: t,
+                id: next_set_id(t, Some(&newest)),
+            };
+            assert!(next > newest, "{next:?} sorts before {newest:?}");
+        }
+        // Even above the largest microsecond, and for a set of the same second just taken.
+        let newest = SetName {
+            time: t,
+            id: "fffff000000000000"[..16].to_string(),
+        };
+        let next = next_set_id(t, Some(&newest));
+        assert!(next.starts_with("fffff"), "{next}");
+        let now = now_secs() + 3600;
+        let newest = SetName {
+            time: now,
+            id: next_set_id(now, None),
+        };
+        let next = SetName {
+            time: now,
+            id: next_set_id(now, Some(&newest)),
+        };
+        assert!(next > newest, "{next:?} sorts before {newest:?}");
     }
 }

@@ -21,7 +21,7 @@ use super::catalog::{
     AofInfo, Catalog, ChainBreak, FileRole, RdbInfo, SetFile, SetManifest, SET_FORMAT,
 };
 use super::codec::{self, Packed};
-use super::layout::{new_set_id, SegmentName, SetName, CHAIN_BREAK};
+use super::layout::{next_set_id, SegmentName, SetName, CHAIN_BREAK};
 use super::retention::{self, Candidate, Policy, Verdict};
 use super::store::{Meta, Store, StoreError};
 use super::timeutil::{format_rfc3339, now};
@@ -1021,14 +1021,14 @@ impl<'s> Shipper<'s> {
         }
         let snap = snapshot(&self.opts.data, self.opts.snapshot_attempts)?;
         // Never name a set earlier than the previous one (clock steps back); within one
-        // second, set ids sort by creation (see `new_set_id`).
+        // second, set ids sort by creation (see `next_set_id`).
         let t = match &self.newest {
             Some(n) if n.time > now => n.time,
             _ => now,
         };
         let name = SetName {
             time: t,
-            id: new_set_id(),
+            id: next_set_id(t, self.newest.as_ref()),
         };
         let t0 = std::time::Instant::now();
         let m = upload_set(self.store, &snap, &name, self.opts.zstd_level, log)?;
