@@ -10,9 +10,9 @@ use serde_json::json;
 
 use redsafe::aof::AofSet;
 use redsafe::fsutil::{same_file, AtomicFile};
-use redsafe::keyspace::{replay_set_with_progress, save, ReplayOptions};
+use redsafe::keyspace::save;
 
-use super::output::byte_progress;
+use super::digest::{parse_at, replay_shown};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -50,12 +50,7 @@ pub struct CompactArgs {
 
 /// Runs `redsafe compact`.
 pub fn run(args: CompactArgs) -> Result<u8> {
-    let until = match &args.at {
-        Some(t) => {
-            Some(redsafe::aof::pitr::parse_time(t).map_err(|e| anyhow::anyhow!("--at {t}: {e}"))?)
-        }
-        None => None,
-    };
+    let until = parse_at(args.at.as_deref())?;
     let set = AofSet::open(&args.path)?;
     if set.parts.iter().any(|p| same_file(&p.path, &args.out)) {
         bail!("{} is part of the AOF being replayed", args.out.display());
@@ -66,13 +61,7 @@ pub fn run(args: CompactArgs) -> Result<u8> {
             args.out.display()
         );
     }
-    let pb = byte_progress(set.total_size(), args.json);
-    let opts = ReplayOptions {
-        until,
-        ..ReplayOptions::default()
-    };
-    let r = replay_set_with_progress(&set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
-    pb.finish_and_clear();
+    let r = replay_shown(&set, until, args.json)?;
     let mut out = std::io::stdout().lock();
     if !r.set.verdict.is_ok() {
         let msg = format!(

@@ -11,7 +11,7 @@ use serde_json::json;
 use redsafe::aof::{detect_kind, AofSet, InputKind};
 use redsafe::keyspace::digest::Flavor;
 use redsafe::keyspace::load::{load_rdb, LoadOptions};
-use redsafe::keyspace::{replay_set_with_progress, Keyspace, ReplayOptions};
+use redsafe::keyspace::{replay_set_with_progress, Keyspace, ReplayOptions, ReplayReport};
 use redsafe::mmap::MappedFile;
 
 use super::output::{byte_progress, error_json};
@@ -118,20 +118,9 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         }
         return Ok(EXIT_OK);
     }
-    let until = match &args.at {
-        Some(t) => {
-            Some(redsafe::aof::pitr::parse_time(t).map_err(|e| anyhow::anyhow!("--at {t}: {e}"))?)
-        }
-        None => None,
-    };
+    let until = parse_at(args.at.as_deref())?;
     let set = AofSet::open(&args.path)?;
-    let pb = byte_progress(set.total_size(), args.json);
-    let opts = ReplayOptions {
-        until,
-        ..ReplayOptions::default()
-    };
-    let r = replay_set_with_progress(&set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
-    pb.finish_and_clear();
+    let r = replay_shown(&set, until, args.json)?;
     let digest = r.keyspace.digest_hex_as(fl)?;
     let damaged = !r.set.verdict.is_ok();
     if args.json {
@@ -179,4 +168,22 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         }
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+/// The `--at` time of `digest` and `compact` (unix seconds or a date-time), if given.
+pub(super) fn parse_at(at: Option<&str>) -> Result<Option<i64>> {
+    at.map(|t| redsafe::aof::pitr::parse_time(t).map_err(|e| anyhow::anyhow!("--at {t}: {e}")))
+        .transpose()
+}
+
+/// Replays `set` up to `until` with a progress bar (hidden when `quiet`, or not a terminal).
+pub(super) fn replay_shown(set: &AofSet, until: Option<i64>, quiet: bool) -> Result<ReplayReport> {
+    let pb = byte_progress(set.total_size(), quiet);
+    let opts = ReplayOptions {
+        until,
+        ..ReplayOptions::default()
+    };
+    let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
+    pb.finish_and_clear();
+    Ok(r)
 }
