@@ -157,8 +157,9 @@ fn check_part<'a>(
 }
 
 /// Checks a file split into parts at `bounds` (candidate record boundaries) on `threads`
-/// threads, each taking the next part not yet started; merges the parts that the chain of confirmations reaches. `None` if the parts do not
-/// form a chain (they always do; kept as a fallback rather than a panic).
+/// threads, each taking the next part not yet started; merges the parts that the chain of
+/// confirmations reaches. `None` if the parts do not form a chain (they always do; kept as a
+/// fallback rather than a panic).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn walk_parts(
     data: &[u8],
