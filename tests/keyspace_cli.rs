@@ -263,3 +263,37 @@ fn compact_writes_an_rdb_redis_loads_to_the_same_digest() {
         assert!(!pel(&a).is_empty());
     }
 }
+
+/// A truncated AOF: `compact` writes nothing and `digest` exits 1; both name the file and the
+/// offset where it stops, and the input is left as it was.
+#[test]
+fn damaged_aof_is_named_with_its_offset_and_left_alone() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let src = std::fs::read(shared.join("fixtures/servers/redis-2.8.24/appendonly.aof")).unwrap();
+    let tmp = common::TempDir::new("ks-damaged");
+    let aof = tmp.path().join("appendonly.aof");
+    std::fs::write(&aof, &src[..3000]).unwrap();
+    let out = tmp.path().join("out.rdb");
+    for args in [
+        vec![
+            "compact",
+            aof.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        vec!["digest", aof.to_str().unwrap()],
+    ] {
+        let o = Command::new(common::redsafe_bin())
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("offset 3000"), "{args:?}: {err}");
+        assert!(err.contains(aof.to_str().unwrap()), "{args:?}: {err}");
+    }
+    assert!(!out.exists());
+    assert_eq!(std::fs::read(&aof).unwrap(), &src[..3000]);
+}

@@ -12,7 +12,7 @@ use redsafe::aof::AofSet;
 use redsafe::fsutil::{same_file, AtomicFile};
 use redsafe::keyspace::save;
 
-use super::digest::{parse_at, replay_shown};
+use super::digest::{damage_summary, parse_at, replay_shown};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -66,7 +66,7 @@ pub fn run(args: CompactArgs) -> Result<u8> {
     if !r.set.verdict.is_ok() {
         let msg = format!(
             "the AOF is damaged ({}); nothing written (repair it with `redsafe fix` first)",
-            r.set.verdict.name()
+            damage_summary(&r.set)
         );
         if args.json {
             writeln!(out, "{}", json!({"ok": false, "error": msg}))?;

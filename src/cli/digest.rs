@@ -163,7 +163,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         if damaged {
             eprintln!(
                 "redsafe: the AOF is damaged ({}): the digest is that of the part Redis would load",
-                r.set.verdict.name()
+                damage_summary(&r.set)
             );
         }
     }
@@ -186,4 +186,24 @@ pub(super) fn replay_shown(set: &AofSet, until: Option<i64>, quiet: bool) -> Res
     let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
     pb.finish_and_clear();
     Ok(r)
+}
+
+/// Where and why a replayed set is damaged, for messages: the verdict, and the damaged file
+/// with the error and its offset when known (as `check` reports them).
+pub(super) fn damage_summary(set: &redsafe::aof::SetReport) -> String {
+    let verdict = set.verdict.name();
+    let Some(f) = set.damaged_file() else {
+        return verdict.to_string();
+    };
+    match (&f.rdb_error, &f.failure) {
+        // The error names the file and the offset.
+        (Some(e), _) | (None, Some(redsafe::aof::ReadFailure { error: e, .. })) => {
+            format!("{verdict}: {e}")
+        }
+        (None, None) => format!(
+            "{verdict}: {}: valid up to byte {}",
+            f.path.display(),
+            f.ok_up_to
+        ),
+    }
 }
