@@ -377,8 +377,14 @@ impl<'a> RdbReader<'a> {
         self.cur.data().get(..(eof - base + 1) as usize)
     }
 
+    /// The next record. With `fused`, a value whose end can only be found by walking it is
+    /// walked once, validating it and streaming it to the visitor, instead of being skipped
+    /// here and walked again by the caller (see [`Self::next_visiting`]).
     #[inline(always)]
-    fn next_record(&mut self) -> Result<Option<Item<'a>>> {
+    fn next_record<V: ValueVisitor + ?Sized>(
+        &mut self,
+        mut fused: Option<FusedWalk<'_, V>>,
+    ) -> Result<Option<(Item<'a>, Visited)>> {
         let header = match self.header {
             Some(h) => h,
             None => {
@@ -386,10 +392,13 @@ impl<'a> RdbReader<'a> {
                 let off = self.cur.offset();
                 self.cur.skip(9, "the RDB magic")?;
                 self.header = Some(h);
-                return Ok(Some(Item {
-                    offset: off,
-                    record: Record::Header(h),
-                }));
+                return Ok(Some((
+                    Item {
+                        offset: off,
+                        record: Record::Header(h),
+                    },
+                    Visited::No,
+                )));
             }
         };
         let mut expire_ms: Option<i64> = None;
@@ -399,6 +408,7 @@ impl<'a> RdbReader<'a> {
         loop {
             let offset = self.cur.offset();
             let op = self.cur.u8("a record type (opcode or value type)")?;
+            let mut visited = Visited::No;
             let record = match op {
                 OP_EOF => {
                     self.eof_offset = Some(offset);
@@ -574,16 +584,31 @@ impl<'a> RdbReader<'a> {
                     ) {
                         // One string: no walker needed to find the end.
                         self.cur.string("a value").map(|_| ())
-                    } else {
-                        let mut scratch = Scratch::default();
+                    } else if let Some(f) = fused.as_mut() {
+                        let from = self.cur.clone();
                         let mut w = Walker {
                             ctx: header.ctx(),
-                            skip: true,
-                            deep: false,
-                            visitor: &mut IgnoreVisitor,
-                            scratch: &mut scratch,
+                            skip: false,
+                            deep: f.options.deep,
+                            visitor: &mut *f.visitor,
+                            scratch: &mut *f.scratch,
                         };
-                        w.value(&mut self.cur, t)
+                        match w.value(&mut self.cur, t) {
+                            Ok(()) => {
+                                visited = Visited::Ok;
+                                Ok(())
+                            }
+                            Err(e) => {
+                                // Report what a skipping walk would: a structural error
+                                // (the value's end cannot be found) before the visitor's.
+                                self.cur = from;
+                                let r = skip_value(&mut self.cur, header, t);
+                                visited = Visited::Err(e);
+                                r
+                            }
+                        }
+                    } else {
+                        skip_value(&mut self.cur, header, t)
                     };
                     if let Err(e) = r {
                         return Err(e.with_key(Some(self.db), &key).with_context(format!(
@@ -607,7 +632,72 @@ impl<'a> RdbReader<'a> {
                     })
                 }
             };
-            return Ok(Some(Item { offset, record }));
+            return Ok(Some((Item { offset, record }, visited)));
+        }
+    }
+}
+
+/// Walks a value of type `t` only to find its end.
+fn skip_value(cur: &mut Cursor<'_>, header: Header, t: u8) -> Result<()> {
+    let mut scratch = Scratch::default();
+    Walker {
+        ctx: header.ctx(),
+        skip: true,
+        deep: false,
+        visitor: &mut IgnoreVisitor,
+        scratch: &mut scratch,
+    }
+    .value(cur, t)
+}
+
+/// The visitor, scratch space and options of a fused walk (see [`RdbReader::next_visiting`]).
+struct FusedWalk<'v, V: ValueVisitor + ?Sized> {
+    visitor: &'v mut V,
+    scratch: &'v mut Scratch,
+    options: DecodeOptions,
+}
+
+/// What [`RdbReader::next_visiting`] did with a key's value.
+#[derive(Debug)]
+pub enum Visited {
+    /// Not walked (not a key, or a value stored as one string, whose end is found without
+    /// walking it): call [`ValueHandle::visit`] to validate it.
+    No,
+    /// Walked, validated and streamed to the visitor without error.
+    Ok,
+    /// Walked: its end was found (the record is sound) but decoding or the visitor failed
+    /// with this error, exactly as [`ValueHandle::visit`] would have.
+    Err(Error),
+}
+
+impl<'a> RdbReader<'a> {
+    /// Like [`Iterator::next`], but a value whose end can only be found by walking it (plain
+    /// lists, sets, sorted sets and hashes, quicklists, streams, modules, arrays) is walked
+    /// once here, validated and streamed to `visitor`, instead of being skipped here and
+    /// walked again by [`ValueHandle::visit`]. The [`Visited`] says which happened. Errors
+    /// are those of `next` followed by `visit`: a value whose end cannot be found is a
+    /// reader error, as with `next`.
+    #[inline(always)]
+    pub fn next_visiting<V: ValueVisitor + ?Sized>(
+        &mut self,
+        visitor: &mut V,
+        scratch: &mut Scratch,
+        options: DecodeOptions,
+    ) -> Option<Result<(Item<'a>, Visited)>> {
+        if self.done {
+            return None;
+        }
+        let fused = FusedWalk {
+            visitor,
+            scratch,
+            options,
+        };
+        match self.next_record(Some(fused)) {
+            Ok(r) => r.map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
         }
     }
 }
@@ -620,8 +710,8 @@ impl<'a> Iterator for RdbReader<'a> {
         if self.done {
             return None;
         }
-        match self.next_record() {
-            Ok(r) => r.map(Ok),
+        match self.next_record::<IgnoreVisitor>(None) {
+            Ok(r) => r.map(|(item, _)| Ok(item)),
             Err(e) => {
                 self.done = true;
                 Some(Err(e))

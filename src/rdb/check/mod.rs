@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::rdb::encoding::Elem;
 use crate::rdb::model::{ModuleValue, StreamId, ValueType};
-use crate::rdb::reader::{Header, RdbReader, Record};
+use crate::rdb::reader::{Header, RdbReader, Record, Visited};
 use crate::rdb::value::{ArrayItem, DecodeOptions, Scratch, ValueVisitor};
 
 mod parts;
@@ -401,6 +401,7 @@ fn validate_batch(
             &j.key,
             j.expire_ms,
             &j.value,
+            Visited::No,
             tally,
             &mut hint,
             scratch,
@@ -414,7 +415,7 @@ fn validate_batch(
     None
 }
 
-/// Validates one value and counts it.
+/// Validates one value (unless `visited` says the reader already did) and counts it.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 fn validate_one(
@@ -422,6 +423,7 @@ fn validate_one(
     key: &[u8],
     expire_ms: Option<i64>,
     v: &crate::rdb::reader::ValueHandle<'_>,
+    visited: Visited,
     tally: &mut Tally,
     hint: &mut usize,
     scratch: &mut Scratch,
@@ -429,7 +431,12 @@ fn validate_one(
     dopts: DecodeOptions,
     now_ms: i64,
 ) -> Result<()> {
-    if let Err(err) = v.visit(counter, scratch, dopts) {
+    let r = match visited {
+        Visited::No => v.visit(counter, scratch, dopts),
+        Visited::Ok => Ok(()),
+        Visited::Err(e) => Err(e),
+    };
+    if let Err(err) = r {
         return Err(err
             .with_key(Some(db), key)
             .with_context(format!("{} value", v.encoding_name())));
@@ -650,6 +657,7 @@ fn walk(
                             &job.key,
                             job.expire_ms,
                             &job.value,
+                            Visited::No,
                             &mut main_tally,
                             &mut main_hint,
                             &mut main_scratch,

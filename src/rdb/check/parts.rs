@@ -80,8 +80,8 @@ fn check_part<'a>(
     let mut result: Result<Option<u64>> = Err(Error::truncated(end, "the EOF opcode", 1));
     let mut records = 0u32;
     let mut reported = start;
-    while let Some(item) = reader.next() {
-        let item = match item {
+    while let Some(item) = reader.next_visiting(&mut counter, &mut scratch, dopts) {
+        let (item, visited) = match item {
             Ok(i) => i,
             Err(e) => {
                 result = Err(e);
@@ -100,6 +100,7 @@ fn check_part<'a>(
                 &e.key,
                 e.expire_ms,
                 &e.value,
+                visited,
                 tally,
                 &mut hint,
                 &mut scratch,
