@@ -20,6 +20,7 @@ work=${REDSAFE_FUZZ_WORK:-$(mktemp -d /tmp/redsafe-asan.XXXXXX)}
 dict_for() {
   case "$1" in
     rdb_*|roundtrip) echo dict/rdb.dict ;;
+    replay) echo dict/replay.dict ;;
     *) echo dict/resp.dict ;;
   esac
 }
