@@ -35,11 +35,26 @@ pub const UNKNOWN_DB: u64 = u64::MAX;
 /// with no candidate within [`SEARCH_WINDOW`] bytes (e.g. inside a value larger than that) is
 /// left out, so fewer boundaries (none) may come back.
 pub fn candidate_boundaries(data: &[u8], base: u64, header: Header, parts: usize) -> Vec<usize> {
+    let parts = parts.max(1);
+    let split_points: Vec<usize> = (1..parts)
+        .map(|k| (data.len() as u128 * k as u128 / parts as u128) as usize)
+        .collect();
+    candidate_boundaries_at(data, base, header, &split_points)
+}
+
+/// Up to one candidate boundary per split point of `split_points` (increasing offsets into
+/// `data`): the first candidate at or after the point, before the next point and within
+/// [`SEARCH_WINDOW`] bytes of it; points with none are left out.
+pub fn candidate_boundaries_at(
+    data: &[u8],
+    base: u64,
+    header: Header,
+    split_points: &[usize],
+) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::new();
-    for k in 1..parts.max(1) {
-        let from = (data.len() as u128 * k as u128 / parts as u128) as usize;
-        let from = from.max(out.last().map_or(9, |&b| b + 1));
-        let limit = (data.len() as u128 * (k + 1) as u128 / parts as u128) as usize;
+    for (k, &point) in split_points.iter().enumerate() {
+        let from = point.max(out.last().map_or(9, |&b| b + 1));
+        let limit = split_points.get(k + 1).copied().unwrap_or(data.len());
         if let Some(b) = find_candidate(data, base, header, from, limit.min(from + SEARCH_WINDOW)) {
             out.push(b);
         }

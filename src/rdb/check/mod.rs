@@ -526,6 +526,29 @@ fn part_count(len: usize, threads: usize, split_min_bytes: u64) -> usize {
 /// Parts per thread when a file is split (see [`part_count`]).
 const PARTS_PER_THREAD: usize = 8;
 
+/// Where to split a file of `len` bytes into `parts` parts for `threads` threads: sizes
+/// decrease geometrically, so that the parts still running when the others are done are short
+/// ones (with equal parts, one thread was often left finishing a whole part alone). The last
+/// part is a sixteenth of the first, unless that would shrink parts faster than by
+/// 1 - 1/(2 × threads) each: the parts after any one must still add up to enough work for the
+/// other threads while it runs.
+fn split_points(len: usize, parts: usize, threads: usize) -> Vec<usize> {
+    if parts < 2 {
+        return Vec::new();
+    }
+    let ratio = (1.0f64 / 16.0)
+        .powf(1.0 / (parts - 1) as f64)
+        .max(1.0 - 1.0 / (2 * threads.max(1)) as f64);
+    let total: f64 = (0..parts).map(|k| ratio.powi(k as i32)).sum();
+    let mut sum = 0.0;
+    (0..parts - 1)
+        .map(|k| {
+            sum += ratio.powi(k as i32);
+            ((len as f64 * sum / total) as usize).min(len)
+        })
+        .collect()
+}
+
 /// The number of threads to use: `opts.threads`, or one per core (at most 4).
 fn thread_count(opts: &CheckOptions) -> usize {
     // Asked once per process: the answer reads cgroup files, which costs more than checking
@@ -560,11 +583,15 @@ fn walk(
     let workers = thread_count(&opts);
     if workers >= 2 && data.len() as u64 >= opts.split_min_bytes {
         if let Ok(header) = Header::parse(data, base) {
-            let bounds = crate::rdb::split::candidate_boundaries(
+            let bounds = crate::rdb::split::candidate_boundaries_at(
                 data,
                 base,
                 header,
-                part_count(data.len(), workers, opts.split_min_bytes),
+                &split_points(
+                    data.len(),
+                    part_count(data.len(), workers, opts.split_min_bytes),
+                    workers,
+                ),
             );
             if !bounds.is_empty() {
                 if let Some(r) = parts::walk_parts(
@@ -730,4 +757,39 @@ fn walk(
             None => parse_result,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_points;
+
+    /// Part sizes from the split points of a `len`-byte file.
+    fn sizes(len: usize, parts: usize, threads: usize) -> Vec<usize> {
+        let mut points = split_points(len, parts, threads);
+        points.insert(0, 0);
+        points.push(len);
+        points.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[test]
+    fn split_points_shrink_towards_the_end_and_cover_the_file() {
+        let len = 500_000_000;
+        let s = sizes(len, 16, 2);
+        assert_eq!(s.len(), 16);
+        assert_eq!(s.iter().sum::<usize>(), len);
+        assert!(s.windows(2).all(|w| w[0] >= w[1]), "{s:?}");
+        let ratio = s[0] as f64 / s[15] as f64;
+        assert!((15.0..17.0).contains(&ratio), "{s:?}");
+    }
+
+    #[test]
+    fn few_parts_shrink_no_faster_than_the_threads_allow() {
+        // 4 parts for 2 threads: each part at least 3/4 of the one before it.
+        let s = sizes(16 << 20, 4, 2);
+        assert!(s.windows(2).all(|w| w[1] * 4 >= w[0] * 3 - 4), "{s:?}");
+        assert_eq!(split_points(1000, 1, 2), Vec::<usize>::new());
+        // Tiny files: points stay inside the file and never decrease.
+        let p = split_points(10, 16, 2);
+        assert!(p.windows(2).all(|w| w[0] <= w[1]) && p.iter().all(|&x| x <= 10));
+    }
 }
