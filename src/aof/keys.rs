@@ -132,6 +132,16 @@ fn find_in(list: &'static [CommandSpec], name: &[u8]) -> Option<&'static Command
         .and_then(|i| list.get(i))
 }
 
+/// True if `argc` arguments (the name included) fit a Redis `arity`: exactly `arity` when it
+/// is positive, at least `-arity` when it is negative.
+pub fn arity_accepts(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
 /// The table entry of a command name (case-insensitive), without resolving subcommands.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     find_in(keys_table::COMMANDS, name)
@@ -299,9 +309,7 @@ pub fn key_positions(argv: &[&[u8]], out: &mut Vec<usize>) -> Result<(), KeysErr
         // Redis answers "no key arguments" before looking at the arguments.
         return Ok(());
     }
-    let argc = argv.len() as i64;
-    let arity = cmd.arity as i64;
-    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
+    if !arity_accepts(cmd.arity, argv.len()) {
         return Err(KeysError::Invalid);
     }
     let name = cmd.name;

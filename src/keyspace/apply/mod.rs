@@ -24,101 +24,114 @@ type Handler = fn(&mut Ctx<'_>, &[&[u8]]) -> R<()>;
 
 /// The commands: lower-case name, Redis arity (n: exactly n arguments with the name; -n: at
 /// least n), handler.
-const COMMANDS: &[(&str, i32, Handler)] = &[
-    // strings
-    ("set", -3, strings::set),
-    ("setnx", 3, strings::setnx),
-    ("setex", 4, strings::setex),
-    ("psetex", 4, strings::psetex),
-    ("getset", 3, strings::getset),
-    ("getdel", 2, strings::getdel),
-    ("getex", -2, strings::getex),
-    ("incr", 2, strings::incr),
-    ("decr", 2, strings::decr),
-    ("incrby", 3, strings::incrby),
-    ("decrby", 3, strings::decrby),
-    ("incrbyfloat", 3, strings::incrbyfloat),
-    ("append", 3, strings::append),
-    ("setrange", 4, strings::setrange),
-    ("setbit", 4, strings::setbit),
-    ("mset", -3, strings::mset),
-    ("msetnx", -3, strings::msetnx),
-    ("pfadd", -2, strings::pfadd),
-    // keys
-    ("del", -2, keys::del),
-    ("unlink", -2, keys::del),
-    ("expire", -3, keys::expire),
-    ("pexpire", -3, keys::pexpire),
-    ("expireat", -3, keys::expireat),
-    ("pexpireat", -3, keys::pexpireat),
-    ("persist", 2, keys::persist),
-    ("rename", 3, keys::rename),
-    ("renamenx", 3, keys::renamenx),
-    ("move", 3, keys::move_),
-    ("copy", -3, keys::copy),
-    ("flushdb", -1, keys::flushdb),
-    ("flushall", -1, keys::flushall),
-    ("swapdb", 3, keys::swapdb),
-    // lists
-    ("lpush", -3, lists::lpush),
-    ("rpush", -3, lists::rpush),
-    ("lpushx", -3, lists::lpushx),
-    ("rpushx", -3, lists::rpushx),
-    ("lpop", -2, lists::lpop),
-    ("rpop", -2, lists::rpop),
-    ("lset", 4, lists::lset),
-    ("lrem", 4, lists::lrem),
-    ("linsert", 5, lists::linsert),
-    ("ltrim", 4, lists::ltrim),
-    ("lmove", 5, lists::lmove),
-    ("rpoplpush", 3, lists::rpoplpush),
-    ("blmove", 6, lists::blmove),
-    ("brpoplpush", 4, lists::brpoplpush),
-    // sets
-    ("sadd", -3, sets::sadd),
-    ("srem", -3, sets::srem),
-    ("smove", 4, sets::smove),
-    ("spop", -2, sets::spop),
-    ("sinterstore", -3, sets::sinterstore),
-    ("sunionstore", -3, sets::sunionstore),
-    ("sdiffstore", -3, sets::sdiffstore),
-    // sorted sets
-    ("zadd", -4, zsets::zadd),
-    ("zincrby", 4, zsets::zincrby),
-    ("zrem", -3, zsets::zrem),
-    ("zremrangebyscore", 4, zsets::zremrangebyscore),
-    ("zremrangebyrank", 4, zsets::zremrangebyrank),
-    ("zremrangebylex", 4, zsets::zremrangebylex),
-    ("zpopmin", -2, zsets::zpopmin),
-    ("zpopmax", -2, zsets::zpopmax),
-    ("zunionstore", -4, zsets::zunionstore),
-    ("zinterstore", -4, zsets::zinterstore),
-    ("zdiffstore", -4, zsets::zdiffstore),
-    // hashes
-    ("hset", -4, hashes::hset),
-    ("hmset", -4, hashes::hset),
-    ("hsetnx", 4, hashes::hsetnx),
-    ("hdel", -3, hashes::hdel),
-    ("hincrby", 4, hashes::hincrby),
-    ("hincrbyfloat", 4, hashes::hincrbyfloat),
-    ("hexpire", -6, hashes::hexpire),
-    ("hpexpire", -6, hashes::hpexpire),
-    ("hexpireat", -6, hashes::hexpireat),
-    ("hpexpireat", -6, hashes::hpexpireat),
-    ("hpersist", -5, hashes::hpersist),
-    // streams
-    ("xadd", -5, streams::xadd),
-    ("xdel", -3, streams::xdel),
-    ("xtrim", -4, streams::xtrim),
-    ("xsetid", -3, streams::xsetid),
-    ("xgroup", -2, streams::xgroup),
-    ("xack", -4, streams::xack),
-    ("xclaim", -6, streams::xclaim),
-    // server
-    ("select", 2, server::select),
-    ("ping", -1, server::noop),
-    ("echo", 2, server::noop),
+/// The commands the engine replays, with their handlers. Arities come from the command table
+/// generated from redis-server ([`crate::aof::keys::lookup`]), or [`NEWER_ARITIES`] for
+/// commands newer than that server.
+const COMMANDS: &[(&str, Handler)] = &[
+    ("set", strings::set),
+    ("setnx", strings::setnx),
+    ("setex", strings::setex),
+    ("psetex", strings::psetex),
+    ("getset", strings::getset),
+    ("getdel", strings::getdel),
+    ("getex", strings::getex),
+    ("incr", strings::incr),
+    ("decr", strings::decr),
+    ("incrby", strings::incrby),
+    ("decrby", strings::decrby),
+    ("incrbyfloat", strings::incrbyfloat),
+    ("append", strings::append),
+    ("setrange", strings::setrange),
+    ("setbit", strings::setbit),
+    ("mset", strings::mset),
+    ("msetnx", strings::msetnx),
+    ("pfadd", strings::pfadd),
+    ("del", keys::del),
+    ("unlink", keys::del),
+    ("expire", keys::expire),
+    ("pexpire", keys::pexpire),
+    ("expireat", keys::expireat),
+    ("pexpireat", keys::pexpireat),
+    ("persist", keys::persist),
+    ("rename", keys::rename),
+    ("renamenx", keys::renamenx),
+    ("move", keys::move_),
+    ("copy", keys::copy),
+    ("flushdb", keys::flushdb),
+    ("flushall", keys::flushall),
+    ("swapdb", keys::swapdb),
+    ("lpush", lists::lpush),
+    ("rpush", lists::rpush),
+    ("lpushx", lists::lpushx),
+    ("rpushx", lists::rpushx),
+    ("lpop", lists::lpop),
+    ("rpop", lists::rpop),
+    ("lset", lists::lset),
+    ("lrem", lists::lrem),
+    ("linsert", lists::linsert),
+    ("ltrim", lists::ltrim),
+    ("lmove", lists::lmove),
+    ("rpoplpush", lists::rpoplpush),
+    ("blmove", lists::blmove),
+    ("brpoplpush", lists::brpoplpush),
+    ("sadd", sets::sadd),
+    ("srem", sets::srem),
+    ("smove", sets::smove),
+    ("spop", sets::spop),
+    ("sinterstore", sets::sinterstore),
+    ("sunionstore", sets::sunionstore),
+    ("sdiffstore", sets::sdiffstore),
+    ("zadd", zsets::zadd),
+    ("zincrby", zsets::zincrby),
+    ("zrem", zsets::zrem),
+    ("zremrangebyscore", zsets::zremrangebyscore),
+    ("zremrangebyrank", zsets::zremrangebyrank),
+    ("zremrangebylex", zsets::zremrangebylex),
+    ("zpopmin", zsets::zpopmin),
+    ("zpopmax", zsets::zpopmax),
+    ("zunionstore", zsets::zunionstore),
+    ("zinterstore", zsets::zinterstore),
+    ("zdiffstore", zsets::zdiffstore),
+    ("hset", hashes::hset),
+    ("hmset", hashes::hset),
+    ("hsetnx", hashes::hsetnx),
+    ("hdel", hashes::hdel),
+    ("hincrby", hashes::hincrby),
+    ("hincrbyfloat", hashes::hincrbyfloat),
+    ("hexpire", hashes::hexpire),
+    ("hpexpire", hashes::hpexpire),
+    ("hexpireat", hashes::hexpireat),
+    ("hpexpireat", hashes::hpexpireat),
+    ("hpersist", hashes::hpersist),
+    ("xadd", streams::xadd),
+    ("xdel", streams::xdel),
+    ("xtrim", streams::xtrim),
+    ("xsetid", streams::xsetid),
+    ("xgroup", streams::xgroup),
+    ("xack", streams::xack),
+    ("xclaim", streams::xclaim),
+    ("select", server::select),
+    ("ping", server::noop),
+    ("echo", server::noop),
 ];
+
+/// Arities of the replayed commands that the generated table (redis-server 7.0.15) lacks:
+/// the hash-field expiry commands of Redis 7.4.
+const NEWER_ARITIES: &[(&str, i32)] = &[
+    ("hexpire", -6),
+    ("hpexpire", -6),
+    ("hexpireat", -6),
+    ("hpexpireat", -6),
+    ("hpersist", -5),
+];
+
+/// The Redis arity of a replayed command (exact argc when ≥ 0, minimum `-arity` otherwise).
+fn arity_of(name: &str) -> i32 {
+    crate::aof::keys::lookup(name.as_bytes())
+        .map(|c| c.arity)
+        .or_else(|| NEWER_ARITIES.iter().find(|n| n.0 == name).map(|n| n.1))
+        .unwrap_or(-1)
+}
 
 /// The commands the engine applies (lower case), for documentation and tests.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
@@ -128,18 +141,10 @@ pub fn command_names() -> impl Iterator<Item = &'static str> {
         .chain(["multi", "exec", "discard"])
 }
 
-fn lookup(name: &[u8]) -> Option<&'static (&'static str, i32, Handler)> {
+fn lookup(name: &[u8]) -> Option<&'static (&'static str, Handler)> {
     COMMANDS
         .iter()
         .find(|c| name.eq_ignore_ascii_case(c.0.as_bytes()))
-}
-
-fn arity_ok(arity: i32, argc: usize) -> bool {
-    if arity >= 0 {
-        argc == arity as usize
-    } else {
-        argc >= arity.unsigned_abs() as usize
-    }
 }
 
 pub(crate) fn dispatch(
@@ -221,10 +226,10 @@ fn run(
         offset,
         db,
     };
-    let Some(&(_, arity, handler)) = args.first().and_then(|n| lookup(n)) else {
+    let Some(&(name, handler)) = args.first().and_then(|n| lookup(n)) else {
         return Err(err(ApplyErrorKind::UnknownCommand));
     };
-    if !arity_ok(arity, args.len()) {
+    if !crate::aof::keys::arity_accepts(arity_of(name), args.len()) {
         return Err(err(Reject::Arity.into()));
     }
     let mut ctx = Ctx {
@@ -370,5 +375,30 @@ impl Ctx<'_> {
             return Err(Reject::Err("DB index is out of range".into()).into());
         }
         Ok(v as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{COMMANDS, NEWER_ARITIES};
+
+    /// Every replayed command has its arity from the generated table, except exactly the
+    /// newer ones listed in `NEWER_ARITIES` (which the table must not have).
+    #[test]
+    fn every_command_has_one_arity_source() {
+        for (name, _) in COMMANDS {
+            let in_table = crate::aof::keys::lookup(name.as_bytes()).is_some();
+            let newer = NEWER_ARITIES.iter().any(|n| n.0 == *name);
+            assert!(
+                in_table != newer,
+                "{name}: in table {in_table}, newer {newer}"
+            );
+        }
+        for (name, _) in NEWER_ARITIES {
+            assert!(
+                COMMANDS.iter().any(|c| c.0 == *name),
+                "{name} is not replayed"
+            );
+        }
     }
 }
