@@ -226,21 +226,9 @@ pub fn assert_reader_agrees(data: &[u8], from: usize, recs: &[Rec]) {
     assert_eq!(items, theirs);
 }
 
-/// A deterministic pseudo-random generator (xorshift) for picking positions.
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+#[path = "../common/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 /// A way to damage a file.
 #[derive(Debug, Clone)]

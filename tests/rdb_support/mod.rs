@@ -170,28 +170,9 @@ pub fn redis_check_rdb(path: &Path) -> CheckRdb {
     }
 }
 
-/// splitmix64: a small seeded generator for reproducible mutations.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A non-zero XOR mask.
-    pub fn mask(&mut self) -> u8 {
-        (self.below(255) + 1) as u8
-    }
-}
+#[path = "../common/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 /// A seed derived from a file name, so each file gets its own reproducible sequence.
 pub fn seed_for(name: &str) -> u64 {
