@@ -228,6 +228,7 @@ pub fn assert_reader_agrees(data: &[u8], from: usize, recs: &[Rec]) {
 
 #[path = "../common/rng.rs"]
 mod rng;
+#[allow(unused_imports)]
 pub use rng::Rng;
 
 /// A way to damage a file.

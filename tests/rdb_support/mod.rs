@@ -172,6 +172,7 @@ pub fn redis_check_rdb(path: &Path) -> CheckRdb {
 
 #[path = "../common/rng.rs"]
 mod rng;
+#[allow(unused_imports)]
 pub use rng::Rng;
 
 /// A seed derived from a file name, so each file gets its own reproducible sequence.
