@@ -585,7 +585,7 @@ impl<'a> RdbReader<'a> {
                         // One string: no walker needed to find the end.
                         self.cur.string("a value").map(|_| ())
                     } else if let Some(f) = fused.as_mut() {
-                        let from = self.cur.clone();
+                        let from = self.cur.pos();
                         let mut w = Walker {
                             ctx: header.ctx(),
                             skip: false,
@@ -601,7 +601,7 @@ impl<'a> RdbReader<'a> {
                             Err(e) => {
                                 // Report what a skipping walk would: a structural error
                                 // (the value's end cannot be found) before the visitor's.
-                                self.cur = from;
+                                self.cur.set_pos(from);
                                 let r = skip_value(&mut self.cur, header, t);
                                 visited = Visited::Err(e);
                                 r

@@ -438,7 +438,9 @@ impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
         if self.skip || self.scratch.dup.exact {
             return self.value_inner(cur, t);
         }
-        let from = cur.clone();
+        // Only the position is kept (copying the whole cursor here, just after it was
+        // written, stalled on store forwarding).
+        let from = cur.pos();
         self.scratch.dup.suspect = false;
         let first = self.value_inner(cur, t);
         if !self.scratch.dup.suspect {
@@ -446,7 +448,8 @@ impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
         }
         self.scratch.dup.suspect = false;
         self.scratch.dup.exact = true;
-        let mut again = from;
+        let mut again = cur.clone();
+        again.set_pos(from);
         let exact = Walker {
             ctx: self.ctx,
             skip: false,
