@@ -22,12 +22,11 @@ pub(crate) type R<T> = Result<T, ApplyErrorKind>;
 /// A handler: the command's arguments, name first.
 type Handler = fn(&mut Ctx<'_>, &[&[u8]]) -> R<()>;
 
-/// The commands: lower-case name, Redis arity (n: exactly n arguments with the name; -n: at
-/// least n), handler.
 /// The commands the engine replays, with their handlers. Arities come from the command table
 /// generated from redis-server ([`crate::aof::keys::lookup`]), or [`NEWER_ARITIES`] for
 /// commands newer than that server.
 const COMMANDS: &[(&str, Handler)] = &[
+    // strings
     ("set", strings::set),
     ("setnx", strings::setnx),
     ("setex", strings::setex),
@@ -46,6 +45,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("mset", strings::mset),
     ("msetnx", strings::msetnx),
     ("pfadd", strings::pfadd),
+    // keys
     ("del", keys::del),
     ("unlink", keys::del),
     ("expire", keys::expire),
@@ -60,6 +60,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("flushdb", keys::flushdb),
     ("flushall", keys::flushall),
     ("swapdb", keys::swapdb),
+    // lists
     ("lpush", lists::lpush),
     ("rpush", lists::rpush),
     ("lpushx", lists::lpushx),
@@ -74,6 +75,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("rpoplpush", lists::rpoplpush),
     ("blmove", lists::blmove),
     ("brpoplpush", lists::brpoplpush),
+    // sets
     ("sadd", sets::sadd),
     ("srem", sets::srem),
     ("smove", sets::smove),
@@ -81,6 +83,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("sinterstore", sets::sinterstore),
     ("sunionstore", sets::sunionstore),
     ("sdiffstore", sets::sdiffstore),
+    // sorted sets
     ("zadd", zsets::zadd),
     ("zincrby", zsets::zincrby),
     ("zrem", zsets::zrem),
@@ -92,6 +95,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("zunionstore", zsets::zunionstore),
     ("zinterstore", zsets::zinterstore),
     ("zdiffstore", zsets::zdiffstore),
+    // hashes
     ("hset", hashes::hset),
     ("hmset", hashes::hset),
     ("hsetnx", hashes::hsetnx),
@@ -103,6 +107,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("hexpireat", hashes::hexpireat),
     ("hpexpireat", hashes::hpexpireat),
     ("hpersist", hashes::hpersist),
+    // streams
     ("xadd", streams::xadd),
     ("xdel", streams::xdel),
     ("xtrim", streams::xtrim),
@@ -110,6 +115,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("xgroup", streams::xgroup),
     ("xack", streams::xack),
     ("xclaim", streams::xclaim),
+    // server
     ("select", server::select),
     ("ping", server::noop),
     ("echo", server::noop),
