@@ -2446,7 +2446,7 @@ fn replay_run(data: &[u8], check_atomic: bool) -> crate::keyspace::Keyspace {
             continue;
         };
         let before = if check_atomic { Some(ks.clone()) } else { None };
-        let is_exec = c.is("exec");
+        let is_exec = c.is("exec") && client.in_multi();
         match ks.apply(&mut client, &c) {
             Ok(()) => {}
             Err(e) => {

@@ -189,6 +189,22 @@ pub(crate) fn dispatch(
                 client.db,
             ));
         };
+        if let Some((_, off)) = queued
+            .iter()
+            .find(|(a, _)| a[0].eq_ignore_ascii_case(b"discard"))
+        {
+            // Redis's loader queues a DISCARD like any other command inside MULTI; running it
+            // from EXEC frees the transaction under EXEC's feet and Redis 7.0 crashes.
+            return Err(ApplyError {
+                kind: ApplyErrorKind::Unsupported(
+                    "DISCARD inside MULTI (Redis's AOF loader queues it and crashes at EXEC)"
+                        .into(),
+                ),
+                command: "DISCARD".into(),
+                offset: *off,
+                db: client.db,
+            });
+        }
         for (a, off) in queued {
             let refs: Vec<&[u8]> = a.iter().map(Vec::as_slice).collect();
             match run(ks, client, &refs, off) {
@@ -200,12 +216,14 @@ pub(crate) fn dispatch(
         return Ok(());
     }
     if name.eq_ignore_ascii_case(b"discard") {
-        if client.queued.take().is_none() {
+        // Redis's loader never runs DISCARD inside MULTI: it queues it (see EXEC above).
+        let Some(q) = &mut client.queued else {
             return Err(err(
                 Reject::Err("DISCARD without MULTI".into()).into(),
                 client.db,
             ));
-        }
+        };
+        q.push((args.iter().map(|a| a.to_vec()).collect(), offset));
         return Ok(());
     }
     if let Some(q) = &mut client.queued {

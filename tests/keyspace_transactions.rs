@@ -1,0 +1,138 @@
+//! MULTI/EXEC/DISCARD edge cases in an AOF, replayed by the engine and loaded by
+//! redis-server 7.0.15: the engine must end with the keyspace Redis loads, or refuse where
+//! Redis cannot load the file at all.
+
+mod common;
+mod keyspace_support;
+
+use redsafe::aof::AofSet;
+use redsafe::keyspace::{replay_set, Client, Keyspace, ReplayOptions};
+
+/// The AOF text of `cmds`.
+fn aof(cmds: &[&[&str]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in cmds {
+        let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+        out.extend(common::Client::encode(&args));
+    }
+    out
+}
+
+/// Writes `cmds` as `appendonly.aof` in a fresh directory (Redis 7.0 upgrades such a file to
+/// the base of a multi-part set when it starts).
+fn write_aof(cmds: &[&[&str]]) -> common::TempDir {
+    let t = common::TempDir::new("ks-multi");
+    std::fs::write(t.path().join("appendonly.aof"), aof(cmds)).unwrap();
+    t
+}
+
+fn start_redis(t: &common::TempDir) -> Result<common::RedisServer, String> {
+    common::RedisServer::start(
+        t.path(),
+        &["--appendonly", "yes", "--appendfilename", "appendonly.aof"],
+    )
+}
+
+/// Commands Redis's loader refuses with an error reply and skips (EXEC or DISCARD without
+/// MULTI, a nested MULTI, which it queues and refuses at EXEC), and a MULTI left open at the
+/// end (reverted): the engine ends with the keyspace Redis loads.
+///
+/// The engine is driven command by command here: `AofReader` (and so `replay_set`) treats a
+/// stray EXEC or a nested MULTI as damage, as redis-check-aof does (README, "Replay engine").
+#[test]
+fn refused_transaction_commands_load_like_redis() {
+    if !common::have_redis() {
+        return;
+    }
+    let cmds: &[&[&str]] = &[
+        &["SET", "b", "1"],
+        &["EXEC"],
+        &["DISCARD"],
+        &["SET", "c", "1"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["MULTI"],
+        &["INCR", "a"],
+        &["EXEC"],
+        &["EXEC"],
+        &["SELECT", "3"],
+        &["SET", "d", "1"],
+        &["MULTI"],
+        &["SET", "e", "1"],
+    ];
+    let mut ks = Keyspace::new();
+    let mut client = Client::new(0);
+    let mut refused = Vec::new();
+    for (i, c) in cmds.iter().enumerate() {
+        let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+        if let Err(e) = ks.apply_args(&mut client, &args, i as u64) {
+            assert!(e.is_rejection(), "{e}");
+            refused.push(e.offset);
+        }
+    }
+    assert_eq!(refused, [1, 2, 6, 9]);
+    assert!(client.in_multi());
+    client.discard();
+    let t = write_aof(cmds);
+    let s = start_redis(&t).expect("redis-server loads the AOF");
+    assert_eq!(
+        keyspace_support::first_difference(&mut s.client(), &ks),
+        None
+    );
+    assert!(ks.get(0, b"a").is_some() && ks.get(3, b"e").is_none());
+
+    // What the reader accepts of it replays to the same keyspace through `replay_set`.
+    let cmds: Vec<&[&str]> = cmds
+        .iter()
+        .copied()
+        .filter(|c| c != &["EXEC"] && c != &["MULTI"])
+        .collect();
+    let t = write_aof(&cmds);
+    let set = AofSet::open(&t.path().join("appendonly.aof")).unwrap();
+    let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {}).unwrap();
+    let s = start_redis(&t).expect("redis-server loads the AOF");
+    assert_eq!(
+        keyspace_support::first_difference(&mut s.client(), &r.keyspace),
+        None
+    );
+}
+
+/// A DISCARD inside MULTI is queued by Redis's loader and run by EXEC, which crashes Redis
+/// 7.0 (the transaction is freed while EXEC walks it): the engine refuses it by name and
+/// offset instead of guessing.
+#[test]
+fn discard_inside_multi_is_refused_where_redis_cannot_load() {
+    if !common::have_redis() {
+        return;
+    }
+    let cmds: &[&[&str]] = &[
+        &["SET", "b", "1"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["DISCARD"],
+        &["EXEC"],
+        &["SET", "c", "1"],
+    ];
+    let discard_offset = aof(&cmds[..3]).len();
+    let t = write_aof(cmds);
+    let set = AofSet::open(&t.path().join("appendonly.aof")).unwrap();
+    let e = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {}).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("DISCARD inside MULTI"), "{msg}");
+    assert!(msg.contains(&format!("offset {discard_offset}")), "{msg}");
+    assert!(
+        start_redis(&t).is_err(),
+        "redis-server 7.0 was expected to fail loading DISCARD inside MULTI"
+    );
+
+    // Without the EXEC the transaction is reverted at the end and the file loads.
+    let t = write_aof(&cmds[..4]);
+    let set = AofSet::open(&t.path().join("appendonly.aof")).unwrap();
+    let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {}).unwrap();
+    let s = start_redis(&t).expect("redis-server loads the AOF");
+    assert_eq!(
+        keyspace_support::first_difference(&mut s.client(), &r.keyspace),
+        None
+    );
+    assert!(r.keyspace.get(0, b"a").is_none());
+}
