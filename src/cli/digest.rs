@@ -162,7 +162,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         }
         if damaged {
             eprintln!(
-                "redsafe: the AOF is damaged ({}): the digest is that of the part Redis would load",
+                "redsafe: the AOF is damaged ({}): the digest is that of the part before the damage (what `redsafe fix` and redis-check-aof --fix keep)",
                 damage_summary(&r.set)
             );
         }
