@@ -1,6 +1,7 @@
-//! MULTI/EXEC/DISCARD edge cases in an AOF, replayed by the engine and loaded by
-//! redis-server 7.0.15: the engine must end with the keyspace Redis loads, or refuse where
-//! Redis cannot load the file at all.
+//! MULTI/EXEC/DISCARD edge cases in an AOF, replayed by the engine, checked by `redsafe
+//! check` and loaded by redis-server 7.0.15: the engine must end with the keyspace Redis
+//! loads, or refuse where Redis cannot load the file at all, and the checker must say where
+//! Redis's loader goes on past what redis-check-aof calls damage.
 
 mod common;
 mod keyspace_support;
@@ -135,4 +136,42 @@ fn discard_inside_multi_is_refused_where_redis_cannot_load() {
         None
     );
     assert!(r.keyspace.get(0, b"a").is_none());
+}
+
+/// `redsafe check` calls a stray EXEC and a nested MULTI damage, as redis-check-aof does, and
+/// notes that redis-server's loader goes on past them — which redis-server confirms by
+/// loading the key written after them. A real cut (a MULTI without EXEC) has no such note.
+#[test]
+fn check_notes_where_the_redis_loader_goes_on() {
+    if !common::have_redis() {
+        return;
+    }
+    let stray_exec: &[&[&str]] = &[&["SET", "a", "1"], &["EXEC"], &["SET", "after", "1"]];
+    let nested: &[&[&str]] = &[
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["MULTI"],
+        &["EXEC"],
+        &["SET", "after", "1"],
+    ];
+    let open_multi: &[&[&str]] = &[&["SET", "after", "1"], &["MULTI"], &["SET", "a", "1"]];
+    for (cmds, goes_on, ok_up_to) in [
+        (stray_exec, true, aof(&stray_exec[..1]).len()),
+        (nested, true, 0),
+        (open_multi, false, aof(&open_multi[..1]).len()),
+    ] {
+        let t = write_aof(cmds);
+        let out = std::process::Command::new(common::redsafe_bin())
+            .args(["check", "--json"])
+            .arg(t.path().join("appendonly.aof"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmds:?}");
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j["ok_up_to"], ok_up_to as u64, "{cmds:?}");
+        assert_eq!(j["error"]["redis_loader_goes_on"], goes_on, "{cmds:?}");
+        let s = start_redis(&t).expect("redis-server loads the AOF");
+        let got = s.client().cmd(&[b"EXISTS", b"after"]).unwrap();
+        assert_eq!(got, common::Reply::Int(1), "{cmds:?}");
+    }
 }

@@ -150,6 +150,11 @@ pub struct ReadFailure {
     pub timestamp: Option<i64>,
     /// Offset of the open `MULTI`, when inside a transaction.
     pub multi: Option<u64>,
+    /// True for the two failures Redis's own AOF loader goes past: an `EXEC` without `MULTI`
+    /// (refused with an error reply and skipped) and a nested `MULTI` (queued, refused when
+    /// `EXEC` runs it). Only redis-check-aof, and so this reader, calls the file damaged there;
+    /// cutting it (`redis-check-aof --fix`) drops commands redis-server would load.
+    pub loader_goes_on: bool,
 }
 
 /// Running state of a reader: what is in effect at the current position.
@@ -233,9 +238,16 @@ impl Core {
             command: name.map(|n| n.to_vec()),
             timestamp: self.st.timestamp,
             multi: self.st.multi,
+            loader_goes_on: false,
         });
         self.st.ok_up_to = self.st.multi.unwrap_or(record_offset);
         self.done = true;
+    }
+
+    fn mark_loader_goes_on(&mut self) {
+        if let Some(f) = &mut self.failure {
+            f.loader_goes_on = true;
+        }
     }
 
     fn handle<'b>(&mut self, step: Step, buf: &'b [u8], base: u64) -> Handled<'b> {
@@ -319,6 +331,7 @@ impl Core {
                                 "nested MULTI: the transaction opened at offset {m} is still open"
                             ));
                         self.fail(e, offset, false, Some(name));
+                        self.mark_loader_goes_on();
                         return Handled::Fail;
                     }
                     self.st.multi = Some(offset);
@@ -329,6 +342,7 @@ impl Core {
                         let e = Error::corrupt(offset, "a MULTI before EXEC", "EXEC")
                             .with_context("EXEC outside a transaction");
                         self.fail(e, offset, false, Some(name));
+                        self.mark_loader_goes_on();
                         return Handled::Fail;
                     }
                     self.st.multi = None;
@@ -759,11 +773,13 @@ mod tests {
         let mut r = AofReader::new(d, 0);
         assert!(r.next().unwrap().is_err());
         assert_eq!(r.failure().unwrap().ok_up_to, 0);
+        assert!(r.failure().unwrap().loader_goes_on);
         // nested MULTI
         let d = b"*0\r\n*1\r\n$5\r\nmulti\r\n*1\r\n$5\r\nmulti\r\n";
         let mut r = AofReader::new(d, 0);
         while let Some(Ok(_)) = r.next() {}
         assert_eq!(r.failure().unwrap().ok_up_to, 4);
         assert!(!r.failure().unwrap().truncated);
+        assert!(r.failure().unwrap().loader_goes_on);
     }
 }

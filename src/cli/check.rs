@@ -358,6 +358,7 @@ pub(crate) fn failure_json(f: &aof::ReadFailure) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null);
     o["timestamp"] = ts_json(f.timestamp);
     o["multi"] = f.multi.map(|m| json!(m)).unwrap_or(serde_json::Value::Null);
+    o["redis_loader_goes_on"] = json!(f.loader_goes_on);
     o
 }
 
@@ -468,6 +469,14 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
             f.redis_line,
             f.size.saturating_sub(f.ok_up_to)
         );
+        if fl.loader_goes_on {
+            println!(
+                "note: redis-server's own loader goes on past this record (it skips an EXEC without \
+                 MULTI; it queues a nested MULTI and refuses it when EXEC runs): cutting at {} drops \
+                 commands Redis would load",
+                f.ok_up_to
+            );
+        }
     }
     match r.verdict {
         Verdict::Truncatable { .. } => println!(
