@@ -173,5 +173,40 @@ fn check_notes_where_the_redis_loader_goes_on() {
         let s = start_redis(&t).expect("redis-server loads the AOF");
         let got = s.client().cmd(&[b"EXISTS", b"after"]).unwrap();
         assert_eq!(got, common::Reply::Int(1), "{cmds:?}");
+        let loaded = s.digest();
+        drop(s);
+
+        // `fix` says the cut drops what Redis would load (on a fresh copy: redis-server moved
+        // the file into its appendonlydir when it upgraded it).
+        let t = write_aof(cmds);
+        let fixed = common::TempDir::new("ks-multi-fix");
+        let out = std::process::Command::new(common::redsafe_bin())
+            .args(["fix", "--json", "-o"])
+            .arg(fixed.path().join("appendonly.aof"))
+            .arg(t.path().join("appendonly.aof"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmds:?}");
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let noted = j["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("own loader goes on past"));
+        assert_eq!(noted, goes_on, "{cmds:?}: {j}");
+        if cmds == stray_exec {
+            // Salvage drops just the stray EXEC: Redis loads the same dataset as from the input.
+            let salvaged = common::TempDir::new("ks-multi-salvage");
+            let st = std::process::Command::new(common::redsafe_bin())
+                .args(["fix", "--salvage", "-o"])
+                .arg(salvaged.path().join("appendonly.aof"))
+                .arg(t.path().join("appendonly.aof"))
+                .output()
+                .unwrap()
+                .status;
+            assert!(st.success());
+            let s = start_redis(&salvaged).expect("redis-server loads the salvaged AOF");
+            assert_eq!(s.digest(), loaded);
+        }
     }
 }

@@ -281,6 +281,19 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
                     next_select: None,
                     db_uncertain: false,
                 });
+                if let Some(f) = f.filter(|f| f.loader_goes_on) {
+                    notes.push(format!(
+                        "redis-server's own loader goes on past the {} at offset {} of {name} \
+                         (redis-check-aof calls it damage): this cut drops {} bytes Redis would \
+                         load; --salvage skips only that record (or its transaction) and keeps what follows",
+                        f.command
+                            .as_deref()
+                            .map(crate::error::escape_bytes)
+                            .unwrap_or_default(),
+                        f.record_offset,
+                        size.saturating_sub(fr.ok_up_to)
+                    ));
+                }
             }
         } else {
             kept = one(0..size);
