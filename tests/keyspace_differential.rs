@@ -88,6 +88,56 @@ fn expire_time(r: &mut Rng, unit_ms: bool, absolute: bool) -> String {
 }
 
 /// One random command (as a client would send it).
+/// `ZRANGESTORE` by rank, score or lex (lex only from the `lex*` keys, whose scores are all
+/// equal), sometimes `REV`, sometimes `LIMIT` (refused with a rank range unless the count is
+/// -1), with bounds that are sometimes out of order or not numbers.
+fn zrangestore(r: &mut Rng, k: &str) -> Vec<String> {
+    let by = r.below(3);
+    let src = if by == 2 {
+        format!("lex{}", r.below(2))
+    } else {
+        key(r)
+    };
+    let dst = if r.chance(60) { k.to_string() } else { key(r) };
+    let mut c = vec!["ZRANGESTORE".to_string(), dst, src];
+    let (lo, hi): (String, String) = match by {
+        0 => (
+            r.pick(&["0", "1", "-1", "-3", "x"]).into(),
+            r.pick(&["-1", "2", "0", "10", "-2"]).into(),
+        ),
+        1 => (
+            r.pick(&["-inf", "(1", "0", "5", "+inf"]).into(),
+            r.pick(&["+inf", "(10", "3", "20", "-inf"]).into(),
+        ),
+        _ => (
+            r.pick(&["-", "[m3", "(m1", "[a", "+"]).into(),
+            r.pick(&["+", "[m8", "(m5", "[z", "-"]).into(),
+        ),
+    };
+    c.extend([lo, hi]);
+    let mut opts: Vec<Vec<String>> = Vec::new();
+    match by {
+        1 => opts.push(vec!["BYSCORE".into()]),
+        2 => opts.push(vec!["BYLEX".into()]),
+        _ => {}
+    }
+    if r.chance(40) {
+        opts.push(vec!["REV".into()]);
+    }
+    if r.chance(30) {
+        opts.push(vec![
+            "LIMIT".into(),
+            r.pick(&["0", "1", "2", "-1"]).into(),
+            r.pick(&["-1", "0", "1", "3", "-5"]).into(),
+        ]);
+    }
+    if r.chance(50) {
+        opts.reverse();
+    }
+    c.extend(opts.into_iter().flatten());
+    c
+}
+
 fn command(r: &mut Rng) -> Vec<String> {
     let k = key(r);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -334,6 +384,7 @@ fn command(r: &mut Rng) -> Vec<String> {
             4 => s(&["XTRIM", &k, "MINID", "~", &format!("{}", r.below(60))]),
             _ => s(&["SET", &k, &member(r), "GET"]),
         },
+        62 if r.chance(35) => zrangestore(r, &k),
         62 => {
             let cmd = r.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]);
             let n = 1 + r.below(3);

@@ -95,6 +95,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("zunionstore", zsets::zunionstore),
     ("zinterstore", zsets::zinterstore),
     ("zdiffstore", zsets::zdiffstore),
+    ("zrangestore", zsets::zrangestore),
     // hashes
     ("hset", hashes::hset),
     ("hmset", hashes::hset),

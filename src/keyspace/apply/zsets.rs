@@ -399,3 +399,116 @@ pub(super) fn zinterstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 pub(super) fn zdiffstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     zstore(c, a, SetOp::Diff, "zdiffstore")
 }
+
+/// How `ZRANGESTORE` selects members.
+enum RangeBy {
+    Rank(i64, i64),
+    Score(ScoreRange),
+    Lex(LexBound, LexBound),
+}
+
+/// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`: Redis 7.0's
+/// `zrangeGenericCommand` with a destination (an empty result deletes `dst`).
+pub(super) fn zrangestore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    #[derive(PartialEq)]
+    enum By {
+        Rank,
+        Score,
+        Lex,
+    }
+    let (mut by, mut rev) = (None, false);
+    let (mut offset, mut count) = (0i64, -1i64);
+    let mut j = 5;
+    while j < a.len() {
+        let left = a.len() - j - 1;
+        if is(a[j], "limit") && left >= 2 {
+            offset = int(a[j + 1])?;
+            count = int(a[j + 2])?;
+            j += 2;
+        } else if !rev && is(a[j], "rev") {
+            rev = true;
+        } else if by.is_none() && is(a[j], "bylex") {
+            by = Some(By::Lex);
+        } else if by.is_none() && is(a[j], "byscore") {
+            by = Some(By::Score);
+        } else {
+            return Err(Reject::Syntax.into());
+        }
+        j += 1;
+    }
+    let by = by.unwrap_or(By::Rank);
+    if by == By::Rank {
+        if count != -1 {
+            return Err(Reject::Err(
+                "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+                    .into(),
+            )
+            .into());
+        }
+        offset = 0; // LIMIT offset -1 is accepted with a rank range, and ignored
+    }
+    // BYSCORE and BYLEX with REV take the range as max, min.
+    let (lo, hi) = if rev && by != By::Rank {
+        (a[4], a[3])
+    } else {
+        (a[3], a[4])
+    };
+    let range = match by {
+        By::Rank => RangeBy::Rank(int(lo)?, int(hi)?),
+        By::Score => RangeBy::Score(ScoreRange::parse(lo, hi)?),
+        By::Lex => RangeBy::Lex(LexBound::parse(lo)?, LexBound::parse(hi)?),
+    };
+    let mut result: Vec<(Vec<u8>, f64)> = Vec::new();
+    // The length Redis passes when it creates the destination (-1, treated as 0, when not
+    // known in advance).
+    let mut size_hint = 0;
+    if let Some(z) = c.zset(a[2])? {
+        let ordered: Box<dyn Iterator<Item = (&[u8], f64)>> = if rev {
+            Box::new(z.iter().rev())
+        } else {
+            Box::new(z.iter())
+        };
+        let in_range: Box<dyn Iterator<Item = (&[u8], f64)>> = match &range {
+            RangeBy::Rank(start, end) => match rank_range(*start, *end, z.len()) {
+                Some((s, e)) => {
+                    size_hint = e - s + 1;
+                    Box::new(ordered.skip(s).take(e - s + 1))
+                }
+                None => Box::new(std::iter::empty()),
+            },
+            RangeBy::Score(r) => Box::new(ordered.filter(move |(_, s)| r.contains(*s))),
+            RangeBy::Lex(min, max) => {
+                let first = z.iter().next().map(|(_, s)| s);
+                if z.iter().any(|(_, s)| Some(s) != first) {
+                    return Err(ApplyErrorKind::Unsupported(
+                        "ZRANGESTORE BYLEX on a sorted set whose scores differ (Redis's result depends on its encoding)"
+                            .into(),
+                    ));
+                }
+                Box::new(ordered.filter(move |(m, _)| min.gte_min(m) && max.lte_max(m)))
+            }
+        };
+        if offset >= 0 {
+            let take = if count < 0 {
+                usize::MAX
+            } else {
+                count as usize
+            };
+            result = in_range
+                .skip(offset as usize)
+                .take(take)
+                .map(|(m, s)| (m.to_vec(), s))
+                .collect();
+        }
+    }
+    if result.is_empty() {
+        c.delete(a[1]);
+        return Ok(());
+    }
+    let mut z = Zset::with_hint(size_hint, 0);
+    for (m, s) in result {
+        z.insert(m, s);
+    }
+    c.set_value(a[1], Value::Zset(z));
+    Ok(())
+}
