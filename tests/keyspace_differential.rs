@@ -181,6 +181,14 @@ fn command(r: &mut Rng) -> Vec<String> {
         13 => s(&["SETRANGE", &k, &r.below(40).to_string(), &member(r)]),
         14 => s(&["MSET", &k, &member(r), &key(r), &member(r)]),
         15 => s(&["MSETNX", &k, &member(r), &key(r), &member(r)]),
+        16 if r.chance(40) => {
+            let op = r.pick(&["AND", "OR", "XOR", "NOT", "NOT", "nand"]);
+            let mut c = s(&["BITOP", op, &k, &key(r)]);
+            for _ in 0..r.below(3) {
+                c.push(key(r));
+            }
+            c
+        }
         16 => s(&[
             "SETBIT",
             &k,

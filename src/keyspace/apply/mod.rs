@@ -42,6 +42,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("append", strings::append),
     ("setrange", strings::setrange),
     ("setbit", strings::setbit),
+    ("bitop", strings::bitop),
     ("mset", strings::mset),
     ("msetnx", strings::msetnx),
     ("pfadd", strings::pfadd),

@@ -323,6 +323,57 @@ pub(super) fn setbit(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     Ok(())
 }
 
+/// `BITOP AND|OR|XOR|NOT dest key [key …]` (`bitopCommand`): a missing key is an empty
+/// string, a shorter one reads as zero bytes; an empty result deletes `dest`.
+pub(super) fn bitop(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Op {
+        And,
+        Or,
+        Xor,
+        Not,
+    }
+    let op = if is(a[1], "and") {
+        Op::And
+    } else if is(a[1], "or") {
+        Op::Or
+    } else if is(a[1], "xor") {
+        Op::Xor
+    } else if is(a[1], "not") {
+        Op::Not
+    } else {
+        return Err(Reject::Syntax.into());
+    };
+    if op == Op::Not && a.len() != 4 {
+        return Err(
+            Reject::Err("BITOP NOT must be called with a single source key.".into()).into(),
+        );
+    }
+    let mut srcs: Vec<&[u8]> = Vec::with_capacity(a.len() - 3);
+    for k in &a[3..] {
+        srcs.push(c.string(k)?.map(Vec::as_slice).unwrap_or(&[]));
+    }
+    let maxlen = srcs.iter().map(|s| s.len()).max().unwrap_or(0);
+    if maxlen == 0 {
+        c.delete(a[2]);
+        return Ok(());
+    }
+    let mut out = Vec::with_capacity(maxlen);
+    for j in 0..maxlen {
+        let at = |s: &[u8]| s.get(j).copied().unwrap_or(0);
+        let mut byte = at(srcs[0]);
+        match op {
+            Op::Not => byte = !byte,
+            Op::And => srcs[1..].iter().for_each(|s| byte &= at(s)),
+            Op::Or => srcs[1..].iter().for_each(|s| byte |= at(s)),
+            Op::Xor => srcs[1..].iter().for_each(|s| byte ^= at(s)),
+        }
+        out.push(byte);
+    }
+    c.set_value(a[2], Value::String(out));
+    Ok(())
+}
+
 pub(super) fn mset(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     if a.len().is_multiple_of(2) {
         return Err(Reject::Arity.into());
