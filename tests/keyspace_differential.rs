@@ -425,6 +425,64 @@ fn command(r: &mut Rng) -> Vec<String> {
     c
 }
 
+/// `DUMP` payloads made by the server of one value of each type and encoding (in db 9, which
+/// is flushed afterwards; those writes are in the AOF too).
+fn dump_payloads(c: &mut common::Client) -> Vec<Vec<u8>> {
+    let big = "abc".repeat(200);
+    let setup: Vec<Vec<&str>> = vec![
+        vec!["SELECT", "9"],
+        vec!["SET", "str", "hello"],
+        vec!["SET", "int", "12345"],
+        vec!["SET", "lzf", &big],
+        vec!["RPUSH", "list", "a", "b", "7"],
+        vec!["SADD", "intset", "1", "2", "3"],
+        vec!["SADD", "set", "a", "b", "c"],
+        vec!["ZADD", "zset", "1", "a", "-0", "b", "2.5", "c"],
+        vec!["HSET", "hash", "f", "v", "g", "1"],
+        vec!["XADD", "stream", "1-1", "f", "v"],
+    ];
+    for cmd in &setup {
+        let a: Vec<&[u8]> = cmd.iter().map(|x| x.as_bytes()).collect();
+        c.cmd(&a).unwrap();
+    }
+    let mut out = Vec::new();
+    for k in [
+        "str", "int", "lzf", "list", "intset", "set", "zset", "hash", "stream",
+    ] {
+        match c.cmd(&[b"DUMP", k.as_bytes()]).unwrap() {
+            common::Reply::Bulk(Some(p)) => out.push(p),
+            other => panic!("DUMP {k}: {other:?}"),
+        }
+    }
+    c.cmd(&[b"FLUSHDB"]).unwrap();
+    c.cmd(&[b"SELECT", b"0"]).unwrap();
+    out
+}
+
+/// `RESTORE` of one of `payloads` with a TTL of 0, relative (propagated as `ABSTTL`) or an
+/// absolute one in the past (the key is not created, or deleted with `REPLACE`), sometimes
+/// `REPLACE` (without it, an existing key is refused with BUSYKEY) and `IDLETIME`.
+fn restore(r: &mut Rng, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut c: Vec<Vec<u8>> = vec![b"RESTORE".to_vec(), key(r).into_bytes()];
+    let absttl = r.chance(25);
+    c.push(match (absttl, r.below(3)) {
+        (_, 0) => b"0".to_vec(),
+        (true, _) => b"1000".to_vec(),
+        (false, _) => (100_000 + r.below(1000)).to_string().into_bytes(),
+    });
+    c.push(payloads[r.below(payloads.len())].clone());
+    if r.chance(50) {
+        c.push(b"REPLACE".to_vec());
+    }
+    if absttl {
+        c.push(b"ABSTTL".to_vec());
+    }
+    if r.chance(20) {
+        c.extend([b"IDLETIME".to_vec(), b"10".to_vec()]);
+    }
+    c
+}
+
 fn run_seed(seed: u64, n: usize) {
     let t = common::TempDir::new("ks-diff");
     let s = common::RedisServer::start(
@@ -435,10 +493,14 @@ fn run_seed(seed: u64, n: usize) {
     let mut c = s.client();
     c.cmd(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]).unwrap();
     let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let payloads = dump_payloads(&mut c);
     let mut batch: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut sent = 0;
     let mut sent_resp: Vec<u8> = Vec::new();
     while sent < n {
+        if r.chance(2) {
+            batch.push(restore(&mut r, &payloads));
+        }
         if r.chance(4) {
             // A transaction, sometimes holding a command Redis refuses at run time.
             batch.push(vec![b"MULTI".to_vec()]);
@@ -538,4 +600,150 @@ fn random_commands_replay_to_the_servers_digest() {
     for seed in first..=n {
         run_seed(seed, 1500);
     }
+}
+
+/// `RESTORE` refusals, each sent to redis-server and to the engine: both refuse, with the same
+/// message (damaged CRC, unknown RDB version, short payload, unknown type byte, an empty
+/// collection, BUSYKEY, bad TTL/IDLETIME/FREQ, syntax), and the accepted forms agree.
+#[test]
+fn restore_refusals_match_redis() {
+    use redsafe::keyspace::{Client as EngineClient, Keyspace};
+    if !common::have_redis() {
+        return;
+    }
+    let t = common::TempDir::new("ks-restore");
+    let s = common::RedisServer::start(t.path(), &[]).unwrap();
+    let mut c = s.client();
+    let payloads = dump_payloads(&mut c);
+    let good = payloads[3].clone(); // the list
+    let with_footer = |body: &[u8], version: u16| {
+        let mut p = body.to_vec();
+        p.extend_from_slice(&version.to_le_bytes());
+        let crc = redsafe::rdb::crc::crc64(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        p
+    };
+    let mut bad_crc = good.clone();
+    *bad_crc.last_mut().unwrap() ^= 1;
+    let body = &good[..good.len() - 10];
+    let cases: Vec<Vec<Vec<u8>>> = vec![
+        vec![b"SET".to_vec(), b"busy".to_vec(), b"1".to_vec()],
+        vec![b"RESTORE".to_vec(), b"a".to_vec(), b"0".to_vec(), bad_crc],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            with_footer(body, 99),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            b"short".to_vec(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            with_footer(&[42, 1, 2], 10),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            with_footer(&[2, 0], 10),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"busy".to_vec(),
+            b"0".to_vec(),
+            good.clone(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"-5".to_vec(),
+            good.clone(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"x".to_vec(),
+            good.clone(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            good.clone(),
+            b"IDLETIME".to_vec(),
+            b"-1".to_vec(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            good.clone(),
+            b"FREQ".to_vec(),
+            b"300".to_vec(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            good.clone(),
+            b"IDLETIME".to_vec(),
+            b"1".to_vec(),
+            b"FREQ".to_vec(),
+            b"1".to_vec(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"a".to_vec(),
+            b"0".to_vec(),
+            good.clone(),
+            b"NOPE".to_vec(),
+        ],
+        // Accepted: these must agree too.
+        vec![
+            b"RESTORE".to_vec(),
+            b"busy".to_vec(),
+            b"0".to_vec(),
+            good.clone(),
+            b"REPLACE".to_vec(),
+        ],
+        vec![
+            b"RESTORE".to_vec(),
+            b"b".to_vec(),
+            b"0".to_vec(),
+            payloads[8].clone(),
+            b"FREQ".to_vec(),
+            b"5".to_vec(),
+        ],
+    ];
+    let mut ks = Keyspace::new();
+    let mut client = EngineClient::new(0);
+    for (i, cmd) in cases.iter().enumerate() {
+        let a: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+        let theirs = c.cmd(&a).unwrap();
+        let ours = ks.apply_args(&mut client, &a, i as u64);
+        let refusal = (1..=12).contains(&i);
+        assert_eq!(
+            matches!(theirs, common::Reply::Error(_)),
+            refusal,
+            "case {i}: {theirs:?}"
+        );
+        match (&theirs, &ours) {
+            (common::Reply::Error(msg), Err(e)) => {
+                assert!(e.is_rejection(), "case {i}: {e}");
+                assert!(
+                    e.to_string().ends_with(msg.as_str()),
+                    "case {i}: {e} vs {msg}"
+                );
+            }
+            (common::Reply::Status(_), Ok(())) => {}
+            _ => panic!("case {i}: redis {theirs:?}, engine {ours:?}"),
+        }
+    }
+    assert_eq!(keyspace_support::first_difference(&mut c, &ks), None);
 }

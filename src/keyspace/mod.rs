@@ -56,6 +56,8 @@ pub enum Reject {
     Arity,
     /// `no such key`.
     NoSuchKey,
+    /// `BUSYKEY Target key name already exists.` (`RESTORE` without `REPLACE`).
+    BusyKey,
     /// Any other error, with Redis's message (without the `ERR ` prefix).
     Err(String),
 }
@@ -71,6 +73,7 @@ impl std::fmt::Display for Reject {
             Reject::Syntax => f.write_str("ERR syntax error"),
             Reject::Arity => f.write_str("ERR wrong number of arguments"),
             Reject::NoSuchKey => f.write_str("ERR no such key"),
+            Reject::BusyKey => f.write_str("BUSYKEY Target key name already exists."),
             Reject::Err(s) => write!(f, "ERR {s}"),
         }
     }

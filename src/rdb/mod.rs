@@ -30,6 +30,6 @@ pub mod writer;
 pub use check::{check_rdb, CheckOptions, ChecksumStatus, RdbReport};
 pub use format::Dialect;
 pub use model::{Value, ValueType};
-pub use reader::{Entry, Header, Item, RdbReader, Record, ValueHandle};
+pub use reader::{DumpPayloadError, Entry, Header, Item, RdbReader, Record, ValueHandle};
 pub use value::{DecodeOptions, Scratch, ValueVisitor};
 pub use writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};

@@ -175,6 +175,63 @@ impl<'a> ValueHandle<'a> {
         m.finish()
     }
 
+    /// Reads a DUMP/RESTORE payload (the inverse of [`ValueHandle::dump_payload`]): checks
+    /// its RDB version and CRC-64 as Redis's `verifyDumpPayload` does, then finds the end of
+    /// the value (bytes between it and the footer are ignored, as `RESTORE` ignores them).
+    /// Any version this crate reads is accepted (Redis accepts versions up to its own). The
+    /// value is walked but not decoded: [`ValueHandle::materialize`] it.
+    pub fn from_dump_payload(p: &'a [u8]) -> std::result::Result<Self, DumpPayloadError> {
+        let n = p.len();
+        let bad = |why: String| Err(DumpPayloadError::VersionOrChecksum(why));
+        let (Some(&[v0, v1]), Some(crc_bytes)) = (
+            n.checked_sub(10).and_then(|at| p.get(at..at + 2)),
+            n.checked_sub(8).and_then(|at| p.get(at..)),
+        ) else {
+            return bad(format!("{n} bytes, fewer than the 10-byte footer"));
+        };
+        let version = u16::from_le_bytes([v0, v1]) as u32;
+        let dialect = if (1..=MAX_REDIS_VERSION).contains(&version) {
+            Dialect::Redis
+        } else if (MIN_VALKEY_MAGIC_VERSION..=MAX_VALKEY_VERSION).contains(&version) {
+            Dialect::Valkey
+        } else {
+            return bad(format!("RDB version {version}"));
+        };
+        let mut stored = [0u8; 8];
+        stored.copy_from_slice(crc_bytes);
+        let crc = crate::rdb::crc::crc64(&p[..n - 8]);
+        if crc != u64::from_le_bytes(stored) {
+            return bad(format!(
+                "CRC-64 {crc:016x}, stored {:016x}",
+                u64::from_le_bytes(stored)
+            ));
+        }
+        let Some((&type_byte, body)) = p[..n - 10].split_first() else {
+            return Err(DumpPayloadError::BadFormat(Error::truncated(
+                0,
+                "a type byte",
+                1,
+            )));
+        };
+        let ctx = ValueCtx { dialect, version };
+        let mut cur = Cursor::new(body, 1);
+        Walker {
+            ctx,
+            skip: true,
+            deep: false,
+            visitor: &mut IgnoreVisitor,
+            scratch: &mut Scratch::default(),
+        }
+        .value(&mut cur, type_byte)
+        .map_err(DumpPayloadError::BadFormat)?;
+        Ok(ValueHandle {
+            type_byte,
+            raw: &body[..cur.pos()],
+            offset: 1,
+            ctx,
+        })
+    }
+
     /// A DUMP/RESTORE payload for this value: type byte, encoding, RDB version (u16 LE), and
     /// CRC-64 (LE). Redis accepts it when its own RDB version is ≥ this file's.
     pub fn dump_payload(&self) -> Vec<u8> {
@@ -186,6 +243,18 @@ impl<'a> ValueHandle<'a> {
         p.extend_from_slice(&crc.to_le_bytes());
         p
     }
+}
+
+/// Why [`ValueHandle::from_dump_payload`] refused a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpPayloadError {
+    /// Shorter than the footer, an RDB version this crate does not read, or a CRC-64 that
+    /// does not match (Redis: "DUMP payload version or checksum are wrong").
+    #[error("DUMP payload version or checksum are wrong: {0}")]
+    VersionOrChecksum(String),
+    /// The value does not parse (Redis: "Bad data format").
+    #[error("bad data format: {0}")]
+    BadFormat(Error),
 }
 
 /// A key and its value, with the per-key metadata that preceded it.

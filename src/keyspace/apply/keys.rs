@@ -229,3 +229,71 @@ pub(super) fn swapdb(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     }
     Ok(())
 }
+
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]` (`restoreCommand`):
+/// the payload is checked (version, CRC-64) and decoded with the RDB reader; Redis
+/// propagates a relative TTL as an absolute one with `ABSTTL`. IDLETIME/FREQ only set
+/// eviction metadata, which the keyspace does not keep.
+pub(super) fn restore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    use crate::rdb::{DumpPayloadError, ValueHandle};
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, false, false);
+    let mut j = 4;
+    while j < a.len() {
+        let more = a.len() - j - 1;
+        if is(a[j], "replace") {
+            replace = true;
+        } else if is(a[j], "absttl") {
+            absttl = true;
+        } else if is(a[j], "idletime") && more >= 1 && !freq {
+            if int(a[j + 1])? < 0 {
+                return Err(Reject::Err("Invalid IDLETIME value, must be >= 0".into()).into());
+            }
+            idle = true;
+            j += 1;
+        } else if is(a[j], "freq") && more >= 1 && !idle {
+            if !(0..=255).contains(&int(a[j + 1])?) {
+                return Err(
+                    Reject::Err("Invalid FREQ value, must be >= 0 and <= 255".into()).into(),
+                );
+            }
+            freq = true;
+            j += 1;
+        } else {
+            return Err(Reject::Syntax.into());
+        }
+        j += 1;
+    }
+    if !replace && c.exists(a[1]) {
+        return Err(Reject::BusyKey.into());
+    }
+    let ttl = int(a[2])?;
+    if ttl < 0 {
+        return Err(Reject::Err("Invalid TTL value, must be >= 0".into()).into());
+    }
+    let bad_format = || Reject::Err("Bad data format".into());
+    let handle = ValueHandle::from_dump_payload(a[3]).map_err(|e| match e {
+        DumpPayloadError::VersionOrChecksum(_) => {
+            Reject::Err("DUMP payload version or checksum are wrong".into())
+        }
+        DumpPayloadError::BadFormat(_) => bad_format(),
+    })?;
+    let value = crate::keyspace::load::from_rdb(handle.materialize().map_err(|_| bad_format())?);
+    // Redis's loader refuses an empty collection ("empty keys") and so RESTORE does.
+    if value.is_empty_collection() {
+        return Err(bad_format().into());
+    }
+    if let Value::String(s) = &value {
+        c.check_len(s.len() as u64)?;
+    }
+    let expire_ms = match ttl {
+        0 => None,
+        t if absttl => Some(t),
+        t => Some(c.now_ms.saturating_add(t)),
+    };
+    c.set_value(a[1], value);
+    if let Some(e) = c.entry_mut(a[1]) {
+        // While loading, Redis keeps a TTL that has already passed.
+        e.expire_ms = expire_ms.filter(|w| *w != -1);
+    }
+    Ok(())
+}

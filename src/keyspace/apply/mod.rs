@@ -58,6 +58,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("renamenx", keys::renamenx),
     ("move", keys::move_),
     ("copy", keys::copy),
+    ("restore", keys::restore),
     ("flushdb", keys::flushdb),
     ("flushall", keys::flushall),
     ("swapdb", keys::swapdb),
