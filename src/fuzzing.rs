@@ -672,6 +672,7 @@ fn rdb_value_inner(data: &[u8]) {
     };
     if flags & 2 == 0 {
         let _ = value_walks(payload, BASE, ctx, t);
+        dump_payload_agrees(payload, ctx, t);
         return;
     }
     // Wrap mode.
@@ -769,6 +770,43 @@ fn direct_decode(blob: &[u8], base: u64, t: u8) -> Option<Error> {
 
 /// Skip walk, shallow and deep decode, and materialisation of one value; returns the deep
 /// decode's result.
+/// The same value as a DUMP/RESTORE payload (footer with `ctx`'s version and a good CRC):
+/// `ValueHandle::from_dump_payload` finds the end the skip walk finds, and its handle
+/// materialises exactly when a deep walk of those bytes succeeds.
+fn dump_payload_agrees(value: &[u8], ctx: ValueCtx, t: u8) {
+    let mut p = Vec::with_capacity(value.len() + 11);
+    p.push(t);
+    p.extend_from_slice(value);
+    p.extend_from_slice(&(ctx.version as u16).to_le_bytes());
+    let crc = crate::rdb::crc::crc64(&p);
+    p.extend_from_slice(&crc.to_le_bytes());
+    let (skip, skip_end) = walk(value, 1, ctx, t, true, false, &mut IgnoreVisitor);
+    match crate::rdb::ValueHandle::from_dump_payload(&p) {
+        Ok(h) => {
+            assert!(
+                skip.is_ok(),
+                "invariant: a payload the skip walk refuses was accepted"
+            );
+            assert_eq!(h.raw().len(), skip_end, "invariant: payload value end");
+            let mut m = Materializer::default();
+            let (deep, _) = walk(&value[..skip_end], 1, ctx, t, false, true, &mut m);
+            let expected = deep.and_then(|()| m.finish());
+            assert_eq!(
+                h.materialize().ok(),
+                expected.ok(),
+                "invariant: payload materialise vs deep walk"
+            );
+        }
+        Err(crate::rdb::DumpPayloadError::BadFormat(_)) => {
+            assert!(
+                skip.is_err(),
+                "invariant: a payload the skip walk reads was refused"
+            )
+        }
+        Err(e) => panic!("invariant: a payload with a good footer was refused: {e}"),
+    }
+}
+
 fn value_walks(value: &[u8], base: u64, ctx: ValueCtx, t: u8) -> crate::Result<()> {
     let len = value.len();
     let (skip, skip_end) = walk(value, base, ctx, t, true, false, &mut IgnoreVisitor);
