@@ -626,100 +626,33 @@ fn restore_refusals_match_redis() {
     let mut bad_crc = good.clone();
     *bad_crc.last_mut().unwrap() ^= 1;
     let body = &good[..good.len() - 10];
+    let restore = |key: &str, ttl: &str, payload: &[u8], opts: &[&str]| {
+        let mut c = vec![
+            b"RESTORE".to_vec(),
+            key.as_bytes().to_vec(),
+            ttl.as_bytes().to_vec(),
+            payload.to_vec(),
+        ];
+        c.extend(opts.iter().map(|o| o.as_bytes().to_vec()));
+        c
+    };
     let cases: Vec<Vec<Vec<u8>>> = vec![
         vec![b"SET".to_vec(), b"busy".to_vec(), b"1".to_vec()],
-        vec![b"RESTORE".to_vec(), b"a".to_vec(), b"0".to_vec(), bad_crc],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            with_footer(body, 99),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            b"short".to_vec(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            with_footer(&[42, 1, 2], 10),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            with_footer(&[2, 0], 10),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"busy".to_vec(),
-            b"0".to_vec(),
-            good.clone(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"-5".to_vec(),
-            good.clone(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"x".to_vec(),
-            good.clone(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            good.clone(),
-            b"IDLETIME".to_vec(),
-            b"-1".to_vec(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            good.clone(),
-            b"FREQ".to_vec(),
-            b"300".to_vec(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            good.clone(),
-            b"IDLETIME".to_vec(),
-            b"1".to_vec(),
-            b"FREQ".to_vec(),
-            b"1".to_vec(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"a".to_vec(),
-            b"0".to_vec(),
-            good.clone(),
-            b"NOPE".to_vec(),
-        ],
+        restore("a", "0", &bad_crc, &[]),
+        restore("a", "0", &with_footer(body, 99), &[]),
+        restore("a", "0", b"short", &[]),
+        restore("a", "0", &with_footer(&[42, 1, 2], 10), &[]),
+        restore("a", "0", &with_footer(&[2, 0], 10), &[]),
+        restore("busy", "0", &good, &[]),
+        restore("a", "-5", &good, &[]),
+        restore("a", "x", &good, &[]),
+        restore("a", "0", &good, &["IDLETIME", "-1"]),
+        restore("a", "0", &good, &["FREQ", "300"]),
+        restore("a", "0", &good, &["IDLETIME", "1", "FREQ", "1"]),
+        restore("a", "0", &good, &["NOPE"]),
         // Accepted: these must agree too.
-        vec![
-            b"RESTORE".to_vec(),
-            b"busy".to_vec(),
-            b"0".to_vec(),
-            good.clone(),
-            b"REPLACE".to_vec(),
-        ],
-        vec![
-            b"RESTORE".to_vec(),
-            b"b".to_vec(),
-            b"0".to_vec(),
-            payloads[8].clone(),
-            b"FREQ".to_vec(),
-            b"5".to_vec(),
-        ],
+        restore("busy", "0", &good, &["REPLACE"]),
+        restore("b", "0", &payloads[8], &["FREQ", "5"]),
     ];
     let mut ks = Keyspace::new();
     let mut client = EngineClient::new(0);
