@@ -111,6 +111,18 @@ impl RedisServer {
     /// DEBUG enabled, no RDB saves. Returns `Err(log)` if it exits before answering PING
     /// (e.g. it refused to load a file).
     pub fn start(dir: &Path, extra: &[&str]) -> Result<RedisServer, String> {
+        // free_port() can race with another test taking the same port: retry on EADDRINUSE.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::start_once(dir, extra) {
+                Err(log) if log.contains("Address already in use") => last = log,
+                r => return r,
+            }
+        }
+        Err(last)
+    }
+
+    fn start_once(dir: &Path, extra: &[&str]) -> Result<RedisServer, String> {
         let port = free_port();
         let log = dir.join(format!("redis-{port}.log"));
         let mut cmd = Command::new("redis-server");
