@@ -768,8 +768,6 @@ fn direct_decode(blob: &[u8], base: u64, t: u8) -> Option<Error> {
     Some(e)
 }
 
-/// Skip walk, shallow and deep decode, and materialisation of one value; returns the deep
-/// decode's result.
 /// The same value as a DUMP/RESTORE payload (footer with `ctx`'s version and a good CRC):
 /// `ValueHandle::from_dump_payload` finds the end the skip walk finds, and its handle
 /// materialises exactly when a deep walk of those bytes succeeds.
@@ -808,6 +806,8 @@ fn dump_payload_agrees(value: &[u8], ctx: ValueCtx, t: u8) {
     }
 }
 
+/// Skip walk, shallow and deep decode, and materialisation of one value; returns the deep
+/// decode's result.
 fn value_walks(value: &[u8], base: u64, ctx: ValueCtx, t: u8) -> crate::Result<()> {
     let len = value.len();
     let (skip, skip_end) = walk(value, base, ctx, t, true, false, &mut IgnoreVisitor);

@@ -213,22 +213,14 @@ impl<'a> ValueHandle<'a> {
                 1,
             )));
         };
-        let ctx = ValueCtx { dialect, version };
+        let header = Header { dialect, version };
         let mut cur = Cursor::new(body, 1);
-        Walker {
-            ctx,
-            skip: true,
-            deep: false,
-            visitor: &mut IgnoreVisitor,
-            scratch: &mut Scratch::default(),
-        }
-        .value(&mut cur, type_byte)
-        .map_err(DumpPayloadError::BadFormat)?;
+        skip_value(&mut cur, header, type_byte).map_err(DumpPayloadError::BadFormat)?;
         Ok(ValueHandle {
             type_byte,
             raw: &body[..cur.pos()],
             offset: 1,
-            ctx,
+            ctx: header.ctx(),
         })
     }
 

@@ -168,19 +168,25 @@ pub(super) fn zremrangebyrank(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     remove_members(c, a[1], doomed)
 }
 
+/// Lexicographic ranges are only reproduced on a sorted set whose scores are all equal: on
+/// others Redis's result depends on its encoding.
+fn require_equal_scores(z: &Zset, what: &str) -> R<()> {
+    let first = z.iter().next().map(|(_, s)| s);
+    if z.iter().any(|(_, s)| Some(s) != first) {
+        return Err(ApplyErrorKind::Unsupported(format!(
+            "{what} on a sorted set whose scores differ (Redis's result depends on its encoding)"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn zremrangebylex(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let min = LexBound::parse(a[2])?;
     let max = LexBound::parse(a[3])?;
     let Some(z) = c.zset(a[1])? else {
         return Ok(());
     };
-    let first = z.iter().next().map(|(_, s)| s);
-    if z.iter().any(|(_, s)| Some(s) != first) {
-        return Err(ApplyErrorKind::Unsupported(
-            "ZREMRANGEBYLEX on a sorted set whose scores differ (Redis's result depends on its encoding)"
-                .into(),
-        ));
-    }
+    require_equal_scores(z, "ZREMRANGEBYLEX")?;
     let doomed: Vec<Vec<u8>> = z
         .iter()
         .filter(|(m, _)| min.gte_min(m) && max.lte_max(m))
@@ -478,13 +484,7 @@ pub(super) fn zrangestore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
             },
             RangeBy::Score(r) => Box::new(ordered.filter(move |(_, s)| r.contains(*s))),
             RangeBy::Lex(min, max) => {
-                let first = z.iter().next().map(|(_, s)| s);
-                if z.iter().any(|(_, s)| Some(s) != first) {
-                    return Err(ApplyErrorKind::Unsupported(
-                        "ZRANGESTORE BYLEX on a sorted set whose scores differ (Redis's result depends on its encoding)"
-                            .into(),
-                    ));
-                }
+                require_equal_scores(z, "ZRANGESTORE BYLEX")?;
                 Box::new(ordered.filter(move |(m, _)| min.gte_min(m) && max.lte_max(m)))
             }
         };
