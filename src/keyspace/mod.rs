@@ -6,6 +6,7 @@
 //! - [`load`]: filling a keyspace from an RDB file.
 //! - [`apply`]: the commands, by family.
 //! - [`replay`]: replaying a whole AOF set (RDB base or preamble, then the commands).
+//! - [`hll`]: HyperLogLog strings byte for byte as Redis writes them.
 //! - [`digest`]: `DEBUG DIGEST` and `DEBUG DIGEST-VALUE`, bit-compatible with Redis 7.0.
 //! - [`save`]: writing a keyspace as an RDB file.
 //!
@@ -31,6 +32,7 @@ use std::collections::BTreeMap;
 pub mod apply;
 pub mod args;
 pub mod digest;
+pub mod hll;
 pub mod load;
 pub mod model;
 pub mod replay;
@@ -58,6 +60,10 @@ pub enum Reject {
     NoSuchKey,
     /// `BUSYKEY Target key name already exists.` (`RESTORE` without `REPLACE`).
     BusyKey,
+    /// `WRONGTYPE Key is not a valid HyperLogLog string value.` (a string that is not one).
+    NotHyperLogLog,
+    /// `INVALIDOBJ Corrupted HLL object detected`.
+    CorruptHyperLogLog,
     /// Any other error, with Redis's message (without the `ERR ` prefix).
     Err(String),
 }
@@ -74,6 +80,10 @@ impl std::fmt::Display for Reject {
             Reject::Arity => f.write_str("ERR wrong number of arguments"),
             Reject::NoSuchKey => f.write_str("ERR no such key"),
             Reject::BusyKey => f.write_str("BUSYKEY Target key name already exists."),
+            Reject::NotHyperLogLog => {
+                f.write_str("WRONGTYPE Key is not a valid HyperLogLog string value.")
+            }
+            Reject::CorruptHyperLogLog => f.write_str("INVALIDOBJ Corrupted HLL object detected"),
             Reject::Err(s) => write!(f, "ERR {s}"),
         }
     }

@@ -8,6 +8,7 @@ use super::model::{Entry, Hash, Stream, Value, Zset};
 use super::{name_of, ApplyError, ApplyErrorKind, Client, Keyspace, Reject};
 
 mod hashes;
+mod hyperloglog;
 mod keys;
 mod lists;
 mod server;
@@ -45,7 +46,10 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("bitop", strings::bitop),
     ("mset", strings::mset),
     ("msetnx", strings::msetnx),
-    ("pfadd", strings::pfadd),
+    // HyperLogLog
+    ("pfadd", hyperloglog::pfadd),
+    ("pfcount", hyperloglog::pfcount),
+    ("pfmerge", hyperloglog::pfmerge),
     // keys
     ("del", keys::del),
     ("unlink", keys::del),

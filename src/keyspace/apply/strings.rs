@@ -393,9 +393,3 @@ pub(super) fn msetnx(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     }
     mset(c, a)
 }
-
-pub(super) fn pfadd(_c: &mut Ctx<'_>, _a: &[&[u8]]) -> R<()> {
-    Err(ApplyErrorKind::Unsupported(
-        "HyperLogLog registers (PFADD) are not modelled".into(),
-    ))
-}
