@@ -199,9 +199,50 @@ fn hll_command(r: &mut Rng) -> Vec<String> {
     c
 }
 
+/// A `BITFIELD` of one to four subcommands over every width, signedness, overflow mode and
+/// `#` offsets, with some invalid types, offsets, values and subcommands.
+fn bitfield_command(r: &mut Rng) -> Vec<String> {
+    let mut c = vec!["BITFIELD".to_string(), key(r)];
+    let ty = |r: &mut Rng| {
+        r.pick(&[
+            "i1", "i5", "i8", "i16", "i32", "i63", "i64", "u1", "u7", "u8", "u16", "u63", "i8",
+            "u8", "u64", "x8", "i0", "I8",
+        ])
+        .to_string()
+    };
+    let offset = |r: &mut Rng| match r.below(12) {
+        0 => format!("#{}", r.below(12)),
+        1 => r.pick(&["-1", "abc", "#-1", "4294967296"]).to_string(),
+        _ => r.below(100).to_string(),
+    };
+    for _ in 0..=r.below(4) {
+        match r.below(20) {
+            0..=3 => c.extend(["GET".into(), ty(r), offset(r)]),
+            4..=9 => c.extend(["SET".into(), ty(r), offset(r), int_arg(r)]),
+            10..=16 => c.extend(["INCRBY".into(), ty(r), offset(r), int_arg(r)]),
+            17 | 18 => c.extend([
+                "OVERFLOW".into(),
+                r.pick(&["WRAP", "SAT", "FAIL", "fail", "bogus"]).into(),
+            ]),
+            _ => c.push(r.pick(&["GET", "SET", "frob"]).into()),
+        }
+    }
+    if c.iter().any(|a| a.eq_ignore_ascii_case("fail")) {
+        // Redis 7.0 propagates a BITFIELD only if the string was created or grown and a
+        // write ran, or a write changed it: one whose writes all fail on OVERFLOW FAIL
+        // still creates or grows the string, and its AOF then differs from its dataset. A
+        // write that cannot fail makes it propagate.
+        c.extend(["SET".into(), "u1".into(), "0".into(), "0".into()]);
+    }
+    c
+}
+
 fn command(r: &mut Rng) -> Vec<String> {
     if r.chance(6) {
         return hll_command(r);
+    }
+    if r.chance(4) {
+        return bitfield_command(r);
     }
     let k = key(r);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

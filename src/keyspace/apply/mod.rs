@@ -7,6 +7,7 @@ use std::collections::{HashSet, VecDeque};
 use super::model::{Entry, Hash, Stream, Value, Zset};
 use super::{name_of, ApplyError, ApplyErrorKind, Client, Keyspace, Reject};
 
+mod bitfield;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -44,6 +45,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("setrange", strings::setrange),
     ("setbit", strings::setbit),
     ("bitop", strings::bitop),
+    ("bitfield", bitfield::bitfield),
     ("mset", strings::mset),
     ("msetnx", strings::msetnx),
     // HyperLogLog
