@@ -26,14 +26,31 @@ pub struct LoadStats {
     pub empty: u64,
 }
 
-/// Loads every key of the RDB in `data` into `ks` (replacing keys of the same name). Fails
+/// Loads every key and function library of the RDB in `data` into `ks` (replacing keys and
+/// libraries of the same name). Fails
 /// on the first damaged record, with its offset.
 pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<LoadStats> {
     let mut stats = LoadStats::default();
     for item in RdbReader::new(data) {
         let item = item?;
-        let Record::Entry(e) = item.record else {
-            continue;
+        let e = match item.record {
+            Record::Entry(e) => e,
+            Record::Function { code } => {
+                let name = super::functions::library_name(&code).map_err(|why| {
+                    crate::Error::corrupt(item.offset, "a function library Redis loads", why)
+                })?;
+                ks.functions.insert(name, code);
+                continue;
+            }
+            // Redis 7.0 GA refuses this format too ("Pre-release function format not
+            // supported"); dropping it would lose the function silently.
+            Record::FunctionPreGa { .. } => {
+                return Err(crate::Error::new(crate::ErrorKind::Unsupported(
+                    "a pre-release (7.0-rc) function record".into(),
+                ))
+                .at(item.offset));
+            }
+            _ => continue,
         };
         if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
             if exp < before {

@@ -6,6 +6,7 @@
 //! - [`load`]: filling a keyspace from an RDB file.
 //! - [`apply`]: the commands, by family.
 //! - [`replay`]: replaying a whole AOF set (RDB base or preamble, then the commands).
+//! - [`functions`]: function libraries (`FUNCTION LOAD`, an RDB's FUNCTION2 records).
 //! - [`hll`]: HyperLogLog strings byte for byte as Redis writes them.
 //! - [`digest`]: `DEBUG DIGEST` and `DEBUG DIGEST-VALUE`, bit-compatible with Redis 7.0.
 //! - [`save`]: writing a keyspace as an RDB file.
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 pub mod apply;
 pub mod args;
 pub mod digest;
+pub mod functions;
 pub mod hll;
 pub mod load;
 pub mod model;
@@ -228,6 +230,10 @@ pub struct Keyspace {
     pub databases: u64,
     /// Allocation limits.
     pub limits: Limits,
+    /// Function libraries by name, with their source code (`FUNCTION LOAD`, `FUNCTION
+    /// RESTORE`, an RDB's FUNCTION2 records). They are part of the dataset Redis saves, not
+    /// of `DEBUG DIGEST`; `FLUSHALL` keeps them.
+    pub functions: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Default for Keyspace {
@@ -236,6 +242,7 @@ impl Default for Keyspace {
             dbs: BTreeMap::new(),
             databases: 16,
             limits: Limits::default(),
+            functions: BTreeMap::new(),
         }
     }
 }

@@ -113,6 +113,10 @@ pub fn write_rdb<W: Write>(ks: &Keyspace, w: W, version: u32) -> Result<W> {
     let mut wr = RdbWriter::new(w, Dialect::Redis, version)?;
     wr.aux(b"redis-ver", b"7.0.15")?;
     wr.aux(b"redis-bits", b"64")?;
+    // Redis saves the function libraries after the AUX fields, before the databases.
+    for code in ks.functions.values() {
+        wr.function(code)?;
+    }
     for (&db, d) in &ks.dbs {
         if d.is_empty() {
             continue;

@@ -30,6 +30,9 @@ pub mod writer;
 pub use check::{check_rdb, CheckOptions, ChecksumStatus, RdbReport};
 pub use format::Dialect;
 pub use model::{Value, ValueType};
-pub use reader::{DumpPayloadError, Entry, Header, Item, RdbReader, Record, ValueHandle};
+pub use reader::{
+    function_libraries_from_dump, DumpPayloadError, Entry, Header, Item, RdbReader, Record,
+    ValueHandle,
+};
 pub use value::{DecodeOptions, Scratch, ValueVisitor};
 pub use writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};

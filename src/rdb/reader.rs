@@ -181,31 +181,8 @@ impl<'a> ValueHandle<'a> {
     /// Any version this crate reads is accepted (Redis accepts versions up to its own). The
     /// value is walked but not decoded: [`ValueHandle::materialize`] it.
     pub fn from_dump_payload(p: &'a [u8]) -> std::result::Result<Self, DumpPayloadError> {
+        let header = check_dump_footer(p)?;
         let n = p.len();
-        let bad = |why: String| Err(DumpPayloadError::VersionOrChecksum(why));
-        let (Some(&[v0, v1]), Some(crc_bytes)) = (
-            n.checked_sub(10).and_then(|at| p.get(at..at + 2)),
-            n.checked_sub(8).and_then(|at| p.get(at..)),
-        ) else {
-            return bad(format!("{n} bytes, fewer than the 10-byte footer"));
-        };
-        let version = u16::from_le_bytes([v0, v1]) as u32;
-        let dialect = if (1..=MAX_REDIS_VERSION).contains(&version) {
-            Dialect::Redis
-        } else if (MIN_VALKEY_MAGIC_VERSION..=MAX_VALKEY_VERSION).contains(&version) {
-            Dialect::Valkey
-        } else {
-            return bad(format!("RDB version {version}"));
-        };
-        let mut stored = [0u8; 8];
-        stored.copy_from_slice(crc_bytes);
-        let crc = crate::rdb::crc::crc64(&p[..n - 8]);
-        if crc != u64::from_le_bytes(stored) {
-            return bad(format!(
-                "CRC-64 {crc:016x}, stored {:016x}",
-                u64::from_le_bytes(stored)
-            ));
-        }
         let Some((&type_byte, body)) = p[..n - 10].split_first() else {
             return Err(DumpPayloadError::BadFormat(Error::truncated(
                 0,
@@ -213,7 +190,6 @@ impl<'a> ValueHandle<'a> {
                 1,
             )));
         };
-        let header = Header { dialect, version };
         let mut cur = Cursor::new(body, 1);
         skip_value(&mut cur, header, type_byte).map_err(DumpPayloadError::BadFormat)?;
         Ok(ValueHandle {
@@ -247,6 +223,68 @@ pub enum DumpPayloadError {
     /// The value does not parse (Redis: "Bad data format").
     #[error("bad data format: {0}")]
     BadFormat(Error),
+}
+
+/// Checks the footer of a DUMP or `FUNCTION DUMP` payload as Redis's `verifyDumpPayload`
+/// does (a u16 LE RDB version, then the CRC-64 of everything before it), and returns the
+/// format that version implies.
+fn check_dump_footer(p: &[u8]) -> std::result::Result<Header, DumpPayloadError> {
+    let n = p.len();
+    let bad = |why: String| Err(DumpPayloadError::VersionOrChecksum(why));
+    let (Some(&[v0, v1]), Some(crc_bytes)) = (
+        n.checked_sub(10).and_then(|at| p.get(at..at + 2)),
+        n.checked_sub(8).and_then(|at| p.get(at..)),
+    ) else {
+        return bad(format!("{n} bytes, fewer than the 10-byte footer"));
+    };
+    let version = u16::from_le_bytes([v0, v1]) as u32;
+    let dialect = if (1..=MAX_REDIS_VERSION).contains(&version) {
+        Dialect::Redis
+    } else if (MIN_VALKEY_MAGIC_VERSION..=MAX_VALKEY_VERSION).contains(&version) {
+        Dialect::Valkey
+    } else {
+        return bad(format!("RDB version {version}"));
+    };
+    let mut stored = [0u8; 8];
+    stored.copy_from_slice(crc_bytes);
+    let crc = crate::rdb::crc::crc64(&p[..n - 8]);
+    if crc != u64::from_le_bytes(stored) {
+        return bad(format!(
+            "CRC-64 {crc:016x}, stored {:016x}",
+            u64::from_le_bytes(stored)
+        ));
+    }
+    Ok(Header { dialect, version })
+}
+
+/// The function libraries (their source code) of a `FUNCTION DUMP` payload, the argument of
+/// `FUNCTION RESTORE`: FUNCTION2 records, then the DUMP footer (`functionRestoreCommand`).
+pub fn function_libraries_from_dump(
+    p: &[u8],
+) -> std::result::Result<Vec<Vec<u8>>, DumpPayloadError> {
+    check_dump_footer(p)?;
+    let body = &p[..p.len() - 10];
+    let mut cur = Cursor::new(body, 0);
+    let mut libs = Vec::new();
+    while !cur.is_empty() {
+        let at = cur.offset();
+        let corrupt = |found: &str| {
+            DumpPayloadError::BadFormat(Error::corrupt(at, "a function library", found.to_string()))
+        };
+        match cur
+            .u8("a record type")
+            .map_err(DumpPayloadError::BadFormat)?
+        {
+            OP_FUNCTION2 => libs.push(
+                cur.string("a function library")
+                    .and_then(|s| s.to_vec())
+                    .map_err(DumpPayloadError::BadFormat)?,
+            ),
+            OP_FUNCTION_PRE_GA => return Err(corrupt("a pre-release (7.0-rc) function")),
+            t => return Err(corrupt(&format!("record type {t}"))),
+        }
+    }
+    Ok(libs)
 }
 
 /// A key and its value, with the per-key metadata that preceded it.

@@ -8,6 +8,7 @@ use super::model::{Entry, Hash, Stream, Value, Zset};
 use super::{name_of, ApplyError, ApplyErrorKind, Client, Keyspace, Reject};
 
 mod bitfield;
+mod functions;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -125,6 +126,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("xack", streams::xack),
     ("xclaim", streams::xclaim),
     // server
+    ("function", functions::function),
     ("select", server::select),
     ("ping", server::noop),
     ("echo", server::noop),
