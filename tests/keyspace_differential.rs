@@ -190,6 +190,10 @@ fn hll_command(r: &mut Rng) -> Vec<String> {
                 with.into(),
             ];
         }
+        18 if r.chance(30) => {
+            let sub = r.pick(&["TODENSE", "GETREG", "ENCODING", "DECODE", "bogus"]);
+            c = vec!["PFDEBUG".into(), sub.into(), k];
+        }
         18 => {
             let with = r.pick(&["x", "\u{1}"]);
             c = vec!["APPEND".into(), format!("q{}", r.below(3)), with.into()];
@@ -568,7 +572,13 @@ fn dump_payloads(c: &mut common::Client) -> Vec<Vec<u8>> {
 /// absolute one in the past (the key is not created, or deleted with `REPLACE`), sometimes
 /// `REPLACE` (without it, an existing key is refused with BUSYKEY) and `IDLETIME`.
 fn restore(r: &mut Rng, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut c: Vec<Vec<u8>> = vec![b"RESTORE".to_vec(), key(r).into_bytes()];
+    // RESTORE-ASKING is what a cluster node receives from MIGRATE; Redis propagates it as is.
+    let name = if r.chance(20) {
+        b"RESTORE-ASKING".to_vec()
+    } else {
+        b"RESTORE".to_vec()
+    };
+    let mut c: Vec<Vec<u8>> = vec![name, key(r).into_bytes()];
     let absttl = r.chance(25);
     c.push(match (absttl, r.below(3)) {
         (_, 0) => b"0".to_vec(),

@@ -243,7 +243,7 @@ fn sparse_runs(s: &[u8], mut f: impl FnMut(usize, usize, u8)) -> usize {
 }
 
 /// `hllSparseToDense`: the value in the dense encoding (header copied, encoding changed).
-fn sparse_to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
+pub fn sparse_to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
     if is_dense(s) {
         return Ok(());
     }

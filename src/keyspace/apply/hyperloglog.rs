@@ -1,8 +1,9 @@
-//! HyperLogLog commands (`PFADD`, `PFCOUNT`, `PFMERGE`) over [`crate::keyspace::hll`].
+//! HyperLogLog commands (`PFADD`, `PFCOUNT`, `PFMERGE`, `PFDEBUG`) over [`crate::keyspace::hll`].
 //! `PFCOUNT` is here because Redis propagates it when it refreshes a stale cached cardinality
 //! in the value (a write to the string's bytes).
 
 use super::{Ctx, R};
+use crate::keyspace::args::is;
 use crate::keyspace::hll::{self, Corrupt, REGISTERS, SPARSE_MAX_BYTES};
 use crate::keyspace::model::Value;
 use crate::keyspace::{ApplyErrorKind, Reject};
@@ -107,5 +108,32 @@ pub(super) fn pfmerge(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     };
     hll::store_merged(&mut s, &max, to_dense, SPARSE_MAX_BYTES)?;
     store(c, a[1], s, created);
+    Ok(())
+}
+
+/// `PFDEBUG GETREG|DECODE|ENCODING|TODENSE key` (`pfdebugCommand`): `GETREG` and `TODENSE`
+/// turn a sparse value dense (Redis propagates that change); the others only read.
+pub(super) fn pfdebug(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
+    let Some(s) = hll_at(c, a[2])? else {
+        return Err(Reject::Err("The specified key does not exist".into()).into());
+    };
+    let sub = a[1];
+    let converts = is(sub, "getreg") || is(sub, "todense");
+    if !converts && !is(sub, "decode") && !is(sub, "encoding") {
+        return Err(Reject::Err(format!(
+            "Unknown PFDEBUG subcommand '{}'",
+            String::from_utf8_lossy(sub)
+        ))
+        .into());
+    }
+    if a.len() != 3 {
+        return Err(Reject::Arity.into());
+    }
+    if !converts || hll::is_dense(s) {
+        return Ok(());
+    }
+    let mut s = s.clone();
+    hll::sparse_to_dense(&mut s)?;
+    store(c, a[2], s, false);
     Ok(())
 }

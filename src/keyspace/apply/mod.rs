@@ -53,6 +53,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("pfadd", hyperloglog::pfadd),
     ("pfcount", hyperloglog::pfcount),
     ("pfmerge", hyperloglog::pfmerge),
+    ("pfdebug", hyperloglog::pfdebug),
     // keys
     ("del", keys::del),
     ("unlink", keys::del),
@@ -66,6 +67,8 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("move", keys::move_),
     ("copy", keys::copy),
     ("restore", keys::restore),
+    // What a cluster node receives from MIGRATE (the ASKING flag only routes it).
+    ("restore-asking", keys::restore),
     ("flushdb", keys::flushdb),
     ("flushall", keys::flushall),
     ("swapdb", keys::swapdb),
