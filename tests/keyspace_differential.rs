@@ -241,7 +241,100 @@ fn bitfield_command(r: &mut Rng) -> Vec<String> {
     c
 }
 
+/// `SORT … STORE` over its own keys: `o*` lists, sets and sorted sets of numbers and words,
+/// `w<element>` strings and `wh<element>` hashes for `BY`/`GET`, with LIMIT, DESC, ALPHA,
+/// `BY nosort` and `GET #`. A sort of another key is ALPHA without a `BY` pattern: Redis
+/// turns a sorted set it sorts into a skiplist, and a numeric sort that fails on a word
+/// would do that without being propagated. ALPHA never goes with a `BY` pattern (ties
+/// among elements are refused as Unsupported).
+fn sort_command(r: &mut Rng) -> Vec<String> {
+    const ELEMS: &[&str] = &[
+        "1", "2", "10", "-3", "2.5", "1e2", " 7", "", "0x10", "inf", "-inf", "a", "b", "B", "ab",
+        "3",
+    ];
+    let o = |r: &mut Rng| format!("o{}", r.below(4));
+    let mut c: Vec<String> = Vec::new();
+    match r.below(12) {
+        0 => {
+            c.extend(["RPUSH".into(), o(r)]);
+            for _ in 0..=r.below(6) {
+                c.push(r.pick(ELEMS).into());
+            }
+        }
+        1 => {
+            c.extend(["SADD".into(), o(r)]);
+            for _ in 0..=r.below(6) {
+                c.push(r.pick(ELEMS).into());
+            }
+        }
+        2 => {
+            c.extend(["ZADD".into(), o(r)]);
+            for _ in 0..=r.below(4) {
+                c.push(r.pick(&["1", "2", "0.5", "-1", "3"]).into());
+                c.push(r.pick(ELEMS).into());
+            }
+        }
+        3 => c.extend([
+            "SET".into(),
+            format!("w{}", r.pick(ELEMS)),
+            r.pick(&["1", "5", "-2", "x", "2.5", ""]).into(),
+        ]),
+        4 => c.extend([
+            "HSET".into(),
+            format!("wh{}", r.pick(ELEMS)),
+            "f".into(),
+            r.pick(&["1", "5", "-2", "x", "2.5"]).into(),
+        ]),
+        5 => c.extend(["DEL".into(), o(r)]),
+        _ => {
+            let own = r.chance(85);
+            c.extend(["SORT".into(), if own { o(r) } else { key(r) }]);
+            let by = match r.below(5) {
+                _ if !own => None,
+                0 => Some("nosort"),
+                1 => Some("w*"),
+                2 => Some("wh*->f"),
+                _ => None,
+            };
+            if let Some(b) = by {
+                c.extend(["BY".into(), b.into()]);
+            }
+            if r.chance(30) {
+                c.extend([
+                    "LIMIT".into(),
+                    (r.below(5) as i64 - 1).to_string(),
+                    (r.below(6) as i64 - 1).to_string(),
+                ]);
+            }
+            if r.chance(30) {
+                for _ in 0..=r.below(2) {
+                    c.extend([
+                        "GET".into(),
+                        r.pick(&["#", "w*", "wh*->f", "nostar"]).into(),
+                    ]);
+                }
+            }
+            if r.chance(30) {
+                c.push("DESC".into());
+            }
+            if !own || (!by.is_some_and(|b| b.contains('*')) && r.chance(40)) {
+                c.push("ALPHA".into());
+            }
+            let dest = match r.below(4) {
+                0 => o(r),
+                1 => key(r),
+                _ => format!("d{}", r.below(3)),
+            };
+            c.extend(["STORE".into(), dest]);
+        }
+    }
+    c
+}
+
 fn command(r: &mut Rng) -> Vec<String> {
+    if r.chance(5) {
+        return sort_command(r);
+    }
     if r.chance(6) {
         return hll_command(r);
     }

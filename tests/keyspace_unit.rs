@@ -58,9 +58,20 @@ fn refused_commands_change_nothing_and_name_themselves() {
     assert!(ks == before);
     let e = apply(&mut ks, &mut c, &["LPUSH", "z", "v"]).unwrap_err();
     assert_eq!(e.kind, ApplyErrorKind::Rejected(Reject::WrongType));
-    let e = apply(&mut ks, &mut c, &["SORT", "d", "STORE", "e"]).unwrap_err();
+    let geo = [
+        "GEOSEARCHSTORE",
+        "d",
+        "g",
+        "FROMLONLAT",
+        "0",
+        "0",
+        "BYRADIUS",
+        "1",
+        "km",
+    ];
+    let e = apply(&mut ks, &mut c, &geo).unwrap_err();
     assert_eq!(e.kind, ApplyErrorKind::UnknownCommand);
-    assert!(e.to_string().contains("SORT at offset 77"), "{e}");
+    assert!(e.to_string().contains("GEOSEARCHSTORE at offset 77"), "{e}");
     apply(&mut ks, &mut c, &["SADD", "s", "a", "b", "c"]).unwrap();
     let e = apply(&mut ks, &mut c, &["SPOP", "s"]).unwrap_err();
     assert!(matches!(e.kind, ApplyErrorKind::Unsupported(_)), "{e}");
@@ -152,5 +163,41 @@ fn edge_cases_follow_redis() {
             apply(&mut k2, &mut c, &["ZADD", "z", "0", "m"]).unwrap();
             redsafe::keyspace::digest::digest_value(&k2, 0, b"z", Default::default()).unwrap()
         }
+    );
+}
+
+/// `SORT … BY pattern ALPHA` where two different elements have the same (or no) sort value:
+/// their order is whatever Redis's sort routine leaves, so the engine refuses rather than
+/// guess; with distinct values, or without `BY`, the result is the sorted list.
+#[test]
+fn sort_alpha_by_with_ties_is_refused_not_guessed() {
+    use redsafe::keyspace::{ApplyErrorKind, Value};
+    let mut ks = Keyspace::new();
+    let mut c = Client::new(0);
+    apply(&mut ks, &mut c, &["RPUSH", "l", "b", "a", "c"]).unwrap();
+    let before = ks.clone();
+    let e = apply(
+        &mut ks,
+        &mut c,
+        &["SORT", "l", "BY", "w_*", "ALPHA", "STORE", "d"],
+    )
+    .unwrap_err();
+    assert!(matches!(e.kind, ApplyErrorKind::Unsupported(_)), "{e}");
+    assert!(ks == before);
+    for (k, v) in [("w_a", "3"), ("w_b", "2"), ("w_c", "1")] {
+        apply(&mut ks, &mut c, &["SET", k, v]).unwrap();
+    }
+    apply(
+        &mut ks,
+        &mut c,
+        &["SORT", "l", "BY", "w_*", "ALPHA", "STORE", "d"],
+    )
+    .unwrap();
+    let Some(Value::List(d)) = ks.get(0, b"d").map(|e| &e.value) else {
+        panic!("d is a list");
+    };
+    assert_eq!(
+        d.iter().map(|x| x.as_slice()).collect::<Vec<_>>(),
+        [&b"c"[..], b"b", b"a"]
     );
 }

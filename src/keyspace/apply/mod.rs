@@ -15,6 +15,7 @@ mod keys;
 mod lists;
 mod server;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod zsets;
@@ -95,6 +96,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("sinterstore", sets::sinterstore),
     ("sunionstore", sets::sunionstore),
     ("sdiffstore", sets::sdiffstore),
+    ("sort", sort::sort),
     // sorted sets
     ("zadd", zsets::zadd),
     ("zincrby", zsets::zincrby),
