@@ -1026,6 +1026,15 @@ impl<'s> Shipper<'s> {
             Some(n) if n.time > now => n.time,
             _ => now,
         };
+        // A rewrite that finished while the snapshot was taken leaves a BASE newer than this
+        // cycle's clock: the set is named at the BASE's time, so that it never claims to
+        // restore to a second before its own data (`backups list` and the restore planner
+        // would offer a point the set cannot reach). A larger difference is a simulated or
+        // skewed clock and is left alone.
+        let t = match snap.first_ts {
+            Some(b) if b > t && b - t <= 60 => b,
+            _ => t,
+        };
         let name = SetName {
             time: t,
             id: next_set_id(t, self.newest.as_ref()),
@@ -1089,6 +1098,54 @@ mod tests {
             v.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
         }
         v
+    }
+
+    /// A BASE made a few seconds after the cycle's clock (a rewrite finished during the
+    /// snapshot) names the set at the BASE's time, so the set never offers a second before its
+    /// own data; a BASE far from the clock (a simulated clock) leaves the name alone.
+    #[test]
+    fn a_set_is_never_named_before_its_base() {
+        for (ahead, expect_ahead) in [(3i64, true), (100_000, false)] {
+            let tmp = std::env::temp_dir()
+                .join(format!("redsafe-base-time-{}-{ahead}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            let aof = tmp.join("data/appendonlydir");
+            std::fs::create_dir_all(&aof).unwrap();
+            std::fs::write(
+                aof.join("appendonly.aof.manifest"),
+                "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+            )
+            .unwrap();
+            let t = utc(2026, 11, 23, 12, 0, 0);
+            let mut base = format!("#TS:{}\r\n", t + ahead).into_bytes();
+            base.extend_from_slice(&resp(&["SET", "a", "1"]));
+            std::fs::write(aof.join("appendonly.aof.1.base.aof"), base).unwrap();
+            std::fs::write(
+                aof.join("appendonly.aof.1.incr.aof"),
+                resp(&["SET", "b", "2"]),
+            )
+            .unwrap();
+            let store = LocalDir::new(tmp.join("store"));
+            let opts = ShipOptions {
+                data: DataDir {
+                    dir: tmp.join("data"),
+                    rdb: None,
+                    aof_dir: Some("appendonlydir".into()),
+                },
+                zstd_level: 1,
+                full_every: None,
+                full_cron: None,
+                policy: Policy::default(),
+                max_segment: 1 << 20,
+                snapshot_attempts: 3,
+            };
+            let mut sh = Shipper::new(&store, opts);
+            let r = sh.cycle(t, false, &mut |_| {}).unwrap();
+            let set = r.set.expect("a first set");
+            let want = if expect_ahead { t + ahead } else { t };
+            assert_eq!(set.time, want, "base {ahead} s after the clock");
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
     }
 
     /// A simulated clock over two days with `--cron '30 2 * * *'` (02:30 UTC daily) and a
