@@ -1100,6 +1100,33 @@ mod tests {
         v
     }
 
+    /// A data directory `tmp/data` with a one-BASE, one-INCR AOF set, and ship options for it.
+    fn aof_data_dir(tmp: &Path, base: &[u8], incr: &[u8], cron: Option<Cron>) -> ShipOptions {
+        let _ = std::fs::remove_dir_all(tmp);
+        let aof = tmp.join("data/appendonlydir");
+        std::fs::create_dir_all(&aof).unwrap();
+        std::fs::write(
+            aof.join("appendonly.aof.manifest"),
+            "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+        )
+        .unwrap();
+        std::fs::write(aof.join("appendonly.aof.1.base.aof"), base).unwrap();
+        std::fs::write(aof.join("appendonly.aof.1.incr.aof"), incr).unwrap();
+        ShipOptions {
+            data: DataDir {
+                dir: tmp.join("data"),
+                rdb: None,
+                aof_dir: Some("appendonlydir".into()),
+            },
+            zstd_level: 1,
+            full_every: None,
+            full_cron: cron,
+            policy: Policy::default(),
+            max_segment: 1 << 20,
+            snapshot_attempts: 3,
+        }
+    }
+
     /// A BASE made a few seconds after the cycle's clock (a rewrite finished during the
     /// snapshot) names the set at the BASE's time, so the set never offers a second before its
     /// own data; a BASE far from the clock (a simulated clock) leaves the name alone.
@@ -1108,37 +1135,11 @@ mod tests {
         for (ahead, expect_ahead) in [(3i64, true), (100_000, false)] {
             let tmp = std::env::temp_dir()
                 .join(format!("redsafe-base-time-{}-{ahead}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&tmp);
-            let aof = tmp.join("data/appendonlydir");
-            std::fs::create_dir_all(&aof).unwrap();
-            std::fs::write(
-                aof.join("appendonly.aof.manifest"),
-                "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
-            )
-            .unwrap();
             let t = utc(2026, 11, 23, 12, 0, 0);
             let mut base = format!("#TS:{}\r\n", t + ahead).into_bytes();
             base.extend_from_slice(&resp(&["SET", "a", "1"]));
-            std::fs::write(aof.join("appendonly.aof.1.base.aof"), base).unwrap();
-            std::fs::write(
-                aof.join("appendonly.aof.1.incr.aof"),
-                resp(&["SET", "b", "2"]),
-            )
-            .unwrap();
+            let opts = aof_data_dir(&tmp, &base, &resp(&["SET", "b", "2"]), None);
             let store = LocalDir::new(tmp.join("store"));
-            let opts = ShipOptions {
-                data: DataDir {
-                    dir: tmp.join("data"),
-                    rdb: None,
-                    aof_dir: Some("appendonlydir".into()),
-                },
-                zstd_level: 1,
-                full_every: None,
-                full_cron: None,
-                policy: Policy::default(),
-                max_segment: 1 << 20,
-                snapshot_attempts: 3,
-            };
             let mut sh = Shipper::new(&store, opts);
             let r = sh.cycle(t, false, &mut |_| {}).unwrap();
             let set = r.set.expect("a first set");
@@ -1154,35 +1155,10 @@ mod tests {
     #[test]
     fn cron_schedule_over_a_simulated_clock() {
         let tmp = std::env::temp_dir().join(format!("redsafe-cron-ship-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let aof = tmp.join("data/appendonlydir");
-        std::fs::create_dir_all(&aof).unwrap();
-        std::fs::write(
-            aof.join("appendonly.aof.manifest"),
-            "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
-        )
-        .unwrap();
-        std::fs::write(
-            aof.join("appendonly.aof.1.base.aof"),
-            resp(&["SET", "a", "1"]),
-        )
-        .unwrap();
-        let incr = aof.join("appendonly.aof.1.incr.aof");
-        std::fs::write(&incr, b"").unwrap();
+        let cron = Some(Cron::parse("30 2 * * *").unwrap());
+        let opts = aof_data_dir(&tmp, &resp(&["SET", "a", "1"]), b"", cron);
+        let incr = tmp.join("data/appendonlydir/appendonly.aof.1.incr.aof");
         let store = LocalDir::new(tmp.join("store"));
-        let opts = ShipOptions {
-            data: DataDir {
-                dir: tmp.join("data"),
-                rdb: None,
-                aof_dir: Some("appendonlydir".into()),
-            },
-            zstd_level: 1,
-            full_every: None,
-            full_cron: Some(Cron::parse("30 2 * * *").unwrap()),
-            policy: Policy::default(),
-            max_segment: 1 << 20,
-            snapshot_attempts: 3,
-        };
         let mut sh = Shipper::new(&store, opts);
         let start = utc(2026, 11, 21, 23, 55, 0);
         let mut full_at = Vec::new();
