@@ -30,14 +30,10 @@ pub(super) fn pfadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         Some(s) => (s.clone(), false),
         None => (hll::new_sparse(), true),
     };
-    let mut updated = created;
     let mut changed_registers = false;
     for e in &a[2..] {
         match hll::add(&mut s, e, SPARSE_MAX_BYTES) {
-            Ok(true) => {
-                updated = true;
-                changed_registers = true;
-            }
+            Ok(true) => changed_registers = true,
             Ok(false) => {}
             // Redis replies with the error but keeps the registers it already raised.
             Err(Corrupt) if changed_registers => {
@@ -50,7 +46,7 @@ pub(super) fn pfadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
             Err(Corrupt) => return Err(Corrupt.into()),
         }
     }
-    if updated {
+    if created || changed_registers {
         hll::invalidate_cache(&mut s);
         store(c, a[1], s, created);
     }
