@@ -331,7 +331,141 @@ fn sort_command(r: &mut Rng) -> Vec<String> {
     c
 }
 
+/// A geo command on the `g*` keys: `GEOADD` around a few anchors (northern and southern
+/// hemispheres, the date line, near the pole's limit, so that some points are refused),
+/// sometimes a `ZADD` of a score that is not a geohash (a search may be centred on it), and searches that store their result
+/// (`GEORADIUS`/`GEORADIUSBYMEMBER … STORE|STOREDIST`, `GEOSEARCHSTORE` by radius or box,
+/// `COUNT` with or without `ANY`, `ASC`/`DESC`) into `gd*`, `g*` or any key. Coordinates are
+/// random to a millionth of a degree so that no two points are at the same distance from a
+/// centre (a `COUNT` cut-off between equal distances is refused as unsupported).
+fn geo_command(r: &mut Rng) -> Vec<String> {
+    const ANCHORS: &[(f64, f64)] = &[
+        (13.361389, 38.115556),
+        (-73.985, 40.748),
+        (151.2093, -33.8688),
+        (179.5, 0.5),
+        (-179.5, -0.5),
+        (2.35, 84.5),
+        (0.0, 0.0),
+    ];
+    let g = |r: &mut Rng| format!("g{}", r.below(3));
+    let member = |r: &mut Rng| format!("m{}", r.below(20));
+    let point = |r: &mut Rng| -> [String; 2] {
+        let (lon, lat) = ANCHORS[r.below(ANCHORS.len())];
+        let spread = [0.01, 0.5, 2.0][r.below(3)];
+        let mut off = |s: f64| (r.below(2_000_001) as f64 - 1_000_000.0) * s / 1_000_000.0;
+        [
+            format!("{:.6}", lon + off(spread)),
+            format!("{:.6}", lat + off(spread)),
+        ]
+    };
+    let radius = |r: &mut Rng| -> [String; 2] {
+        [
+            r.pick(&[
+                "0", "1", "10", "50", "120", "300", "2000", "9000", "-1", "x",
+            ])
+            .into(),
+            r.pick(&["km", "km", "KM", "m", "mi", "ft", "furlong"])
+                .into(),
+        ]
+    };
+    let dest = |r: &mut Rng| match r.below(6) {
+        0 => g(r),
+        1 => key(r),
+        _ => format!("gd{}", r.below(3)),
+    };
+    let options = |r: &mut Rng, c: &mut Vec<String>, search: bool| {
+        let mut opts: Vec<Vec<String>> = Vec::new();
+        if r.chance(45) {
+            let mut o = vec![
+                "COUNT".to_string(),
+                r.pick(&["1", "2", "3", "5", "0", "x"]).into(),
+            ];
+            if r.chance(40) {
+                o.push("ANY".into());
+            }
+            opts.push(o);
+        } else if r.chance(3) {
+            opts.push(vec!["ANY".into()]);
+        }
+        if r.chance(40) {
+            opts.push(vec![r.pick(&["ASC", "DESC"]).into()]);
+        }
+        if r.chance(3) {
+            opts.push(vec!["WITHDIST".into()]);
+        }
+        if search && r.chance(40) {
+            opts.push(vec!["STOREDIST".into()]);
+        }
+        if !search {
+            opts.push(vec![r.pick(&["STORE", "STOREDIST"]).into(), dest(r)]);
+        }
+        r.shuffle(&mut opts);
+        c.extend(opts.into_iter().flatten());
+    };
+    let mut c: Vec<String> = Vec::new();
+    match r.below(10) {
+        0..=3 => {
+            c.extend(["GEOADD".into(), g(r)]);
+            if r.chance(10) {
+                c.push(r.pick(&["NX", "XX", "CH"]).into());
+            }
+            for _ in 0..=r.below(4) {
+                c.extend(point(r));
+                c.push(member(r));
+            }
+        }
+        4 if r.chance(30) => c.extend([
+            "ZADD".into(),
+            g(r),
+            // Scores that are not geohashes but that C converts to `uint64_t` the same way
+            // on every platform (a negative or ≥ 2^64 one is refused as unsupported).
+            r.pick(&["-0.5", "1.5", "1e17", "4503599627370495"]).into(),
+            member(r),
+        ]),
+        4 => c.extend(["ZREM".into(), g(r), member(r)]),
+        5 => {
+            c.extend(["GEORADIUS".into(), g(r)]);
+            c.extend(point(r));
+            c.extend(radius(r));
+            options(r, &mut c, false);
+        }
+        6 => {
+            c.extend(["GEORADIUSBYMEMBER".into(), g(r), member(r)]);
+            c.extend(radius(r));
+            options(r, &mut c, false);
+        }
+        _ => {
+            c.extend(["GEOSEARCHSTORE".into(), dest(r), g(r)]);
+            let mut parts: Vec<Vec<String>> = Vec::new();
+            if r.chance(50) {
+                parts.push(vec!["FROMMEMBER".into(), member(r)]);
+            } else {
+                let mut p = vec!["FROMLONLAT".to_string()];
+                p.extend(point(r));
+                parts.push(p);
+            }
+            if r.chance(50) {
+                let mut p = vec!["BYRADIUS".to_string()];
+                p.extend(radius(r));
+                parts.push(p);
+            } else {
+                let [w, unit] = radius(r);
+                let h = r.pick(&["1", "20", "100", "700", "5000"]).to_string();
+                parts.push(vec!["BYBOX".into(), w, h, unit]);
+            }
+            r.shuffle(&mut parts);
+            c.extend(parts.into_iter().flatten());
+            options(r, &mut c, true);
+        }
+    }
+    c
+}
+
 fn command(r: &mut Rng) -> Vec<String> {
+    if r.chance(5) {
+        return geo_command(r);
+    }
     if r.chance(5) {
         return sort_command(r);
     }

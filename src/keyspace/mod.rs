@@ -34,6 +34,7 @@ pub mod apply;
 pub mod args;
 pub mod digest;
 pub mod functions;
+pub mod geo;
 pub mod hll;
 pub mod load;
 pub mod model;

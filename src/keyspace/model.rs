@@ -244,6 +244,13 @@ impl Zset {
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
         self.order.iter().map(|k| (k.1.as_slice(), k.0))
     }
+
+    /// Members whose score is at least `min`, in rank order (`zslFirstInRange` onwards).
+    pub fn iter_from(&self, min: f64) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+        self.order
+            .range(ScoreKey(min, Vec::new())..)
+            .map(|k| (k.1.as_slice(), k.0))
+    }
 }
 
 /// A hash field's value and optional absolute expiry (unix ms, Redis 7.4+).

@@ -32,6 +32,14 @@ impl Rng {
         self.below(100u64) < pct
     }
 
+    /// Shuffles `xs` in place (Fisher–Yates).
+    pub fn shuffle<X>(&mut self, xs: &mut [X]) {
+        for i in (1..xs.len()).rev() {
+            let j = self.below(i + 1);
+            xs.swap(i, j);
+        }
+    }
+
     /// A non-zero XOR mask.
     pub fn mask(&mut self) -> u8 {
         (self.below(255u64) + 1) as u8

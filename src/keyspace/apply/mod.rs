@@ -9,6 +9,7 @@ use super::{name_of, ApplyError, ApplyErrorKind, Client, Keyspace, Reject};
 
 mod bitfield;
 mod functions;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -110,6 +111,10 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("zinterstore", zsets::zinterstore),
     ("zdiffstore", zsets::zdiffstore),
     ("zrangestore", zsets::zrangestore),
+    // geo searches with a destination (GEOADD reaches an AOF as ZADD)
+    ("georadius", geo::georadius),
+    ("georadiusbymember", geo::georadiusbymember),
+    ("geosearchstore", geo::geosearchstore),
     // hashes
     ("hset", hashes::hset),
     ("hmset", hashes::hset),
