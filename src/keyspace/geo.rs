@@ -166,48 +166,36 @@ pub fn point_of_score(score: f64) -> Option<(f64, f64)> {
     Some((lon, lat))
 }
 
-/// `geohash_move_x`: one cell east (`d > 0`) or west.
-fn move_x(cell: &mut Cell, d: i8) {
+/// `geohash_move_x` (`axis` = the odd bits, longitude: east when `d > 0`) and
+/// `geohash_move_y` (`axis` = the even bits, latitude: north when `d > 0`): adds ±1 to the
+/// coordinate held in `axis`'s bits, carrying through the other coordinate's positions.
+fn move_along(cell: &mut Cell, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
-    let mut x = cell.bits & 0xaaaaaaaaaaaaaaaa;
-    let y = cell.bits & 0x5555555555555555;
+    let mut v = cell.bits & axis;
+    let other = cell.bits & !axis;
     let shift = 64 - u32::from(cell.step) * 2;
-    let zz = 0x5555555555555555u64 >> shift;
+    let zz = !axis >> shift;
     if d > 0 {
-        x = x.wrapping_add(zz.wrapping_add(1));
+        v = v.wrapping_add(zz.wrapping_add(1));
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz.wrapping_add(1));
+        v |= zz;
+        v = v.wrapping_sub(zz.wrapping_add(1));
     }
-    x &= 0xaaaaaaaaaaaaaaaau64 >> shift;
-    cell.bits = x | y;
+    v &= axis >> shift;
+    cell.bits = v | other;
 }
 
-/// `geohash_move_y`: one cell north (`d > 0`) or south.
-fn move_y(cell: &mut Cell, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let x = cell.bits & 0xaaaaaaaaaaaaaaaa;
-    let mut y = cell.bits & 0x5555555555555555;
-    let shift = 64 - u32::from(cell.step) * 2;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> shift;
-    if d > 0 {
-        y = y.wrapping_add(zz.wrapping_add(1));
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz.wrapping_add(1));
-    }
-    y &= 0x5555555555555555u64 >> shift;
-    cell.bits = x | y;
-}
+/// The odd bits: longitude.
+const X_BITS: u64 = 0xaaaaaaaaaaaaaaaa;
+/// The even bits: latitude.
+const Y_BITS: u64 = 0x5555555555555555;
 
 fn moved(cell: Cell, dx: i8, dy: i8) -> Cell {
     let mut c = cell;
-    move_x(&mut c, dx);
-    move_y(&mut c, dy);
+    move_along(&mut c, dx, X_BITS);
+    move_along(&mut c, dy, Y_BITS);
     c
 }
 
