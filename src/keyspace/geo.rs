@@ -361,11 +361,14 @@ pub fn within(shape: &Shape, lon: f64, lat: f64) -> Result<Option<Distance>, Ver
         ShapeSize::Radius(r) => {
             let radius = r * shape.conversion;
             let d = distance(x1, y1, lon, lat);
-            let inside = d.v70 <= radius;
-            if d.v72.is_some_and(|alt| (alt <= radius) != inside) {
+            // Redis tests `distance > radius`, so a NaN distance would count as inside. (At
+            // exact antipodes the haversine's argument rounds to at most 1 + 2^-52, whose
+            // square root rounds to 1: no NaN has been seen, but the test stays Redis's.)
+            let outside = d.v70 > radius;
+            if d.v72.is_some_and(|alt| (alt > radius) != outside) {
                 return Err(VersionDependent);
             }
-            return Ok(inside.then_some(d));
+            return Ok((!outside).then_some(d));
         }
         ShapeSize::Box(w, h) => {
             let (width_m, height_m) = (w * shape.conversion, h * shape.conversion);

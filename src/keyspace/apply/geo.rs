@@ -277,6 +277,10 @@ fn plan(c: &Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<Effect> {
     let mut members: Vec<(Vec<u8>, f64)> = Vec::with_capacity(selected.len());
     for p in selected {
         let score = if storedist {
+            if p.dist.v70.is_nan() {
+                // Redis 7.0 asserts (crashes) inserting a NaN score.
+                return Err(unsupported("a STOREDIST distance that is NaN"));
+            }
             if p.dist.version_dependent() {
                 return Err(unsupported(
                     "a STOREDIST distance that Redis 7.0 and 7.2+ compute differently \
@@ -364,6 +368,12 @@ fn select<'f, 'z>(found: &'f [Found<'z>], count: i64, sort: Sort) -> R<Vec<&'f F
     };
     if keep == found.len() || sort == Sort::None {
         return Ok(found.iter().take(keep).collect());
+    }
+    if found.iter().any(|p| p.dist.v70.is_nan()) {
+        // Redis's comparator calls a NaN smaller than anything, inconsistently.
+        return Err(unsupported(
+            "a geo search COUNT cut-off among points at a NaN distance",
+        ));
     }
     let pick = |metric: fn(&Distance) -> f64| -> Option<Vec<usize>> {
         let mut order: Vec<usize> = (0..found.len()).collect();
