@@ -39,7 +39,8 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn is_zero(self) -> bool {
+    /// The zero cell (`HASHISZERO`): no cell, as `GZERO` leaves an excluded neighbour.
+    pub fn is_zero(self) -> bool {
         self.bits == 0 && self.step == 0
     }
 

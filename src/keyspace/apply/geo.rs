@@ -11,7 +11,7 @@
 use super::{Ctx, R};
 use crate::keyspace::args::{float, int, is};
 use crate::keyspace::geo::{self, Distance, Shape, ShapeSize};
-use crate::keyspace::model::{Value, Zset};
+use crate::keyspace::model::Zset;
 use crate::keyspace::{ApplyErrorKind, Reject};
 
 /// Which command of the family.
@@ -37,32 +37,12 @@ pub(super) fn geosearchstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     generic(c, a, Kind::Search)
 }
 
-/// What the command does to the keyspace.
-enum Effect {
-    /// Nothing (no destination: a read).
-    None,
-    /// The destination is deleted (no source, or nothing found).
-    Delete(Vec<u8>),
-    /// The destination becomes a sorted set of these members and scores.
-    Store(Vec<u8>, Vec<(Vec<u8>, f64)>),
-}
+/// Members and scores to store.
+type Members = Vec<(Vec<u8>, f64)>;
 
 fn generic(c: &mut Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<()> {
-    match plan(c, a, kind)? {
-        Effect::None => {}
-        Effect::Delete(key) => {
-            c.delete(&key);
-        }
-        Effect::Store(key, members) => {
-            let mut z = Zset::default();
-            z.set_skiplist();
-            for (m, s) in members {
-                z.insert(m, s);
-            }
-            // zsetConvertToListpackIfNeeded
-            z.settle_after_load();
-            c.set_value(&key, Value::Zset(z));
-        }
+    if let Some((key, members)) = plan(c, a, kind)? {
+        super::zsets::store_result(c, key, members);
     }
     Ok(())
 }
@@ -140,8 +120,10 @@ enum Sort {
 }
 
 /// Parses the command as `georadiusGeneric` does (same checks, same order) and runs the
-/// search when it has a destination.
-fn plan(c: &Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<Effect> {
+/// search when it has a destination: the destination and what to store there (nothing, when
+/// the source is missing or nothing was found: the destination is deleted); `None` for a
+/// search that only replies.
+fn plan<'a>(c: &Ctx<'_>, a: &[&'a [u8]], kind: Kind) -> R<Option<(&'a [u8], Members)>> {
     let src = if kind == Kind::Search { a[2] } else { a[1] };
     let zobj = c.zset(src)?;
     let mut shape = Shape {
@@ -150,7 +132,7 @@ fn plan(c: &Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<Effect> {
         conversion: 0.0,
         size: ShapeSize::Radius(0.0),
     };
-    let mut storekey: Option<&[u8]> = None;
+    let mut storekey: Option<&'a [u8]> = None;
     let base = match kind {
         Kind::Coords => {
             (shape.longitude, shape.latitude) = long_lat(&a[2..4])?;
@@ -260,10 +242,10 @@ fn plan(c: &Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<Effect> {
         return Err(Reject::Err("the ANY argument requires COUNT argument".into()).into());
     }
     let Some(storekey) = storekey else {
-        return Ok(Effect::None); // a search that only replies
+        return Ok(None); // a search that only replies
     };
     let Some(z) = zobj else {
-        return Ok(Effect::Delete(storekey.to_vec()));
+        return Ok(Some((storekey, Vec::new())));
     };
     if count != 0 && sort == Sort::None && !any {
         sort = Sort::Asc;
@@ -271,10 +253,7 @@ fn plan(c: &Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<Effect> {
     let limit = if any { count as usize } else { 0 };
     let found = find(z, &shape, limit)?;
     let selected = select(&found, count, sort)?;
-    if selected.is_empty() {
-        return Ok(Effect::Delete(storekey.to_vec()));
-    }
-    let mut members: Vec<(Vec<u8>, f64)> = Vec::with_capacity(selected.len());
+    let mut members: Members = Vec::with_capacity(selected.len());
     for p in selected {
         let score = if storedist {
             if p.dist.v70.is_nan() {
@@ -299,7 +278,7 @@ fn plan(c: &Ctx<'_>, a: &[&[u8]], kind: Kind) -> R<Effect> {
         // Overlapping search cells: Redis 7.0 asserts (crashes) adding a member twice.
         return Err(unsupported("a geo search that finds a member twice"));
     }
-    Ok(Effect::Store(storekey.to_vec(), members))
+    Ok(Some((storekey, members)))
 }
 
 /// A point a search found.
@@ -317,7 +296,7 @@ fn find<'z>(z: &'z Zset, shape: &Shape, limit: usize) -> R<Vec<Found<'z>>> {
     let full = |found: &Vec<Found<'z>>| limit != 0 && found.len() >= limit;
     let mut last = 0;
     for (i, &cell) in cells.iter().enumerate() {
-        if cell == geo::Cell::default() {
+        if cell.is_zero() {
             continue;
         }
         // Redis skips a cell equal to the last one it scanned, except after the centre

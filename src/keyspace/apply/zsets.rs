@@ -380,18 +380,26 @@ fn zstore(c: &mut Ctx<'_>, a: &[&[u8]], op: SetOp, cmd: &str) -> R<()> {
             }
         }
     }
-    if result.is_empty() {
-        c.delete(a[1]);
-        return Ok(());
+    store_result(c, a[1], result);
+    Ok(())
+}
+
+/// Stores a computed sorted set at `key` as Redis's store commands do (`ZUNIONSTORE`,
+/// `GEOSEARCHSTORE`, …): an empty result deletes `key`; otherwise the members are inserted
+/// into a skiplist that is then converted to a listpack if it fits
+/// (`zsetConvertToListpackIfNeeded`), replacing `key` and its TTL.
+pub(super) fn store_result(c: &mut Ctx<'_>, key: &[u8], members: Vec<(Vec<u8>, f64)>) {
+    if members.is_empty() {
+        c.delete(key);
+        return;
     }
     let mut z = Zset::default();
     z.set_skiplist();
-    for (m, s) in result {
+    for (m, s) in members {
         z.insert(m, s);
     }
     z.settle_after_load();
-    c.set_value(a[1], Value::Zset(z));
-    Ok(())
+    c.set_value(key, Value::Zset(z));
 }
 
 pub(super) fn zunionstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
