@@ -1924,6 +1924,7 @@ fn aof_set_inner(data: &[u8]) {
             ..Default::default()
         },
         continue_after_damage: flags & 0x80 != 0,
+        as_loader: false,
     };
     let report = check_set(&set, scan, &mut |_| {})
         .unwrap_or_else(|e| panic!("invariant: checking plain files failed: {e}"));
@@ -2477,7 +2478,8 @@ fn replay_run(data: &[u8], check_atomic: bool) -> crate::keyspace::Keyspace {
     let mut ks = Keyspace::new();
     ks.limits.max_string = data.len().saturating_mul(4).saturating_add(64);
     let mut client = Client::new(1_700_000_000_000);
-    for item in AofReader::new(data, 0) {
+    // Read as `replay_set` reads: past a stray EXEC and a nested MULTI, as Redis's loader.
+    for item in AofReader::new(data, 0).as_loader() {
         let Ok(AofItem::Command(c)) = item else {
             if item.is_err() {
                 break;

@@ -38,8 +38,9 @@ fn start_redis(t: &common::TempDir) -> Result<common::RedisServer, String> {
 /// MULTI, a nested MULTI, which it queues and refuses at EXEC), and a MULTI left open at the
 /// end (reverted): the engine ends with the keyspace Redis loads.
 ///
-/// The engine is driven command by command here: `AofReader` (and so `replay_set`) treats a
-/// stray EXEC or a nested MULTI as damage, as redis-check-aof does (README, "Replay engine").
+/// The engine is driven command by command, and through `replay_set`, which reads the file
+/// as Redis's loader does: past the stray EXECs and the nested MULTI that redis-check-aof
+/// calls damage, which it reports in `checker_only_damage`.
 #[test]
 fn refused_transaction_commands_load_like_redis() {
     if !common::have_redis() {
@@ -75,27 +76,29 @@ fn refused_transaction_commands_load_like_redis() {
     assert!(client.in_multi());
     client.discard();
     let t = write_aof(cmds);
+    let set = AofSet::open(&t.path().join("appendonly.aof")).unwrap();
+    let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {}).unwrap();
+    // Only the MULTI left open at the end is damage, as for redis-check-aof.
+    assert_eq!(r.set.verdict.name(), "truncatable");
+    let last_multi = aof(&cmds[..cmds.len() - 2]).len() as u64;
+    assert_eq!(r.set.files[0].ok_up_to, last_multi);
+    assert_eq!((r.rejected, r.open_transactions), (4, 1));
+    let first_exec = aof(&cmds[..1]).len() as u64;
+    assert_eq!(r.checker_only_damage.len(), 1);
+    assert_eq!(
+        r.checker_only_damage[0].1..=r.checker_only_damage[0].2,
+        first_exec..=3
+    );
     let s = start_redis(&t).expect("redis-server loads the AOF");
     assert_eq!(
         keyspace_support::first_difference(&mut s.client(), &ks),
         None
     );
-    assert!(ks.get(0, b"a").is_some() && ks.get(3, b"e").is_none());
-
-    // What the reader accepts of it replays to the same keyspace through `replay_set`.
-    let cmds: Vec<&[&str]> = cmds
-        .iter()
-        .copied()
-        .filter(|c| c != &["EXEC"] && c != &["MULTI"])
-        .collect();
-    let t = write_aof(&cmds);
-    let set = AofSet::open(&t.path().join("appendonly.aof")).unwrap();
-    let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {}).unwrap();
-    let s = start_redis(&t).expect("redis-server loads the AOF");
     assert_eq!(
         keyspace_support::first_difference(&mut s.client(), &r.keyspace),
         None
     );
+    assert!(ks.get(0, b"a").is_some() && ks.get(3, b"e").is_none());
 }
 
 /// A DISCARD inside MULTI is queued by Redis's loader and run by EXEC, which crashes Redis
@@ -170,10 +173,29 @@ fn check_notes_where_the_redis_loader_goes_on() {
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(j["ok_up_to"], ok_up_to as u64, "{cmds:?}");
         assert_eq!(j["error"]["redis_loader_goes_on"], goes_on, "{cmds:?}");
+        // `digest` replays as Redis loads: past the stray EXEC or nested MULTI (exit 0, with
+        // a note), or up to the open MULTI (exit 1: damaged, the digest of what loads).
+        let out = std::process::Command::new(common::redsafe_bin())
+            .args(["digest", "--json"])
+            .arg(t.path().join("appendonly.aof"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(if goes_on { 0 } else { 1 }),
+            "{cmds:?}"
+        );
+        let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            d["notes"].as_array().unwrap().len(),
+            goes_on as usize,
+            "{d}"
+        );
         let s = start_redis(&t).expect("redis-server loads the AOF");
         let got = s.client().cmd(&[b"EXISTS", b"after"]).unwrap();
         assert_eq!(got, common::Reply::Int(1), "{cmds:?}");
         let loaded = s.digest();
+        assert_eq!(d["digest"].as_str(), Some(loaded.as_str()), "{cmds:?}");
         drop(s);
 
         // `fix` says the cut drops what Redis would load (on a fresh copy: redis-server moved

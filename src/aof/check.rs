@@ -52,6 +52,10 @@ pub struct ScanOptions {
     /// Keep reading later files after a damaged one (for a fuller report; `redis-check-aof`
     /// stops). The visitor sees no records of files after the damaged one either way.
     pub continue_after_damage: bool,
+    /// Read the RESP parts as redis-server's loader does (see [`AofReader::as_loader`]): a
+    /// stray `EXEC` and a nested `MULTI` reach the visitor as commands instead of ending the
+    /// walk as damage. For replaying; checkers keep redis-check-aof's verdict.
+    pub as_loader: bool,
 }
 
 /// A summary of an RDB BASE or preamble.
@@ -396,6 +400,9 @@ fn scan_part(
         }
         let tail = data.get(end as usize..).unwrap_or(&[]);
         let mut reader = AofReader::with_timestamp(tail, end, carry_ts).in_file(&part.path);
+        if opts.as_loader {
+            reader = reader.as_loader();
+        }
         let mut flow = ControlFlow::Continue(());
         for item in reader.by_ref() {
             let Ok(item) = item else { break };
@@ -409,6 +416,9 @@ fn scan_part(
     }
     let f = File::open(&part.path).map_err(|e| Error::io(&part.path, &e))?;
     let mut stream = AofStream::new(f, 0, size, carry_ts).in_file(&part.path);
+    if opts.as_loader {
+        stream = stream.as_loader();
+    }
     let mut flow = ControlFlow::Continue(());
     let mut next_progress = 64u64 << 20;
     while let Some(item) = stream.next_item() {

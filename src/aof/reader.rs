@@ -176,6 +176,12 @@ pub struct StreamState {
     pub timestamps: u64,
     /// First `#TS:` stamp in this stream.
     pub first_timestamp: Option<i64>,
+    /// Records redis-check-aof calls damage but redis-server's loader goes past (a stray
+    /// `EXEC`, a nested `MULTI`), read as commands because the reader reads as the loader
+    /// does ([`AofReader::as_loader`]). Always 0 otherwise.
+    pub loader_only_records: u64,
+    /// Offset of the first such record.
+    pub first_loader_only_record: Option<u64>,
     /// Commands with no arguments (`*0`, `*-1`): accepted by redis-check-aof, refused by
     /// the Redis loader.
     pub empty_commands: u64,
@@ -200,6 +206,8 @@ struct Core {
     file: Option<std::path::PathBuf>,
     /// Absolute offset of the record being parsed.
     pending_start: u64,
+    /// Read as redis-server's loader does: a stray `EXEC` and a nested `MULTI` are commands.
+    as_loader: bool,
 }
 
 enum Handled<'b> {
@@ -221,6 +229,7 @@ impl Core {
             done: false,
             file: None,
             pending_start: base,
+            as_loader: false,
         }
     }
 
@@ -242,6 +251,12 @@ impl Core {
         });
         self.st.ok_up_to = self.st.multi.unwrap_or(record_offset);
         self.done = true;
+    }
+
+    /// Counts a record redis-check-aof calls damage and the loader reads as a command.
+    fn pass_loader_only(&mut self, offset: u64) {
+        self.st.loader_only_records += 1;
+        self.st.first_loader_only_record.get_or_insert(offset);
     }
 
     fn mark_loader_goes_on(&mut self) {
@@ -322,7 +337,11 @@ impl Core {
                 let name = buf.get(r.name.0..r.name.1).unwrap_or(&[]);
                 let mut multi = self.st.multi;
                 if c_str_is(name, b"multi") {
-                    if let Some(m) = self.st.multi {
+                    if self.as_loader && self.st.multi.is_some() {
+                        // The loader queues it; EXEC refuses it ("MULTI calls can not be
+                        // nested"). The transaction stays the outer one.
+                        self.pass_loader_only(offset);
+                    } else if let Some(m) = self.st.multi {
                         // redis-check-aof stops right after reading the name: it consumed
                         // the count line and the name's two lines.
                         self.st.crlfs += 3;
@@ -333,19 +352,24 @@ impl Core {
                         self.fail(e, offset, false, Some(name));
                         self.mark_loader_goes_on();
                         return Handled::Fail;
+                    } else {
+                        self.st.multi = Some(offset);
+                        multi = Some(offset);
                     }
-                    self.st.multi = Some(offset);
-                    multi = Some(offset);
                 } else if c_str_is(name, b"exec") {
-                    if self.st.multi.is_none() {
+                    if self.as_loader && self.st.multi.is_none() {
+                        // The loader runs it: "EXEC without MULTI", and goes on.
+                        self.pass_loader_only(offset);
+                    } else if self.st.multi.is_none() {
                         self.st.crlfs += 3;
                         let e = Error::corrupt(offset, "a MULTI before EXEC", "EXEC")
                             .with_context("EXEC outside a transaction");
                         self.fail(e, offset, false, Some(name));
                         self.mark_loader_goes_on();
                         return Handled::Fail;
+                    } else {
+                        self.st.multi = None;
                     }
-                    self.st.multi = None;
                 } else if r.argc == 2 && name.eq_ignore_ascii_case(b"select") {
                     let mut it = ArgIter::new(raw);
                     if let Some(db) = it.nth(1).and_then(parse_db) {
@@ -522,6 +546,15 @@ impl<'a> AofReader<'a> {
         self
     }
 
+    /// Reads as redis-server's AOF loader does rather than as redis-check-aof: a stray
+    /// `EXEC` (no `MULTI` open) and a nested `MULTI` are handed out as commands (the loader
+    /// refuses both with an error reply and goes on) instead of stopping the reader as
+    /// damage. They are counted in [`StreamState::loader_only_records`].
+    pub fn as_loader(mut self) -> Self {
+        self.core.as_loader = true;
+        self
+    }
+
     /// Absolute offset of the next record.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
@@ -604,6 +637,15 @@ impl<R: Read> AofStream<R> {
     /// Names the file in errors.
     pub fn in_file(mut self, path: &std::path::Path) -> Self {
         self.core.file = Some(path.to_path_buf());
+        self
+    }
+
+    /// Reads as redis-server's AOF loader does rather than as redis-check-aof: a stray
+    /// `EXEC` (no `MULTI` open) and a nested `MULTI` are handed out as commands (the loader
+    /// refuses both with an error reply and goes on) instead of stopping the reader as
+    /// damage. They are counted in [`StreamState::loader_only_records`].
+    pub fn as_loader(mut self) -> Self {
+        self.core.as_loader = true;
         self
     }
 
@@ -781,5 +823,35 @@ mod tests {
         assert_eq!(r.failure().unwrap().ok_up_to, 4);
         assert!(!r.failure().unwrap().truncated);
         assert!(r.failure().unwrap().loader_goes_on);
+    }
+
+    #[test]
+    fn loader_mode_reads_past_stray_exec_and_nested_multi() {
+        // MULTI, SET, MULTI (nested), EXEC, EXEC (stray), SET: six commands, no failure; the
+        // nested MULTI stays in the outer transaction.
+        let d = b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*1\r\n$5\r\nmulti\r\n*1\r\n$4\r\nEXEC\r\n*1\r\n$4\r\nexec\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n";
+        let mut r = AofReader::new(d, 0).as_loader();
+        let mut multis = Vec::new();
+        for item in r.by_ref() {
+            if let AofItem::Command(c) = item.unwrap() {
+                multis.push(c.multi);
+            }
+        }
+        assert!(r.failure().is_none());
+        assert_eq!(multis, [Some(0), Some(0), Some(0), Some(0), None, None]);
+        assert_eq!(r.state().loader_only_records, 2);
+        assert_eq!(r.state().first_loader_only_record, Some(42));
+        assert_eq!(r.ok_up_to(), d.len() as u64);
+        let mut s = AofStream::new(&d[..], 0, d.len() as u64, None).as_loader();
+        let mut n = 0;
+        while let Some(item) = s.next_item() {
+            item.unwrap();
+            n += 1;
+        }
+        assert_eq!((n, s.state().loader_only_records), (6, 2));
+        // An open transaction at the end is still cut back to its MULTI.
+        let mut r = AofReader::new(&d[..57], 0).as_loader();
+        while r.next().is_some() {}
+        assert_eq!(r.failure().unwrap().ok_up_to, 0);
     }
 }

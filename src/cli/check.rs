@@ -203,6 +203,7 @@ fn run_aof(args: CheckArgs) -> Result<u8> {
             ..Default::default()
         },
         continue_after_damage: true,
+        as_loader: false,
     };
     let pb = byte_progress(set.total_size(), args.json);
     let report = aof::check_set(&set, opts, &mut |done| pb.set_position(done))?;

@@ -12,7 +12,7 @@ use redsafe::aof::AofSet;
 use redsafe::fsutil::{same_file, AtomicFile};
 use redsafe::keyspace::save;
 
-use super::digest::{damage_summary, parse_at, replay_shown};
+use super::digest::{checker_only_notes, damage_summary, parse_at, replay_shown};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -96,9 +96,13 @@ pub fn run(args: CompactArgs) -> Result<u8> {
             "cut_at": until,
             "cut": r.cut,
             "digest": digest,
+            "notes": checker_only_notes(&r),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
     } else {
+        for n in checker_only_notes(&r) {
+            eprintln!("redsafe: note: {n}");
+        }
         writeln!(
             out,
             "wrote {} ({} keys from {} commands{})",

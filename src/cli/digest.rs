@@ -146,6 +146,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
             "cut_at": until,
             "cut": r.cut,
             "verdict": r.set.verdict.name(),
+            "notes": checker_only_notes(&r),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
     } else {
@@ -159,6 +160,9 @@ pub fn run(args: DigestArgs) -> Result<u8> {
                     .map(|(_, e)| e.to_string())
                     .unwrap_or_default()
             );
+        }
+        for n in checker_only_notes(&r) {
+            eprintln!("redsafe: note: {n}");
         }
         if damaged {
             eprintln!(
@@ -186,6 +190,23 @@ pub(super) fn replay_shown(set: &AofSet, until: Option<i64>, quiet: bool) -> Res
     let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
     pb.finish_and_clear();
     Ok(r)
+}
+
+/// Notes on records redis-check-aof calls damage but Redis's loader, and the replay, went
+/// past (a stray `EXEC`, a nested `MULTI`), one per file.
+pub(super) fn checker_only_notes(r: &ReplayReport) -> Vec<String> {
+    r.checker_only_damage
+        .iter()
+        .map(|(path, first, n)| {
+            format!(
+                "redis-check-aof calls {} damaged at offset {first} ({n} stray EXEC or nested MULTI); \
+                 redis-server's loader refuses {} and goes on, and so did this replay \
+                 (redis-check-aof --fix would cut the file there)",
+                path.display(),
+                if *n == 1 { "it" } else { "them" }
+            )
+        })
+        .collect()
 }
 
 /// Where and why a replayed set is damaged, for messages: the verdict, and the damaged file

@@ -288,6 +288,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
         scan: aof::ScanOptions {
             rdb: CheckOptions::default(),
             continue_after_damage: true,
+            as_loader: false,
         },
     };
     let pb = byte_progress(set.total_size(), args.json);

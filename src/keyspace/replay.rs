@@ -3,7 +3,9 @@
 //! (database 0, no transaction). Commands Redis would refuse are counted and skipped, like
 //! Redis's loader does; an unknown or unreproducible command stops the replay with an error
 //! naming it, its file and offset. A transaction left open at the end of a file is dropped
-//! (Redis reverts it).
+//! (Redis reverts it). The files are read as Redis's loader reads them, not as
+//! redis-check-aof does: a stray `EXEC` and a nested `MULTI` are refused commands, and the
+//! replay goes on past them as Redis does.
 
 use std::ops::ControlFlow;
 
@@ -49,6 +51,10 @@ pub struct ReplayReport {
     pub open_transactions: u64,
     /// True when the replay stopped at [`ReplayOptions::until`].
     pub cut: bool,
+    /// Records redis-check-aof calls damage but Redis's loader, and so this replay, goes
+    /// past (a stray `EXEC`, a nested `MULTI`), per file: (path, first offset, count).
+    /// `redis-check-aof --fix` would cut the file there.
+    pub checker_only_damage: Vec<(std::path::PathBuf, u64, u64)>,
 }
 
 struct Visitor<'o, 'c> {
@@ -195,11 +201,24 @@ pub fn replay_set_with_progress(
         default_now,
         on_timestamp,
     };
-    let report = scan_set(set, ScanOptions::default(), &mut v, progress)?;
+    let scan = ScanOptions {
+        as_loader: true,
+        ..ScanOptions::default()
+    };
+    let report = scan_set(set, scan, &mut v, progress)?;
     if let Some(e) = v.fatal {
         return Err(e);
     }
+    let checker_only_damage = report
+        .files
+        .iter()
+        .filter_map(|f| {
+            let first = f.state.first_loader_only_record?;
+            Some((f.path.clone(), first, f.state.loader_only_records))
+        })
+        .collect();
     Ok(ReplayReport {
+        checker_only_damage,
         keyspace: v.ks,
         set: report,
         rdb_keys: v.rdb_keys,
