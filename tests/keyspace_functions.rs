@@ -141,3 +141,57 @@ fn a_version_before_functions_is_refused_not_emptied() {
     ks.functions.insert(b"one".to_vec(), lib("one", "v1"));
     assert!(save::write_rdb(&ks, Vec::new(), 9).is_err());
 }
+
+/// Scripts as Redis before 5.0 wrote them to the AOF (`EVAL` verbatim, `SCRIPT LOAD`):
+/// redis-server runs an `EVAL` when it loads the file, so the engine refuses it by name and
+/// offset rather than skip it; `SCRIPT LOAD` changes no data and replays as nothing.
+#[test]
+fn verbatim_scripts_are_refused_where_redis_runs_them() {
+    if !common::have_redis() {
+        return;
+    }
+    let encode = |cmds: &[&[&str]]| -> Vec<u8> {
+        cmds.iter()
+            .flat_map(|c| {
+                let a: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+                common::Client::encode(&a)
+            })
+            .collect()
+    };
+    let set_a: &[&str] = &["SET", "a", "1"];
+    let load: &[&str] = &["SCRIPT", "LOAD", "return 1"];
+    let eval: &[&str] = &["EVAL", "redis.call('set', KEYS[1], 'x')", "1", "k"];
+    let set_b: &[&str] = &["SET", "b", "2"];
+    let start = |data: &[u8]| {
+        let t = common::TempDir::new("ks-eval");
+        std::fs::write(t.path().join("appendonly.aof"), data).unwrap();
+        let set = AofSet::open(&t.path().join("appendonly.aof")).unwrap();
+        let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {});
+        let s = common::RedisServer::start(
+            t.path(),
+            &["--appendonly", "yes", "--appendfilename", "appendonly.aof"],
+        )
+        .expect("redis-server loads the AOF");
+        (r, s, t)
+    };
+
+    let (r, s, _t) = start(&encode(&[set_a, load, eval, set_b]));
+    let got = s.client().cmd(&[b"GET", b"k"]).unwrap();
+    assert_eq!(
+        got,
+        Reply::Bulk(Some(b"x".to_vec())),
+        "redis-server ran the script"
+    );
+    let msg = r.unwrap_err().to_string();
+    let at = encode(&[set_a, load]).len();
+    assert!(
+        msg.contains("EVAL") && msg.contains(&format!("offset {at}")),
+        "{msg}"
+    );
+    assert!(msg.contains("Lua"), "{msg}");
+
+    let (r, s, _t) = start(&encode(&[set_a, load, set_b]));
+    let r = r.unwrap();
+    assert_eq!(r.rejected, 0);
+    assert_eq!(r.keyspace.digest_hex().unwrap(), s.digest());
+}

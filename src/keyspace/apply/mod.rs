@@ -139,6 +139,11 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("function", functions::function),
     ("select", server::select),
     ("ping", server::noop),
+    // scripts, as Redis before 5.0 wrote them (refused: they need a Lua interpreter)
+    ("eval", server::script_call),
+    ("evalsha", server::script_call),
+    ("fcall", server::script_call),
+    ("script", server::script),
     ("echo", server::noop),
 ];
 
@@ -165,6 +170,7 @@ pub fn command_names() -> impl Iterator<Item = &'static str> {
     COMMANDS
         .iter()
         .map(|c| c.0)
+        .filter(|n| !matches!(*n, "eval" | "evalsha" | "fcall"))
         .chain(["multi", "exec", "discard"])
 }
 
