@@ -141,6 +141,17 @@ impl Error {
         self
     }
 
+    /// Adds `context` after any context the error already has (`with_context` keeps the
+    /// first one only).
+    pub fn and_context(mut self, context: impl Into<String>) -> Self {
+        let context = context.into();
+        self.0.context = Some(match self.0.context.take() {
+            Some(old) => format!("{old}; {context}"),
+            None => context,
+        });
+        self
+    }
+
     /// Re-anchors an error found inside data inflated from an LZF string: inflated bytes
     /// have no file offset, so the offset becomes `lzf_offset` (the file offset of the
     /// compressed bytes, which the inner decoder used as its base) and the context records

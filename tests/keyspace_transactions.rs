@@ -217,6 +217,17 @@ fn check_notes_where_the_redis_loader_goes_on() {
             .any(|n| n.as_str().unwrap().contains("own loader goes on past"));
         assert_eq!(noted, goes_on, "{cmds:?}: {j}");
         if cmds == stray_exec {
+            // `restore` refuses to copy what redis-check-aof calls damage, and says how to
+            // drop just that record.
+            let out = std::process::Command::new(common::redsafe_bin())
+                .args(["restore", "--at", "latest", "-o"])
+                .arg(t.path().join("restored"))
+                .arg(t.path().join("appendonly.aof"))
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1));
+            let msg = String::from_utf8_lossy(&out.stderr);
+            assert!(msg.contains("fix --salvage"), "{msg}");
             // Salvage drops just the stray EXEC: Redis loads the same dataset as from the input.
             let salvaged = common::TempDir::new("ks-multi-salvage");
             let st = std::process::Command::new(common::redsafe_bin())

@@ -633,9 +633,16 @@ pub fn plan_cut_with_progress(
                             f.map(|f| f.path.display().to_string()).unwrap_or_default()
                         ))
                     });
-                return Err(err.with_context(format!(
+                let hint = match f.and_then(|f| f.failure.as_ref()) {
+                    Some(x) if x.loader_goes_on => {
+                        " (redis-server's own loader skips this record, but redis-check-aof \
+                         and a cut stop there: `redsafe fix --salvage` drops just it)"
+                    }
+                    _ => "",
+                };
+                return Err(err.and_context(format!(
                     "the AOF is damaged before the restore point ({}); repair it first \
-                     (redsafe fix) or restore to an earlier point",
+                     (redsafe fix) or restore to an earlier point{hint}",
                     report.verdict.name()
                 )));
             }
