@@ -243,3 +243,63 @@ fn check_notes_where_the_redis_loader_goes_on() {
         }
     }
 }
+
+/// A multi-part set whose INCR files hold a stray EXEC (in a file that is not the last, which
+/// redis-check-aof refuses to cut) and a nested MULTI: redis-server loads every file, and so
+/// does `replay_set`, to the same `DEBUG DIGEST`, noting both records.
+#[test]
+fn multi_part_set_replays_past_what_only_redis_check_aof_calls_damage() {
+    if !common::have_redis() {
+        return;
+    }
+    let t = common::TempDir::new("ks-multi-part");
+    let dir = t.path().join("appendonlydir");
+    std::fs::create_dir(&dir).unwrap();
+    let files: [(&str, &[&[&str]]); 3] = [
+        (
+            "appendonly.aof.1.base.aof",
+            &[&["SET", "a", "1"], &["RPUSH", "l", "x"]],
+        ),
+        (
+            "appendonly.aof.1.incr.aof",
+            &[&["INCR", "a"], &["EXEC"], &["SET", "c", "3"]],
+        ),
+        (
+            "appendonly.aof.2.incr.aof",
+            &[
+                &["SET", "d", "4"],
+                &["MULTI"],
+                &["INCR", "d"],
+                &["MULTI"],
+                &["EXEC"],
+                &["SET", "e", "5"],
+            ],
+        ),
+    ];
+    for (name, cmds) in files {
+        std::fs::write(dir.join(name), aof(cmds)).unwrap();
+    }
+    std::fs::write(
+        dir.join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.base.aof seq 1 type b\n\
+         file appendonly.aof.1.incr.aof seq 1 type i\n\
+         file appendonly.aof.2.incr.aof seq 2 type i\n",
+    )
+    .unwrap();
+    let set = AofSet::open(&dir).unwrap();
+    let r = replay_set(&set, &ReplayOptions::default(), &mut |_, _| {}).unwrap();
+    assert!(r.set.verdict.is_ok(), "{:?}", r.set.verdict);
+    let noted: Vec<u64> = r.checker_only_damage.iter().map(|d| d.1).collect();
+    assert_eq!(
+        noted,
+        [
+            aof(&[&["INCR", "a"]]).len() as u64,
+            aof(&[&["SET", "d", "4"], &["MULTI"], &["INCR", "d"]]).len() as u64
+        ]
+    );
+    let s = common::RedisServer::start(t.path(), &["--appendonly", "yes"])
+        .expect("redis-server loads the set");
+    assert_eq!(r.keyspace.digest_hex().unwrap(), s.digest());
+    let got = s.client().cmd(&[b"GET", b"d"]).unwrap();
+    assert_eq!(got, common::Reply::Bulk(Some(b"5".to_vec())));
+}
