@@ -337,38 +337,40 @@ impl Core {
                 let name = buf.get(r.name.0..r.name.1).unwrap_or(&[]);
                 let mut multi = self.st.multi;
                 if c_str_is(name, b"multi") {
-                    if self.as_loader && self.st.multi.is_some() {
+                    match self.st.multi {
+                        None => {
+                            self.st.multi = Some(offset);
+                            multi = Some(offset);
+                        }
                         // The loader queues it; EXEC refuses it ("MULTI calls can not be
                         // nested"). The transaction stays the outer one.
-                        self.pass_loader_only(offset);
-                    } else if let Some(m) = self.st.multi {
-                        // redis-check-aof stops right after reading the name: it consumed
-                        // the count line and the name's two lines.
-                        self.st.crlfs += 3;
-                        let e = Error::corrupt(offset, "EXEC before another MULTI", "MULTI")
-                            .with_context(format!(
+                        Some(_) if self.as_loader => self.pass_loader_only(offset),
+                        Some(m) => {
+                            // redis-check-aof stops right after reading the name: it consumed
+                            // the count line and the name's two lines.
+                            self.st.crlfs += 3;
+                            let e = Error::corrupt(offset, "EXEC before another MULTI", "MULTI")
+                                .with_context(format!(
                                 "nested MULTI: the transaction opened at offset {m} is still open"
                             ));
-                        self.fail(e, offset, false, Some(name));
-                        self.mark_loader_goes_on();
-                        return Handled::Fail;
-                    } else {
-                        self.st.multi = Some(offset);
-                        multi = Some(offset);
+                            self.fail(e, offset, false, Some(name));
+                            self.mark_loader_goes_on();
+                            return Handled::Fail;
+                        }
                     }
                 } else if c_str_is(name, b"exec") {
-                    if self.as_loader && self.st.multi.is_none() {
+                    match self.st.multi {
+                        Some(_) => self.st.multi = None,
                         // The loader runs it: "EXEC without MULTI", and goes on.
-                        self.pass_loader_only(offset);
-                    } else if self.st.multi.is_none() {
-                        self.st.crlfs += 3;
-                        let e = Error::corrupt(offset, "a MULTI before EXEC", "EXEC")
-                            .with_context("EXEC outside a transaction");
-                        self.fail(e, offset, false, Some(name));
-                        self.mark_loader_goes_on();
-                        return Handled::Fail;
-                    } else {
-                        self.st.multi = None;
+                        None if self.as_loader => self.pass_loader_only(offset),
+                        None => {
+                            self.st.crlfs += 3;
+                            let e = Error::corrupt(offset, "a MULTI before EXEC", "EXEC")
+                                .with_context("EXEC outside a transaction");
+                            self.fail(e, offset, false, Some(name));
+                            self.mark_loader_goes_on();
+                            return Handled::Fail;
+                        }
                     }
                 } else if r.argc == 2 && name.eq_ignore_ascii_case(b"select") {
                     let mut it = ArgIter::new(raw);

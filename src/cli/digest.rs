@@ -195,15 +195,14 @@ pub(super) fn replay_shown(set: &AofSet, until: Option<i64>, quiet: bool) -> Res
 /// Notes on records redis-check-aof calls damage but Redis's loader, and the replay, went
 /// past (a stray `EXEC`, a nested `MULTI`), one per file.
 pub(super) fn checker_only_notes(r: &ReplayReport) -> Vec<String> {
-    r.checker_only_damage
-        .iter()
+    r.checker_only_damage()
         .map(|(path, first, n)| {
             format!(
                 "redis-check-aof calls {} damaged at offset {first} ({n} stray EXEC or nested MULTI); \
                  redis-server's loader refuses {} and goes on, and so did this replay \
                  (redis-check-aof --fix would cut the file there)",
                 path.display(),
-                if *n == 1 { "it" } else { "them" }
+                if n == 1 { "it" } else { "them" }
             )
         })
         .collect()

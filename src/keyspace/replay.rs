@@ -51,10 +51,18 @@ pub struct ReplayReport {
     pub open_transactions: u64,
     /// True when the replay stopped at [`ReplayOptions::until`].
     pub cut: bool,
+}
+
+impl ReplayReport {
     /// Records redis-check-aof calls damage but Redis's loader, and so this replay, goes
     /// past (a stray `EXEC`, a nested `MULTI`), per file: (path, first offset, count).
     /// `redis-check-aof --fix` would cut the file there.
-    pub checker_only_damage: Vec<(std::path::PathBuf, u64, u64)>,
+    pub fn checker_only_damage(&self) -> impl Iterator<Item = (&std::path::Path, u64, u64)> {
+        self.set.files.iter().filter_map(|f| {
+            let first = f.state.first_loader_only_record?;
+            Some((f.path.as_path(), first, f.state.loader_only_records))
+        })
+    }
 }
 
 struct Visitor<'o, 'c> {
@@ -209,16 +217,7 @@ pub fn replay_set_with_progress(
     if let Some(e) = v.fatal {
         return Err(e);
     }
-    let checker_only_damage = report
-        .files
-        .iter()
-        .filter_map(|f| {
-            let first = f.state.first_loader_only_record?;
-            Some((f.path.clone(), first, f.state.loader_only_records))
-        })
-        .collect();
     Ok(ReplayReport {
-        checker_only_damage,
         keyspace: v.ks,
         set: report,
         rdb_keys: v.rdb_keys,

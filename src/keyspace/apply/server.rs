@@ -28,9 +28,3 @@ pub(super) fn script_call(_c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
          load this AOF into a redis-server of the version that wrote it, and save an RDB"
     )))
 }
-
-/// `SCRIPT LOAD`/`SCRIPT FLUSH`, which Redis before 5.0 wrote to the AOF: the script cache
-/// is not data.
-pub(super) fn script(_c: &mut Ctx<'_>, _a: &[&[u8]]) -> R<()> {
-    Ok(())
-}
