@@ -326,6 +326,21 @@ impl AofSet {
                 return Err(refuse(&dir, why.to_string()));
             }
             let path = dir.join(name_to_os(&e.name));
+            if let Some(m) = &manifest_path {
+                if m.file_name() == path.file_name() {
+                    return Err(refuse(
+                        m,
+                        format!(
+                            "the manifest itself, listed as {} file",
+                            if e.file_type == FileType::Base {
+                                "a BASE"
+                            } else {
+                                "an INCR"
+                            }
+                        ),
+                    ));
+                }
+            }
             let size = match std::fs::symlink_metadata(&path) {
                 Ok(m) => {
                     if m.file_type().is_symlink() {

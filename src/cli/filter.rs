@@ -45,6 +45,10 @@ pub struct FilterArgs {
     /// Print what would be kept and dropped; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not validate the values copied (RDB input): faster, but a damaged value whose
+    /// CRC-64 is right is copied as it is.
+    #[arg(long)]
+    pub no_validate: bool,
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +93,7 @@ pub fn run(args: FilterArgs) -> Result<u8> {
                 move_db: args.move_db.clone(),
                 writer: WriterOptions::default(),
                 verify_checksum: true,
+                validate: !args.no_validate,
             };
             run_transform(
                 "filter",

@@ -113,6 +113,7 @@ impl redsafe::aof::filter::RdbPartFilter for TransformRdbFilter {
             move_db: Vec::new(),
             writer: redsafe::rdb::WriterOptions::default(),
             verify_checksum: true,
+            validate: true,
         };
         let (rep, _) =
             redsafe::rdb::transform::transform(rdb, out, &opts, &mut |_| {}, &mut |_| {})?;

@@ -48,8 +48,14 @@ pub fn run(args: SalvageArgs) -> Result<u8> {
     let data = file.bytes();
     let pb = byte_progress(data.len() as u64, args.json);
     let af = AtomicFile::create(&args.output, args.force)?;
-    let (rep, af) =
-        salvage(data, af, &mut |d| pb.set_position(d)).map_err(|e| e.in_file(&args.input))?;
+    // A write error is the output's (a full disk), anything else the input's.
+    let (rep, af) = salvage(data, af, &mut |d| pb.set_position(d)).map_err(|e| {
+        if matches!(e.kind(), redsafe::ErrorKind::Io(_)) {
+            e.in_file(&args.output)
+        } else {
+            e.in_file(&args.input)
+        }
+    })?;
     af.commit()?;
     pb.finish_and_clear();
     let lost_bytes: u64 = rep.lost.iter().map(|l| l.end - l.start).sum();
