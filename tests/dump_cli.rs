@@ -64,7 +64,11 @@ fn damaged_inputs_exit_1_and_name_the_place() {
     std::fs::write(&f, &flipped).unwrap();
     let o = dump(&[], &f);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("CRC-64 mismatch"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("checksum mismatch") && err.contains("offset"),
+        "{err}"
+    );
     assert_eq!(
         o.stdout
             .split(|&c| c == b'\n')
