@@ -130,6 +130,10 @@ impl Store for LocalDir {
         format!("file://{}", self.root.display())
     }
 
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut out = Vec::new();
         let mut stack = vec![(self.root.clone(), String::new())];

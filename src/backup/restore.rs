@@ -65,6 +65,17 @@ impl RestoreError {
     }
 }
 
+/// Refuses an output that is, holds or lies inside a store on the local file system.
+fn check_outside_store(store: &dyn Store, out: &Path) -> Result<(), RestoreError> {
+    match store.local_root() {
+        Some(root) => crate::fsutil::Inputs::new()
+            .tree(root)
+            .check_output(out)
+            .map_err(RestoreError::Fs),
+        None => Ok(()),
+    }
+}
+
 fn io_err(path: &Path) -> impl Fn(io::Error) -> RestoreError + '_ {
     move |source| RestoreError::Io {
         path: path.to_path_buf(),
@@ -127,6 +138,7 @@ pub fn restore(
     progress: Progress<'_>,
 ) -> Result<RestoreReport, RestoreError> {
     let out = &opts.out;
+    check_outside_store(store, out)?;
     if out.exists() && !opts.force {
         return Err(RestoreError::Exists(out.clone()));
     }
@@ -764,6 +776,7 @@ pub fn restore_with_cut(
             "no complete backup set with an AOF in this location".into(),
         ));
     }
+    check_outside_store(store, &opts.out)?;
     let parent = crate::fsutil::parent_dir(&opts.out);
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let base = opts

@@ -307,7 +307,13 @@ pub fn run(args: DiffArgs) -> Result<u8> {
         paths: Some((args.a.clone(), args.b.clone())),
     };
     let mut atomic = match &args.output {
-        Some(p) => Some(AtomicFile::create(p, args.force)?),
+        Some(p) => {
+            super::output::prepare_output(
+                p,
+                redsafe::fsutil::Inputs::new().file(&args.a).file(&args.b),
+            )?;
+            Some(AtomicFile::create(p, args.force)?)
+        }
         None => None,
     };
     let stdout = std::io::stdout();

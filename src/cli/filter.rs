@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use redsafe::fsutil::{same_file, AtomicFile};
+use redsafe::fsutil::AtomicFile;
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::transform::{
     transform_pipelined, transform_seekable, KeyEvent, NullSink, TransformOptions, TransformReport,
@@ -182,9 +182,7 @@ pub fn run_transform(
         let Some(out) = output else {
             bail!("--output is required")
         };
-        if same_file(input, out) {
-            bail!("{}: the output must not be the input", out.display());
-        }
+        super::output::prepare_output_from(out, input)?;
         let mut af = AtomicFile::create(out, force)?;
         // A second thread does the writing while this one parses; kept records go from the
         // input map to the file without a copy. The kernel's writeback is started as the

@@ -188,6 +188,7 @@ fn restore(args: &LocalRestore) -> Result<u8> {
         let Some(path) = args.out.clone() else {
             return Err(redsafe::Error::usage("give the output directory with -o OUT").into());
         };
+        super::output::prepare_output(&path, &set.inputs())?;
         let mut out = DirOutput::new(path, args.force);
         let s = out.write(&set, &plan, &mut |d| pb.set_position(d))?;
         pb.finish_and_clear();
