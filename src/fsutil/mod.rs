@@ -79,8 +79,16 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts writing `target`. Refuses an existing target unless `overwrite`.
     pub fn create(target: &Path, overwrite: bool) -> Result<AtomicFile> {
-        if !overwrite && target.symlink_metadata().is_ok() {
-            return Err(refuse_existing(target));
+        if let Ok(m) = target.symlink_metadata() {
+            if !overwrite {
+                return Err(refuse_existing(target));
+            }
+            if m.is_dir() {
+                return Err(Error::usage(format!(
+                    "refusing to replace {}: it is a directory, and the output is a file",
+                    target.display()
+                )));
+            }
         }
         let tmp = temp_path(target);
         let file = OpenOptions::new()
