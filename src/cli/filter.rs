@@ -46,7 +46,8 @@ pub struct FilterArgs {
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
-    /// Replace the output if it exists.
+    /// Replace the output if it exists (an AOF output directory only if it is empty or
+    /// redsafe's own output holding nothing else).
     #[arg(long)]
     pub force: bool,
 }

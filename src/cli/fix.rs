@@ -50,7 +50,8 @@ pub struct FixArgs {
     /// next command boundary and keep everything after it; every loss is reported.
     #[arg(long)]
     pub salvage: bool,
-    /// Replace an existing output.
+    /// Replace an existing output (a directory only if it is empty or redsafe's own output
+    /// holding nothing else).
     #[arg(long)]
     pub force: bool,
     /// Do not ask for confirmation (--in-place on a terminal).

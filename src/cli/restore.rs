@@ -53,7 +53,8 @@ pub struct RestoreArgs {
         required_unless_present = "dry_run"
     )]
     pub out: Option<PathBuf>,
-    /// Replace OUT if it exists.
+    /// Replace OUT if it exists (only if it is empty or redsafe's own output holding nothing
+    /// else).
     #[arg(long)]
     pub force: bool,
     /// Only show where the cut would be; write nothing.
