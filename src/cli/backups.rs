@@ -190,12 +190,10 @@ fn list(mut a: ListArgs) -> Result<u8> {
         let id = v["id"].as_str().unwrap_or("");
         let t = v["time_utc"].as_str().unwrap_or("");
         if v["complete"] != json!(true) {
-            println!(
-                "  {t}  {id}  INCOMPLETE (no manifest; {})",
-                v.get("error")
-                    .and_then(|e| e.as_str())
-                    .unwrap_or("interrupted upload")
-            );
+            match v.get("error").and_then(|e| e.as_str()) {
+                Some(e) => println!("  {t}  {id}  DAMAGED ({e})"),
+                None => println!("  {t}  {id}  INCOMPLETE (no manifest; interrupted upload)"),
+            }
             continue;
         }
         println!(
