@@ -6,7 +6,6 @@
 //! truncation point are those of `redis-check-aof`. [`check_set`] is the same walk with no
 //! visitor.
 
-use std::fs::File;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
@@ -414,7 +413,7 @@ fn scan_part(
         finish(fr, reader.state(), reader.failure(), data.len() as u64);
         return Ok(flow);
     }
-    let f = File::open(&part.path).map_err(|e| Error::io(&part.path, &e))?;
+    let (f, _) = crate::mmap::open_input(&part.path)?;
     let mut stream = AofStream::new(f, 0, size, carry_ts).in_file(&part.path);
     if opts.as_loader {
         stream = stream.as_loader();

@@ -27,7 +27,6 @@
 //! ```
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -896,7 +895,7 @@ impl RestoreOutput for DirOutput {
                 FileKeep::Dropped => continue,
             };
             let dst_path = aof_dir.join(name);
-            let mut src = File::open(&part.path).map_err(|e| Error::io(&part.path, &e))?;
+            let (mut src, _) = crate::mmap::open_input(&part.path)?;
             let mut dst = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

@@ -5,7 +5,6 @@
 //! then the INCR files. HISTORY files are never part of a set. Every file must be a plain
 //! name inside the AOF directory: symbolic links that lead outside it are refused.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +52,7 @@ pub fn looks_like_manifest(head: &[u8]) -> bool {
 }
 
 fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
-    let f = File::open(path).map_err(|e| Error::io(path, &e))?;
+    let (f, _) = crate::mmap::open_input(path)?;
     let mut head = Vec::with_capacity(n);
     f.take(n as u64)
         .read_to_end(&mut head)
@@ -62,8 +61,11 @@ fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
 }
 
 /// Detects what `path` is (see [`InputKind`]).
+///
+/// Only the first 64 KiB of a file are read, so the input must be a regular file or a
+/// directory: anything else (a pipe, a device) is refused ([`crate::mmap::input_metadata`]).
 pub fn detect_kind(path: &Path) -> Result<InputKind> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+    let meta = crate::mmap::input_metadata(path)?;
     if meta.is_dir() {
         return Ok(InputKind::Directory);
     }
@@ -217,7 +219,7 @@ impl AofSet {
 
     /// A single AOF file (a set of one part).
     pub fn open_file(path: &Path) -> Result<AofSet> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+        let (_, meta) = crate::mmap::open_input(path)?;
         let head = read_head(path, 16)?;
         let dir = path
             .parent()
@@ -300,8 +302,8 @@ impl AofSet {
 
     /// A manifest: its files are looked up in the manifest's directory.
     pub fn open_manifest(manifest_path: &Path) -> Result<AofSet> {
-        let data = std::fs::read(manifest_path).map_err(|e| Error::io(manifest_path, &e))?;
-        let manifest = Manifest::parse(&data).map_err(|e| e.in_file(manifest_path))?;
+        let data = crate::mmap::MappedFile::read(manifest_path)?;
+        let manifest = Manifest::parse(data.bytes()).map_err(|e| e.in_file(manifest_path))?;
         let dir = manifest_path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -324,6 +326,21 @@ impl AofSet {
                 return Err(refuse(&dir, why.to_string()));
             }
             let path = dir.join(name_to_os(&e.name));
+            if let Some(m) = &manifest_path {
+                if m.file_name() == path.file_name() {
+                    return Err(refuse(
+                        m,
+                        format!(
+                            "the manifest itself, listed as {} file",
+                            if e.file_type == FileType::Base {
+                                "a BASE"
+                            } else {
+                                "an INCR"
+                            }
+                        ),
+                    ));
+                }
+            }
             let size = match std::fs::symlink_metadata(&path) {
                 Ok(m) => {
                     if m.file_type().is_symlink() {
@@ -339,10 +356,7 @@ impl AofSet {
                             ));
                         }
                     }
-                    let m = std::fs::metadata(&path).map_err(|er| Error::io(&path, &er))?;
-                    if !m.is_file() {
-                        return Err(refuse(&path, "not a regular file".into()));
-                    }
+                    let (_, m) = crate::mmap::open_input(&path)?;
                     Some(m.len())
                 }
                 Err(er) if er.kind() == std::io::ErrorKind::NotFound => None,

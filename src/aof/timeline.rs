@@ -504,21 +504,39 @@ impl SetVisitor for Finder<'_> {
     }
 }
 
+/// What [`find_occurrences`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Occurrences {
+    /// The commands matching, in load order.
+    pub found: Vec<Occurrence>,
+    /// Where reading stopped early on damage: `(file index, ok_up_to)` (the search covers
+    /// what comes before it). `None` when the limit was reached first.
+    pub damaged_at: Option<(usize, u64)>,
+}
+
 /// Every command matching `q`, in load order (at most `limit`).
 pub fn find_occurrences(
     set: &AofSet,
     q: &Query,
     limit: usize,
     progress: &mut dyn FnMut(u64),
-) -> Result<Vec<Occurrence>> {
+) -> Result<Occurrences> {
     let mut f = Finder {
         q,
         names: set.parts.iter().map(|p| p.name_lossy()).collect(),
         found: Vec::new(),
         limit: limit.max(1),
     };
-    scan_set(set, ScanOptions::default(), &mut f, progress)?;
-    Ok(f.found)
+    let report = scan_set(set, ScanOptions::default(), &mut f, progress)?;
+    let damaged_at = if f.found.len() >= f.limit {
+        None
+    } else {
+        damage(&report.verdict, &report.files)
+    };
+    Ok(Occurrences {
+        found: f.found,
+        damaged_at,
+    })
 }
 
 #[cfg(test)]

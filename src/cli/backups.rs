@@ -12,6 +12,7 @@ use redsafe::backup::ship::{apply_retention, candidates};
 use redsafe::backup::timeutil::{format_rfc3339, now};
 use redsafe::backup::{open_store, Store};
 
+use super::output::outln;
 use super::s3args::{RetentionArgs, S3Args};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
@@ -174,7 +175,7 @@ fn list(mut a: ListArgs) -> Result<u8> {
         sets.push(v);
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"store": store.url(), "sets": sets, "gaps": gaps, "unknown_objects": cat.unknown.len()})
@@ -182,21 +183,21 @@ fn list(mut a: ListArgs) -> Result<u8> {
         );
         return Ok(EXIT_OK);
     }
-    println!("{}", store.url());
+    outln!("{}", store.url());
     if sets.is_empty() {
-        println!("  no backup sets");
+        outln!("  no backup sets");
     }
     for v in &sets {
         let id = v["id"].as_str().unwrap_or("");
         let t = v["time_utc"].as_str().unwrap_or("");
         if v["complete"] != json!(true) {
             match v.get("error").and_then(|e| e.as_str()) {
-                Some(e) => println!("  {t}  {id}  DAMAGED ({e})"),
-                None => println!("  {t}  {id}  INCOMPLETE (no manifest; interrupted upload)"),
+                Some(e) => outln!("  {t}  {id}  DAMAGED ({e})"),
+                None => outln!("  {t}  {id}  INCOMPLETE (no manifest; interrupted upload)"),
             }
             continue;
         }
-        println!(
+        outln!(
             "  {t}  {id}  {:<7} redis {:<8} {:>12} bytes ({:>12} stored)  {} segments  restorable {} .. {}{}",
             v["kind"].as_str().unwrap_or(""),
             v["redis_version"].as_str().unwrap_or("?"),
@@ -207,7 +208,7 @@ fn list(mut a: ListArgs) -> Result<u8> {
         );
     }
     for g in &gaps {
-        println!(
+        outln!(
             "  GAP after set {}: from {} to {}: data never shipped ({}); restores in it fail unless --allow-gap",
             g["set"].as_str().unwrap_or(""),
             g["from_utc"].as_str().unwrap_or("?"),
@@ -268,14 +269,14 @@ fn verify(mut a: VerifyArgs) -> Result<u8> {
         }
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"store": store.url(), "sets": results}))?
         );
     } else {
         for r in &results {
             match r["ok"].as_bool() {
-                Some(true) => println!(
+                Some(true) => outln!(
                     "ok       {}  {} files, {} segments, {} bytes, up to {}",
                     r["set"].as_str().unwrap_or(""),
                     r["files"],
@@ -283,12 +284,12 @@ fn verify(mut a: VerifyArgs) -> Result<u8> {
                     r["bytes"],
                     r["last_ts_utc"].as_str().unwrap_or("?")
                 ),
-                Some(false) => println!(
+                Some(false) => outln!(
                     "DAMAGED  {}  {}",
                     r["set"].as_str().unwrap_or(""),
                     r["error"].as_str().unwrap_or("")
                 ),
-                None => println!(
+                None => outln!(
                     "skipped  {}  {}",
                     r["set"].as_str().unwrap_or(""),
                     r["skipped"].as_str().unwrap_or("")
@@ -319,7 +320,7 @@ fn prune(mut a: PruneArgs) -> Result<u8> {
     };
     if a.json {
         let v: Vec<_> = verdicts.iter().map(|v| json!({"set": v.name.id, "time_utc": format_rfc3339(v.name.time), "keep": v.keep, "reasons": v.reasons})).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"store": store.url(), "dry_run": a.dry_run, "sets": v, "objects_deleted": deleted})
@@ -327,7 +328,7 @@ fn prune(mut a: PruneArgs) -> Result<u8> {
         );
     } else {
         for v in &verdicts {
-            println!(
+            outln!(
                 "{}  {}  {}  ({})",
                 if v.keep {
                     "keep  "
@@ -342,7 +343,7 @@ fn prune(mut a: PruneArgs) -> Result<u8> {
             );
         }
         if !a.dry_run {
-            println!("{deleted} objects deleted");
+            outln!("{deleted} objects deleted");
         }
     }
     Ok(EXIT_OK)

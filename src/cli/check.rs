@@ -12,6 +12,7 @@ use redsafe::aof::{self, AofSet, InputKind, SetReport, Verdict};
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::{check::check_rdb_with_progress, CheckOptions, ChecksumStatus, RdbReport};
 
+use super::output::outln;
 use super::output::{byte_progress, error_json};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
@@ -34,9 +35,18 @@ pub struct CheckArgs {
     /// Do not verify the CRC-64 checksum.
     #[arg(long)]
     pub no_checksum: bool,
-    /// Threads for checking an RDB (0: one per core, at most 4).
-    #[arg(long, default_value_t = 0)]
+    /// Threads for checking an RDB (0: one per core, at most 4; at most 256).
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
+}
+
+/// Parses `--threads`: 0 to [`redsafe::rdb::check::MAX_THREADS`].
+fn parse_threads(s: &str) -> std::result::Result<usize, String> {
+    let max = redsafe::rdb::check::MAX_THREADS;
+    s.parse::<usize>()
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(|| format!("expected a number of threads from 0 to {max}"))
 }
 
 /// Runs `redsafe check`.
@@ -71,12 +81,12 @@ fn run_rdb(args: CheckArgs) -> Result<u8> {
         report.error = Some(e.in_file(&args.path));
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rdb_json(&args, &report))?
         );
     } else {
-        print_rdb_text(&args, &report);
+        print_rdb_text(&args, &report)?;
     }
     Ok(if report.ok { EXIT_OK } else { EXIT_DAMAGED })
 }
@@ -110,10 +120,10 @@ fn rdb_json(args: &CheckArgs, r: &RdbReport) -> serde_json::Value {
     o
 }
 
-fn print_rdb_text(args: &CheckArgs, r: &RdbReport) {
-    println!("file: {} ({} bytes)", args.path.display(), r.size);
+fn print_rdb_text(args: &CheckArgs, r: &RdbReport) -> Result<()> {
+    outln!("file: {} ({} bytes)", args.path.display(), r.size);
     if let Some(h) = r.header {
-        println!("format: RDB version {} ({})", h.version, h.dialect.name());
+        outln!("format: RDB version {} ({})", h.version, h.dialect.name());
     }
     if !r.aux.is_empty() {
         let aux: Vec<String> = r
@@ -122,11 +132,11 @@ fn print_rdb_text(args: &CheckArgs, r: &RdbReport) {
             .filter(|(k, _)| k != "lua")
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("aux: {}", aux.join(", "));
+        outln!("aux: {}", aux.join(", "));
     }
     for (db, s) in &r.dbs {
         let types: Vec<String> = s.types.iter().map(|(t, n)| format!("{t} {n}")).collect();
-        println!(
+        outln!(
             "db {db}: {} keys, {} with expiry ({})",
             s.keys,
             s.expires,
@@ -134,37 +144,38 @@ fn print_rdb_text(args: &CheckArgs, r: &RdbReport) {
         );
     }
     if r.already_expired > 0 {
-        println!("keys already expired: {}", r.already_expired);
+        outln!("keys already expired: {}", r.already_expired);
     }
     if !r.functions.is_empty() {
-        println!("functions: {}", r.functions.join("; "));
+        outln!("functions: {}", r.functions.join("; "));
     }
     if !r.modules.is_empty() {
         let m: Vec<&str> = r.modules.iter().map(|s| s.as_str()).collect();
-        println!("modules: {}", m.join(", "));
+        outln!("modules: {}", m.join(", "));
     }
     match r.checksum {
-        ChecksumStatus::Verified { crc } => println!("checksum: OK (CRC-64 {crc:016x})"),
+        ChecksumStatus::Verified { crc } => outln!("checksum: OK (CRC-64 {crc:016x})"),
         ChecksumStatus::NotComputed => {
-            println!("checksum: not computed (saved with rdbchecksum no): no check performed")
+            outln!("checksum: not computed (saved with rdbchecksum no): no check performed")
         }
-        ChecksumStatus::Absent => println!("checksum: none (RDB version < 5)"),
-        ChecksumStatus::Skipped => println!("checksum: not verified (--no-checksum)"),
+        ChecksumStatus::Absent => outln!("checksum: none (RDB version < 5)"),
+        ChecksumStatus::Skipped => outln!("checksum: not verified (--no-checksum)"),
         ChecksumStatus::Mismatch { stored, computed } => {
-            println!("checksum: MISMATCH (stored {stored:016x}, computed {computed:016x})")
+            outln!("checksum: MISMATCH (stored {stored:016x}, computed {computed:016x})")
         }
-        ChecksumStatus::NotReached => println!("checksum: not reached"),
+        ChecksumStatus::NotReached => outln!("checksum: not reached"),
     }
     for w in r.warnings() {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     match &r.error {
-        None => println!("result: OK, {} keys in {} dbs", r.keys, r.dbs.len()),
+        None => outln!("result: OK, {} keys in {} dbs", r.keys, r.dbs.len()),
         Some(e) => {
-            println!("result: DAMAGED");
-            println!("error: {e}");
+            outln!("result: DAMAGED");
+            outln!("error: {e}");
         }
     }
+    Ok(())
 }
 
 fn run_aof(args: CheckArgs) -> Result<u8> {
@@ -183,13 +194,13 @@ fn run_aof(args: CheckArgs) -> Result<u8> {
                     "files": [],
                     "error": error_json(&e),
                 });
-                println!("{}", serde_json::to_string_pretty(&o)?);
+                outln!("{}", serde_json::to_string_pretty(&o)?);
             } else {
-                println!("path: {}", args.path.display());
-                println!(
+                outln!("path: {}", args.path.display());
+                outln!(
                     "result: DAMAGED (the manifest cannot be used; nothing can be cut to fix it)"
                 );
-                println!("error: {e}");
+                outln!("error: {e}");
             }
             return Ok(EXIT_DAMAGED);
         }
@@ -209,12 +220,12 @@ fn run_aof(args: CheckArgs) -> Result<u8> {
     let report = aof::check_set(&set, opts, &mut |done| pb.set_position(done))?;
     pb.finish_and_clear();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&aof_json(&args.path, &set, &report))?
         );
     } else {
-        print_aof_text(&args.path, &set, &report);
+        print_aof_text(&args.path, &set, &report)?;
     }
     Ok(if report.is_ok() {
         EXIT_OK
@@ -367,15 +378,15 @@ fn ts_text(ts: i64) -> String {
     format!("{ts} ({})", aof::format_utc(ts))
 }
 
-fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
+fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
     match &set.manifest_path {
-        Some(m) => println!(
+        Some(m) => outln!(
             "AOF: {} (multi-part, manifest {}, {} file(s))",
             path.display(),
             m.display(),
             set.parts.len()
         ),
-        None => println!("AOF: {} (single file)", path.display()),
+        None => outln!("AOF: {} (single file)", path.display()),
     }
     for f in &r.files {
         let mut desc = Vec::new();
@@ -417,7 +428,7 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
             aof::FileStatus::Missing => "MISSING",
             aof::FileStatus::NotReached => "not checked",
         };
-        println!(
+        outln!(
             "  {:<5} {}  {} bytes  {}  {}",
             format!("{:?}", f.role).to_uppercase(),
             f.name,
@@ -427,27 +438,27 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
         );
     }
     for w in aof_warnings(set, r) {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     let Some(f) = r.damaged_file() else {
         let last = r.last_timestamp().map(ts_text);
-        println!(
+        outln!(
             "result: OK{}",
             last.map(|t| format!(", last #TS {t}")).unwrap_or_default()
         );
-        return;
+        return Ok(());
     };
     if let Some(e) = &f.rdb_error {
-        println!("error: {e}");
+        outln!("error: {e}");
     }
     if f.status == aof::FileStatus::Missing {
-        println!(
+        outln!(
             "error: {}: listed in the manifest but missing",
             f.path.display()
         );
     }
     if let Some(fl) = &f.failure {
-        println!("error: {}", fl.error);
+        outln!("error: {}", fl.error);
         let mut at = format!(
             "  in the record at offset {} (line {})",
             fl.record_offset, fl.line
@@ -455,15 +466,15 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
         if let Some(c) = &fl.command {
             at.push_str(&format!(", command {}", redsafe::error::escape_bytes(c)));
         }
-        println!("{at}");
+        outln!("{at}");
         if let Some(m) = fl.multi {
-            println!("  inside the transaction opened by MULTI at offset {m}");
+            outln!("  inside the transaction opened by MULTI at offset {m}");
         }
         match fl.timestamp {
-            Some(t) => println!("  last #TS before it: {}", ts_text(t)),
-            None => println!("  no #TS annotation before it"),
+            Some(t) => outln!("  last #TS before it: {}", ts_text(t)),
+            None => outln!("  no #TS annotation before it"),
         }
-        println!(
+        outln!(
             "ok_up_to: {} (redis-check-aof: ok_up_to={}, ok_up_to_line={}, diff={})",
             f.ok_up_to,
             f.ok_up_to,
@@ -471,7 +482,7 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
             f.size.saturating_sub(f.ok_up_to)
         );
         if fl.loader_goes_on {
-            println!(
+            outln!(
                 "note: redis-server's own loader goes on past this record (it skips an EXEC without \
                  MULTI; it queues a nested MULTI and refuses it when EXEC runs): cutting at {} drops \
                  commands Redis would load",
@@ -480,19 +491,20 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) {
         }
     }
     match r.verdict {
-        Verdict::Truncatable { .. } => println!(
+        Verdict::Truncatable { .. } => outln!(
             "result: DAMAGED: the last file can be cut at offset {} ({} bytes lost): redsafe fix (as redis-check-aof --fix)",
             f.ok_up_to,
             f.size.saturating_sub(f.ok_up_to)
         ),
-        Verdict::DamagedNotLast { .. } => println!(
+        Verdict::DamagedNotLast { .. } => outln!(
             "result: DAMAGED: {} is not the last file, so redis-check-aof --fix refuses to cut it; redsafe fix --salvage can skip the damaged region",
             f.name
         ),
-        Verdict::RdbDamaged { .. } => println!(
+        Verdict::RdbDamaged { .. } => outln!(
             "result: DAMAGED: the RDB part is not sane (redis-check-aof: not fixable; redsafe never cuts into an RDB)"
         ),
-        Verdict::Missing { .. } => println!("result: DAMAGED: a file of the set is missing (not fixable)"),
+        Verdict::Missing { .. } => outln!("result: DAMAGED: a file of the set is missing (not fixable)"),
         Verdict::Valid => {}
     }
+    Ok(())
 }

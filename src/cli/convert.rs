@@ -51,6 +51,10 @@ pub struct ConvertArgs {
     /// Report what would happen; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not validate the values copied: faster, but a damaged value whose CRC-64 is
+    /// right is copied as it is.
+    #[arg(long)]
+    pub no_validate: bool,
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +93,7 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
             ..Default::default()
         },
         verify_checksum: true,
+        validate: !args.no_validate,
     };
     run_transform(
         "convert",

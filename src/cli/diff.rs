@@ -66,6 +66,9 @@ pub struct DiffArgs {
     /// Overwrite OUT if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Do not verify the files' CRC-64 checksums.
+    #[arg(long)]
+    pub no_checksum: bool,
     /// Key selection (applied to both files).
     #[command(flatten)]
     pub filter: KeyFilterArgs,
@@ -305,6 +308,7 @@ pub fn run(args: DiffArgs) -> Result<u8> {
         memory_limit: args.memory_limit,
         tmp_dir: args.tmp_dir.clone().unwrap_or_else(std::env::temp_dir),
         paths: Some((args.a.clone(), args.b.clone())),
+        verify_checksum: !args.no_checksum,
     };
     let mut atomic = match &args.output {
         Some(p) => {

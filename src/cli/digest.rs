@@ -47,6 +47,9 @@ pub struct DigestArgs {
     /// Print JSON instead of the bare digest.
     #[arg(long)]
     pub json: bool,
+    /// Do not verify an RDB file's CRC-64 checksum.
+    #[arg(long)]
+    pub no_checksum: bool,
 }
 
 fn flavor(v: &str) -> Result<Flavor> {
@@ -88,6 +91,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         let mut ks = Keyspace::new();
         let opts = LoadOptions {
             drop_expired_before: (!args.keep_expired).then(now_ms),
+            verify_checksum: !args.no_checksum,
         };
         let stats = match load_rdb(&mut ks, file.bytes(), opts) {
             Ok(s) => s,

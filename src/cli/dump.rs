@@ -134,9 +134,13 @@ pub fn run(args: DumpArgs) -> Result<u8> {
         print_notes(&r);
     }
     if summary.checksum_ok == Some(false) {
+        let e = summary
+            .checksum_error
+            .clone()
+            .map(|e| e.in_file(&args.path).to_string())
+            .unwrap_or_else(|| format!("{}: CRC-64 mismatch", args.path.display()));
         eprintln!(
-            "redsafe: {}: CRC-64 mismatch: the file is damaged; run `redsafe check` to locate the damage",
-            args.path.display()
+            "redsafe: {e}: the file is damaged (what was written came before the checksum, at the end of the file); run `redsafe check` to locate the damage"
         );
         return Ok(EXIT_DAMAGED);
     }

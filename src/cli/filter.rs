@@ -1,12 +1,13 @@
 //! `redsafe filter`: keep a subset of the keys of an RDB (or, later, an AOF) in a new file.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 
+use redsafe::aof::InputKind as AofInputKind;
 use redsafe::fsutil::AtomicFile;
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::transform::{
@@ -15,6 +16,7 @@ use redsafe::rdb::transform::{
 use redsafe::rdb::WriterOptions;
 
 use super::args::KeyFilterArgs;
+use super::output::outln;
 use super::output::{byte_progress, bytes_json};
 use super::EXIT_OK;
 
@@ -43,6 +45,10 @@ pub struct FilterArgs {
     /// Print what would be kept and dropped; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not validate the values copied (RDB input): faster, but a damaged value whose
+    /// CRC-64 is right is copied as it is.
+    #[arg(long)]
+    pub no_validate: bool,
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
@@ -64,41 +70,10 @@ fn parse_move(s: &str) -> Result<(u64, u64), String> {
     Ok((p(a)?, p(b)?))
 }
 
-/// The kind of a persistence file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    /// An RDB snapshot (also a `*.base.rdb`).
-    Rdb,
-    /// An AOF file, directory or manifest.
-    Aof,
-}
-
-/// Detects RDB (magic `REDIS`/`VALKEY`, not named `*.aof`) versus AOF.
-pub fn detect_kind(path: &Path) -> Result<InputKind> {
-    if path.is_dir() {
-        return Ok(InputKind::Aof);
-    }
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut head = [0u8; 9];
-    let n = f
-        .read(&mut head)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let magic = head[..n].starts_with(b"REDIS") || head[..n].starts_with(b"VALKEY");
-    let aof_name = path
-        .extension()
-        .is_some_and(|e| e == "aof" || e == "manifest");
-    Ok(if magic && !aof_name {
-        InputKind::Rdb
-    } else {
-        InputKind::Aof
-    })
-}
-
 /// Runs `redsafe filter`.
 pub fn run(args: FilterArgs) -> Result<u8> {
-    match detect_kind(&args.input)? {
-        InputKind::Aof => {
+    match redsafe::aof::detect_kind(&args.input)? {
+        AofInputKind::AofFile | AofInputKind::Manifest | AofInputKind::Directory => {
             if !args.move_db.is_empty() {
                 anyhow::bail!("--move-db applies to RDB input only");
             }
@@ -112,13 +87,14 @@ pub fn run(args: FilterArgs) -> Result<u8> {
                 args.force,
             )
         }
-        InputKind::Rdb => {
+        AofInputKind::Rdb => {
             let opts = TransformOptions {
                 target: None,
                 filter: args.filter.to_filter()?,
                 move_db: args.move_db.clone(),
                 writer: WriterOptions::default(),
                 verify_checksum: true,
+                validate: !args.no_validate,
             };
             run_transform(
                 "filter",
@@ -228,9 +204,9 @@ pub fn run_transform(
                 })
                 .collect();
         }
-        println!("{}", serde_json::to_string_pretty(&o)?);
+        outln!("{}", serde_json::to_string_pretty(&o)?);
     } else {
-        print_report(&rep, input, output, dry_run);
+        print_report(&rep, input, output, dry_run)?;
     }
     Ok(EXIT_OK)
 }
@@ -259,24 +235,29 @@ fn report_json(r: &TransformReport) -> serde_json::Value {
     })
 }
 
-fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_run: bool) {
+fn print_report(
+    r: &TransformReport,
+    input: &Path,
+    output: Option<&Path>,
+    dry_run: bool,
+) -> Result<()> {
     let fmt = |h: Option<redsafe::rdb::Header>| {
         h.map(|h| format!("{} RDB {}", h.dialect.name(), h.version))
             .unwrap_or_default()
     };
-    println!(
+    outln!(
         "input: {} ({}, {} bytes)",
         input.display(),
         fmt(r.input),
         r.bytes_in
     );
     match (dry_run, output) {
-        (true, _) => println!(
+        (true, _) => outln!(
             "dry run: nothing written ({} would be {})",
             fmt(r.output),
             r.bytes_out
         ),
-        (false, Some(o)) => println!(
+        (false, Some(o)) => outln!(
             "output: {} ({}, {} bytes)",
             o.display(),
             fmt(r.output),
@@ -285,26 +266,30 @@ fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_ru
         _ => {}
     }
     for (db, c) in &r.dbs {
-        println!("db {db}: {} kept, {} dropped", c.kept, c.dropped);
+        outln!("db {db}: {} kept, {} dropped", c.kept, c.dropped);
     }
-    println!(
+    outln!(
         "keys: {} read, {} written ({} copied, {} re-encoded), {} filtered out",
-        r.keys_in, r.keys_written, r.values_copied, r.values_reencoded, r.keys_filtered_out
+        r.keys_in,
+        r.keys_written,
+        r.values_copied,
+        r.values_reencoded,
+        r.keys_filtered_out
     );
     if r.empty_skipped > 0 {
-        println!(
+        outln!(
             "empty collections not written (Redis skips them on load): {}",
             r.empty_skipped
         );
     }
     for n in &r.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
     for l in &r.losses {
         if l.key.is_empty() {
-            println!("lost: {}", l.what);
+            outln!("lost: {}", l.what);
         } else {
-            println!(
+            outln!(
                 "lost: db {} key \"{}\": {}",
                 l.db.unwrap_or(0),
                 redsafe::error::escape_bytes(&l.key),
@@ -312,4 +297,5 @@ fn print_report(r: &TransformReport, input: &Path, output: Option<&Path>, dry_ru
             );
         }
     }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use redsafe::aof::{format_utc, AofSet};
 
 use super::args::KeyFilterArgs;
 use super::output::byte_progress;
+use super::output::outln;
 use super::EXIT_OK;
 
 /// The flags of `redsafe filter` that only apply to AOF input.
@@ -112,6 +113,7 @@ impl redsafe::aof::filter::RdbPartFilter for TransformRdbFilter {
             move_db: Vec::new(),
             writer: redsafe::rdb::WriterOptions::default(),
             verify_checksum: true,
+            validate: true,
         };
         let (rep, _) =
             redsafe::rdb::transform::transform(rdb, out, &opts, &mut |_| {}, &mut |_| {})?;
@@ -128,14 +130,18 @@ fn ts(t: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn print_human(r: &FilterReport, dry_run: bool, out: Option<&Path>) {
+fn print_human(r: &FilterReport, dry_run: bool, out: Option<&Path>) -> Result<()> {
     let verb = if dry_run { "would remove" } else { "removed" };
-    println!(
+    outln!(
         "{}: {} commands read, {verb} {} ({} transactions emptied, {} split)",
-        r.kind, r.commands_in, r.commands_removed, r.transactions_removed, r.commands_split
+        r.kind,
+        r.commands_in,
+        r.commands_removed,
+        r.transactions_removed,
+        r.commands_split
     );
     for d in &r.dropped {
-        println!(
+        outln!(
             "  {:<12} db {:<3} {:>10}   first {}   last {}",
             d.command,
             d.db,
@@ -145,12 +151,12 @@ fn print_human(r: &FilterReport, dry_run: bool, out: Option<&Path>) {
         );
     }
     if r.rdb_keys_removed > 0 {
-        println!("  {} keys removed from the RDB part", r.rdb_keys_removed);
+        outln!("  {} keys removed from the RDB part", r.rdb_keys_removed);
     }
     if !r.examples.is_empty() {
-        println!("first removed commands:");
+        outln!("first removed commands:");
         for e in &r.examples {
-            println!(
+            outln!(
                 "  {} @{} db {} ts {}: {}",
                 e.file,
                 e.offset,
@@ -161,7 +167,7 @@ fn print_human(r: &FilterReport, dry_run: bool, out: Option<&Path>) {
         }
     }
     if let Some(c) = &r.cut {
-        println!(
+        outln!(
             "cut at the first {} ({} offset {}, {}): everything from there on is removed",
             c.command.split(' ').next().unwrap_or(""),
             c.file,
@@ -170,19 +176,20 @@ fn print_human(r: &FilterReport, dry_run: bool, out: Option<&Path>) {
         );
     }
     if r.unstamped_commands > 0 {
-        println!(
+        outln!(
             "  {} commands have no #TS: stamp and were kept (outside any time window)",
             r.unstamped_commands
         );
     }
     if let Some(out) = out {
-        println!(
+        outln!(
             "wrote {} ({} of {} bytes)",
             out.display(),
             r.bytes_out,
             r.bytes_in
         );
     }
+    Ok(())
 }
 
 fn warn_merge(r: &FilterReport) {
@@ -237,7 +244,7 @@ pub fn run_aof(
             "dry_run": dry_run,
             "report": report,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_human(
             &report,
@@ -247,7 +254,7 @@ pub fn run_aof(
             } else {
                 output.map(|p| p.as_path())
             },
-        );
+        )?;
     }
     warn_merge(&report);
     Ok(EXIT_OK)

@@ -12,6 +12,7 @@ use serde_json::json;
 use redsafe::aof::{self, AofSet, FileAction, FixOptions, FixPlan, LossKind};
 use redsafe::rdb::CheckOptions;
 
+use super::output::outln;
 use super::output::{byte_progress, error_json};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
@@ -99,10 +100,10 @@ fn ts(t: Option<i64>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn print_plan(set: &AofSet, plan: &FixPlan) {
+fn print_plan(set: &AofSet, plan: &FixPlan) -> Result<()> {
     let c = &plan.check;
     match c.damaged_file() {
-        Some(f) => println!(
+        Some(f) => outln!(
             "input: {} ({}): {} in {} (ok_up_to {})",
             set.manifest_path
                 .as_ref()
@@ -113,7 +114,7 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
             f.name,
             f.ok_up_to
         ),
-        None => println!(
+        None => outln!(
             "input: {} ({}): valid",
             set.manifest_path
                 .as_ref()
@@ -137,10 +138,10 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
             ),
             FileAction::Remove => "removed from the manifest".to_string(),
         };
-        println!("  {}: {what}", p.name_lossy());
+        outln!("  {}: {what}", p.name_lossy());
     }
     if let Some(cut) = &plan.cut {
-        println!(
+        outln!(
             "timestamp cut: {} at offset {} (#TS:{} is the first stamp above the limit)",
             set.parts[cut.file].name_lossy(),
             cut.offset,
@@ -150,7 +151,7 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
     for l in &plan.losses {
         match l.kind {
             LossKind::Damaged => {
-                println!(
+                outln!(
                     "LOST {}: bytes {}..{} ({} damaged bytes skipped): {}",
                     l.name,
                     l.start,
@@ -158,19 +159,19 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
                     l.len(),
                     l.reason
                 );
-                println!(
+                outln!(
                     "  commands lost were written between {} and {}",
                     ts(l.from_timestamp),
                     ts(l.to_timestamp)
                 );
                 if l.db_uncertain {
                     match l.next_select {
-                        Some(s) => println!(
+                        Some(s) => outln!(
                             "  warning: the commands kept from offset {} to the SELECT at offset {s} run in db {} (selected before the damage); the damaged bytes may have held another SELECT",
                             l.end,
                             l.db_before.unwrap_or(0)
                         ),
-                        None => println!(
+                        None => outln!(
                             "  warning: the commands kept after offset {} run in db {} (selected before the damage); the damaged bytes may have held another SELECT",
                             l.end,
                             l.db_before.unwrap_or(0)
@@ -178,7 +179,7 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
                     }
                 }
             }
-            LossKind::Tail => println!(
+            LossKind::Tail => outln!(
                 "LOST {}: tail {}..{} ({} bytes): {}; its commands were written after {}",
                 l.name,
                 l.start,
@@ -187,7 +188,7 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
                 l.reason,
                 ts(l.from_timestamp)
             ),
-            LossKind::AfterTimestamp => println!(
+            LossKind::AfterTimestamp => outln!(
                 "dropped {}: {}..{} ({} bytes), {}",
                 l.name,
                 l.start,
@@ -195,7 +196,7 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
                 l.len(),
                 l.reason
             ),
-            LossKind::FileRemoved => println!(
+            LossKind::FileRemoved => outln!(
                 "dropped {}: the whole file ({} bytes), {}",
                 l.name,
                 l.len(),
@@ -204,13 +205,20 @@ fn print_plan(set: &AofSet, plan: &FixPlan) {
         }
     }
     for n in &plan.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
+    Ok(())
 }
 
 fn confirm(msg: &str) -> bool {
-    print!("{msg} Continue? [y/N]: ");
-    let _ = std::io::stdout().flush();
+    let mut out = std::io::stdout().lock();
+    if write!(out, "{msg} Continue? [y/N]: ")
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return false;
+    }
+    drop(out);
     let mut line = String::new();
     if std::io::stdin().lock().read_line(&mut line).is_err() {
         return false;
@@ -219,7 +227,7 @@ fn confirm(msg: &str) -> bool {
 }
 
 fn refuse_json(e: &redsafe::Error) -> Result<()> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&json!({"ok": false, "error": error_json(e)}))?
     );
@@ -283,7 +291,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
         Err(e) => return Err(e.into()),
     };
     if !args.json {
-        print_plan(&set, &plan);
+        print_plan(&set, &plan)?;
     }
     let mut backup: Option<PathBuf> = None;
     let mut written: Option<PathBuf> = None;
@@ -291,7 +299,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
         aof::write_fixed(&set, &plan, out, args.force)?;
         written = Some(out.clone());
         if !args.json {
-            println!(
+            outln!(
                 "wrote {} ({})",
                 out.display(),
                 if plan.is_noop() {
@@ -303,7 +311,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
         }
     } else if plan.is_noop() {
         if !args.json {
-            println!("nothing to repair: the input is left as it is");
+            outln!("nothing to repair: the input is left as it is");
         }
     } else {
         let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -314,13 +322,13 @@ pub fn run(args: FixArgs) -> Result<u8> {
                 plan.bytes_removed()
             );
             if !confirm(&msg) {
-                println!("Aborting...");
+                outln!("Aborting...");
                 return Ok(EXIT_DAMAGED);
             }
         }
         let r = aof::apply_in_place(&set, &plan)?;
         if !args.json {
-            println!(
+            outln!(
                 "repaired in place; backup of the original files: {}",
                 r.backup.display()
             );
@@ -344,7 +352,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
             "cut": plan.cut,
             "notes": plan.notes,
         });
-        println!("{}", serde_json::to_string_pretty(&o)?);
+        outln!("{}", serde_json::to_string_pretty(&o)?);
     }
     Ok(EXIT_OK)
 }

@@ -1,7 +1,7 @@
-//! Shared output helpers: progress bars (only on a terminal, never with `--json`) and JSON
-//! rendering of library errors.
+//! Shared output helpers: progress bars (only on a terminal, never with `--json`), JSON
+//! rendering of library errors, and printing to standard output without panicking.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -88,4 +88,29 @@ pub fn remove_stale(out: &Path) {
             s.pid
         );
     }
+}
+
+/// Like `println!`, but a failed write to standard output (a full disk, a closed pipe) is
+/// returned from the enclosing function (`?`) as an error instead of a panic.
+macro_rules! outln {
+    () => {
+        $crate::cli::output::print_line(format_args!(""))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::print_line(format_args!($($arg)*))?
+    };
+}
+pub(crate) use outln;
+
+/// Writes one line to standard output; see [`outln!`].
+pub fn print_line(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(stdout_error)
+}
+
+/// An error writing to standard output, saying so.
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(e).context("writing to standard output")
 }

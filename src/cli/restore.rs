@@ -15,6 +15,7 @@ use redsafe::aof::pitr::{
 };
 use redsafe::aof::{detect_kind, format_utc, AofSet, InputKind};
 
+use super::output::outln;
 use super::output::{byte_progress, error_json};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
@@ -125,7 +126,7 @@ pub fn run_local(args: &LocalRestore) -> Result<u8> {
         Err(e) if args.json => {
             let code = match e.downcast_ref::<redsafe::Error>() {
                 Some(re) => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(
                             &json!({"ok": false, "error": error_json(re)})
@@ -138,7 +139,7 @@ pub fn run_local(args: &LocalRestore) -> Result<u8> {
                     }
                 }
                 None => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(
                             &json!({"ok": false, "error": {"message": format!("{e:#}")}})

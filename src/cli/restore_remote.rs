@@ -15,6 +15,7 @@ use redsafe::backup::timeutil::format_rfc3339;
 use redsafe::backup::{open_store, Store};
 
 use super::output::byte_progress;
+use super::output::outln;
 use super::restore::{print_text, summary_json, LocalRestore, RestoreArgs};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
@@ -122,7 +123,7 @@ fn run_cut(store: &dyn Store, cut: &PitrTarget, args: &RestoreArgs) -> Result<u8
 fn report_error(e: RestoreError, json_out: bool) -> Result<u8> {
     let damaged = e.is_damage();
     if json_out {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"ok": false, "error": e.to_string(), "damaged": damaged})
@@ -144,7 +145,7 @@ fn run_from_store(store: &dyn Store, target: Target, at: &str, args: &RestoreArg
         Err(e) => bail!("{}: {e}", store.url()),
     };
     if args.dry_run {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        outln!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(EXIT_OK);
     }
     let Some(out) = args.out.clone() else {
@@ -178,9 +179,9 @@ fn run_from_store(store: &dyn Store, target: Target, at: &str, args: &RestoreArg
                 eprintln!("redsafe: warning: {w}");
             }
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&rep)?);
+                outln!("{}", serde_json::to_string_pretty(&rep)?);
             } else {
-                println!(
+                outln!(
                     "restored {} from set {} ({}) with {} segments: {} files, {} bytes, last timestamp {}{}",
                     rep.out,
                     rep.set,

@@ -46,8 +46,10 @@ pub type Config = BTreeMap<String, String>;
 
 /// Reads a `name = value` config file.
 pub fn read_config(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
+    let data = redsafe::mmap::MappedFile::read(path)
         .with_context(|| format!("reading config {}", path.display()))?;
+    let text = std::str::from_utf8(data.bytes())
+        .with_context(|| format!("reading config {}: not UTF-8 text", path.display()))?;
     let mut out = Config::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -10,6 +10,7 @@ use redsafe::fsutil::AtomicFile;
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::salvage::salvage;
 
+use super::output::outln;
 use super::output::{byte_progress, bytes_json};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
@@ -42,8 +43,14 @@ pub fn run(args: SalvageArgs) -> Result<u8> {
     let data = file.bytes();
     let pb = byte_progress(data.len() as u64, args.json);
     let af = AtomicFile::create(&args.output, args.force)?;
-    let (rep, af) =
-        salvage(data, af, &mut |d| pb.set_position(d)).map_err(|e| e.in_file(&args.input))?;
+    // A write error is the output's (a full disk), anything else the input's.
+    let (rep, af) = salvage(data, af, &mut |d| pb.set_position(d)).map_err(|e| {
+        if matches!(e.kind(), redsafe::ErrorKind::Io(_)) {
+            e.in_file(&args.output)
+        } else {
+            e.in_file(&args.input)
+        }
+    })?;
     af.commit()?;
     pb.finish_and_clear();
     let lost_bytes: u64 = rep.lost.iter().map(|l| l.end - l.start).sum();
@@ -70,24 +77,24 @@ pub fn run(args: SalvageArgs) -> Result<u8> {
             "bytes_in": rep.bytes_in,
             "bytes_out": rep.bytes_out,
         });
-        println!("{}", serde_json::to_string_pretty(&o)?);
+        outln!("{}", serde_json::to_string_pretty(&o)?);
     } else {
         let h = rep
             .header
             .map(|h| format!("{} RDB {}", h.dialect.name(), h.version))
             .unwrap_or_default();
-        println!(
+        outln!(
             "input: {} ({h}{}, {} bytes)",
             args.input.display(),
             if rep.header_guessed { ", guessed" } else { "" },
             rep.bytes_in
         );
-        println!(
+        outln!(
             "output: {} ({} bytes)",
             args.output.display(),
             rep.bytes_out
         );
-        println!("keys recovered: {}", rep.keys_recovered);
+        outln!("keys recovered: {}", rep.keys_recovered);
         for l in &rep.lost {
             let key = match &l.key {
                 Some(k) => format!(
@@ -97,7 +104,7 @@ pub fn run(args: SalvageArgs) -> Result<u8> {
                 ),
                 None => String::new(),
             };
-            println!(
+            outln!(
                 "lost: bytes {}..{} ({} bytes){key}: {}",
                 l.start,
                 l.end,
@@ -106,21 +113,21 @@ pub fn run(args: SalvageArgs) -> Result<u8> {
             );
         }
         for (db, k) in &rep.duplicates_skipped {
-            println!(
+            outln!(
                 "skipped duplicate: db {db} key \"{}\"",
                 redsafe::error::escape_bytes(k)
             );
         }
         if let Some((s, c)) = rep.checksum_mismatch {
-            println!("checksum mismatch: stored {s:016x}, computed {c:016x}");
+            outln!("checksum mismatch: stored {s:016x}, computed {c:016x}");
             if rep.lost.is_empty() {
-                println!("warning: every record decoded: either the stored checksum itself is damaged, or a byte inside a value that no structure check can see (e.g. in a string)");
+                outln!("warning: every record decoded: either the stored checksum itself is damaged, or a byte inside a value that no structure check can see (e.g. in a string)");
             }
         }
         if !rep.eof_found {
-            println!("no EOF record: the file is truncated");
+            outln!("no EOF record: the file is truncated");
         }
-        println!(
+        outln!(
             "result: {}",
             if rep.intact() {
                 "input intact, every key written"

@@ -18,6 +18,7 @@ use redsafe::backup::ship::{DataDir, Event, ShipOptions, Shipper};
 use redsafe::backup::timeutil::{format_duration, format_rfc3339, now, parse_duration};
 use redsafe::backup::{open_store, Store};
 
+use super::output::outln;
 use super::s3args::{cfg_flag, fill, RetentionArgs, S3Args};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
@@ -370,37 +371,37 @@ fn status(store: &dyn Store, max_age: u64, json_out: bool, t: i64) -> Result<u8>
         "healthy": healthy,
     });
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("store:            {}", store.url());
-        println!(
+        outln!("store:            {}", store.url());
+        outln!(
             "complete sets:    {} ({} incomplete)",
             sets.len(),
             incomplete
         );
         match newest {
-            Some((s, _)) => println!(
+            Some((s, _)) => outln!(
                 "newest set:       {} {} ({} ago)",
                 s.name.id,
                 format_rfc3339(s.name.time),
                 format_duration((t - s.name.time).max(0) as u64)
             ),
-            None => println!("newest set:       none"),
+            None => outln!("newest set:       none"),
         }
         if let Some(d) = latest_data {
-            println!(
+            outln!(
                 "latest upload:    {} ({} ago)",
                 format_rfc3339(d),
                 format_duration((t - d).max(0) as u64)
             );
         }
         if gaps > 0 {
-            println!("gaps:             {gaps} (see `redsafe backups list`)");
+            outln!("gaps:             {gaps} (see `redsafe backups list`)");
         }
         if newest_broken {
-            println!("chain:            BROKEN after the newest set (no newer set yet)");
+            outln!("chain:            BROKEN after the newest set (no newer set yet)");
         }
-        println!("healthy:          {}", if healthy { "yes" } else { "NO" });
+        outln!("healthy:          {}", if healthy { "yes" } else { "NO" });
     }
     Ok(if healthy { EXIT_OK } else { EXIT_DAMAGED })
 }

@@ -154,9 +154,13 @@ pub fn run(args: StatsArgs) -> Result<u8> {
         f.commit()?;
     }
     if stats.checksum_ok == Some(false) {
+        let e = stats
+            .checksum_error
+            .clone()
+            .map(|e| e.in_file(&args.path).to_string())
+            .unwrap_or_else(|| format!("{}: CRC-64 mismatch", args.path.display()));
         eprintln!(
-            "redsafe: {}: CRC-64 mismatch: the file is damaged; run `redsafe check` to locate the damage",
-            args.path.display()
+            "redsafe: {e}: the file is damaged (what was written came before the checksum, at the end of the file); run `redsafe check` to locate the damage"
         );
         return Ok(EXIT_DAMAGED);
     }

@@ -15,7 +15,7 @@ use redsafe::aof::timeline::{
 use redsafe::aof::{format_utc, AofSet};
 
 use super::output::{byte_progress, bytes_json};
-use super::EXIT_OK;
+use super::{EXIT_DAMAGED, EXIT_OK};
 
 /// Arguments of `redsafe timeline`.
 #[derive(Debug, Args)]
@@ -71,8 +71,9 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
         _ => None,
     };
     if let Some(q) = query {
-        let found = find_occurrences(&set, &q, args.limit, &mut |d| pb.set_position(d))?;
+        let r = find_occurrences(&set, &q, args.limit, &mut |d| pb.set_position(d))?;
         pb.finish_and_clear();
+        let found = r.found;
         if args.json {
             let list: Vec<_> = found.iter().map(occurrence_json).collect();
             let j = json!({"path": args.path.display().to_string(), "count": found.len(), "occurrences": list});
@@ -83,7 +84,7 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
             }
             writeln!(out, "{} occurrence(s)", found.len())?;
         }
-        return Ok(EXIT_OK);
+        return Ok(damage_exit(&set, r.damaged_at));
     }
     let opts = TimelineOptions {
         bucket_secs: parse_bucket(&args.bucket)?,
@@ -117,7 +118,7 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
             })),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
-        return Ok(EXIT_OK);
+        return Ok(damage_exit(&set, t.damaged_at));
     }
     if let Some(c) = t.base_ctime {
         writeln!(
@@ -146,7 +147,24 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
             set.parts.get(f).map(|p| p.name_lossy()).unwrap_or_default()
         )?;
     }
-    Ok(EXIT_OK)
+    Ok(damage_exit(&set, t.damaged_at))
+}
+
+/// The exit code for a set read up to `damaged_at`: 1 (saying where on standard error) when
+/// the reading stopped at damage, else 0.
+fn damage_exit(set: &AofSet, damaged_at: Option<(usize, u64)>) -> u8 {
+    let Some((f, o)) = damaged_at else {
+        return EXIT_OK;
+    };
+    let path = set
+        .parts
+        .get(f)
+        .map(|p| p.path.display().to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "redsafe: the AOF is damaged: {path}: reading stopped at offset {o}; what is shown comes before it (`redsafe check` tells what is wrong there)"
+    );
+    EXIT_DAMAGED
 }
 
 fn flag_text(f: &Flag) -> String {

@@ -131,6 +131,8 @@ pub struct DiffOptions {
     pub tmp_dir: PathBuf,
     /// Paths of A and B, to name the file in errors.
     pub paths: Option<(PathBuf, PathBuf)>,
+    /// Verify both files' CRC-64 (default on): a mismatch fails the comparison.
+    pub verify_checksum: bool,
 }
 
 impl Default for DiffOptions {
@@ -140,6 +142,7 @@ impl Default for DiffOptions {
             memory_limit: 1 << 30,
             tmp_dir: std::env::temp_dir(),
             paths: None,
+            verify_checksum: true,
         }
     }
 }
@@ -231,6 +234,7 @@ type OnKey<'a> = dyn FnMut(u64, &[u8], KeyDigest) -> Result<()> + 'a;
 fn walk(
     data: &[u8],
     filter: &KeyFilter,
+    verify_checksum: bool,
     meta: &mut FileMeta,
     f: &mut OnKey<'_>,
     progress: &mut dyn FnMut(u64),
@@ -239,13 +243,17 @@ fn walk(
     let mut scratch = Scratch::default();
     let pass_all = filter.is_pass_all();
     let mut next = 0u64;
-    for item in RdbReader::new(data) {
+    let mut reader = RdbReader::new(data);
+    while let Some(item) = reader.next() {
         let item = item?;
         if item.offset >= next {
             progress(item.offset);
             next = item.offset + (16 << 20);
         }
         match item.record {
+            Record::Eof { checksum, .. } if verify_checksum => {
+                reader.verify_checksum(checksum)?;
+            }
             Record::Header(h) => meta.header = Some(h),
             Record::Aux { key, value } => meta.aux.push((key, value)),
             Record::Function { code } => {
@@ -467,6 +475,7 @@ pub fn diff_rdb(
         walk(
             a,
             &opts.filter,
+            opts.verify_checksum,
             &mut ma,
             &mut |db, key, d| {
                 map.insert((db, key.to_vec()), d);
@@ -479,6 +488,7 @@ pub fn diff_rdb(
         walk(
             b,
             &opts.filter,
+            opts.verify_checksum,
             &mut mb,
             &mut |db, key, d| {
                 match map.remove(&(db, key.to_vec())) {
@@ -514,6 +524,7 @@ pub fn diff_rdb(
         walk(
             a,
             &opts.filter,
+            opts.verify_checksum,
             &mut ma,
             &mut |db, key, d| sa.put(db, key, d),
             &mut |o| progress(0, o),
@@ -524,6 +535,7 @@ pub fn diff_rdb(
         walk(
             b,
             &opts.filter,
+            opts.verify_checksum,
             &mut mb,
             &mut |db, key, d| sb.put(db, key, d),
             &mut |o| progress(1, o),

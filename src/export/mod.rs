@@ -23,7 +23,6 @@ pub mod restore;
 
 use crate::error::{Error, Result};
 use crate::filter::KeyFilter;
-use crate::rdb::crc::crc64;
 use crate::rdb::{Entry, Header, RdbReader, Record};
 
 /// File-level records collected by sinks that print them at the end.
@@ -95,6 +94,9 @@ pub struct ExportSummary {
     /// `Some(true)` if the CRC-64 was verified, `Some(false)` on a mismatch, `None` when
     /// the file has none (version < 5, or stored as 0).
     pub checksum_ok: Option<bool>,
+    /// The checksum mismatch (with its offset) when `checksum_ok` is `Some(false)`.
+    #[serde(skip)]
+    pub checksum_error: Option<Error>,
 }
 
 /// Why an export stopped.
@@ -167,9 +169,12 @@ pub fn export_rdb(
                 }
             }
             Record::Eof { checksum, .. } => {
-                summary.checksum_ok = match (checksum, reader.checksummed_bytes()) {
-                    (Some(c), Some(b)) if c != 0 => Some(crc64(b) == c),
-                    _ => None,
+                summary.checksum_ok = match reader.verify_checksum(checksum) {
+                    Ok(verified) => verified.then_some(true),
+                    Err(e) => {
+                        summary.checksum_error = Some(e);
+                        Some(false)
+                    }
                 };
             }
             _ => {}

@@ -13,6 +13,9 @@ pub struct LoadOptions {
     /// Skip keys whose expiry is before this unix ms, as a Redis master does when it loads
     /// a dump (`None`: keep every key, as Redis does for an AOF's RDB part).
     pub drop_expired_before: Option<i64>,
+    /// Verify the CRC-64 at the end, as `redis-check-rdb` and `redsafe check` do: a mismatch
+    /// fails the load (default off: an AOF's RDB part is verified by the AOF checker).
+    pub verify_checksum: bool,
 }
 
 /// What a load read.
@@ -28,12 +31,20 @@ pub struct LoadStats {
 
 /// Loads every key and function library of the RDB in `data` into `ks` (replacing keys and
 /// libraries of the same name). Fails
-/// on the first damaged record, with its offset.
+/// on the first damaged record, with its offset (and on a CRC-64 mismatch with
+/// [`LoadOptions::verify_checksum`]).
 pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<LoadStats> {
     let mut stats = LoadStats::default();
-    for item in RdbReader::new(data) {
+    let mut reader = RdbReader::new(data);
+    while let Some(item) = reader.next() {
         let item = item?;
         let e = match item.record {
+            Record::Eof { checksum, .. } => {
+                if opts.verify_checksum {
+                    reader.verify_checksum(checksum)?;
+                }
+                continue;
+            }
             Record::Entry(e) => e,
             Record::Function { code } => {
                 let name = super::functions::library_name(&code).map_err(|why| {

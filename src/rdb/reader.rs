@@ -306,6 +306,17 @@ pub struct Entry<'a> {
     pub value: ValueHandle<'a>,
 }
 
+impl Entry<'_> {
+    /// Validates the value deep ([`ValueHandle::validate`], what `check` does for every
+    /// value); an error names the key, its database and the value's encoding.
+    pub fn validate(&self, scratch: &mut Scratch) -> Result<()> {
+        self.value.validate(scratch).map_err(|err| {
+            err.with_key(Some(self.db), &self.key)
+                .with_context(format!("{} value", self.value.encoding_name()))
+        })
+    }
+}
+
 /// One record of an RDB file.
 #[derive(Debug, Clone)]
 pub enum Record<'a> {
@@ -474,6 +485,29 @@ impl<'a> RdbReader<'a> {
         let eof = self.eof_offset?;
         let base = self.cur.offset() - self.cur.pos() as u64;
         self.cur.data().get(..(eof - base + 1) as usize)
+    }
+
+    /// Verifies the CRC-64 `stored` with the EOF record ([`Record::Eof`]) against the bytes it
+    /// covers: `Ok(true)` when it matches, `Ok(false)` when there is nothing to verify (no
+    /// checksum before version 5, or `0`: written with `rdbchecksum no`), and a
+    /// [`ChecksumMismatch`](crate::ErrorKind::ChecksumMismatch) error at the offset of the
+    /// stored checksum otherwise. The same verdict as [`crate::rdb::check`] gives.
+    pub fn verify_checksum(&self, stored: Option<u64>) -> Result<bool> {
+        let (Some(stored), Some(bytes), Some(eof)) = (
+            stored.filter(|&c| c != 0),
+            self.checksummed_bytes(),
+            self.eof_offset,
+        ) else {
+            return Ok(false);
+        };
+        let computed = crate::rdb::crc::crc64(bytes);
+        if computed != stored {
+            return Err(
+                Error::new(crate::error::ErrorKind::ChecksumMismatch { stored, computed })
+                    .at(eof + 1),
+            );
+        }
+        Ok(true)
     }
 
     /// The next record. With `fused`, a value whose end can only be found by walking it is

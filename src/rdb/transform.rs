@@ -33,6 +33,10 @@ pub struct TransformOptions {
     pub writer: WriterOptions,
     /// Verify the input's CRC-64 before trusting it (default in the CLI: on).
     pub verify_checksum: bool,
+    /// Validate every value written, down to its inner encodings, as `check` does (default in
+    /// the CLI: on): values are mostly copied byte for byte, and a damaged one would be
+    /// copied into the output. A value that fails stops the run with its offset and key.
+    pub validate: bool,
 }
 
 /// One key's fate, reported to the caller's callback.
@@ -558,6 +562,7 @@ fn transform_core<'d, W: Write>(
     // one piece when something else has to be written (or at the end).
     let mut run: Option<(usize, usize)> = None;
     let mut scratch = Vec::new();
+    let mut value_scratch = crate::rdb::Scratch::default();
     macro_rules! flush_run {
         () => {
             if let Some((a, b)) = run.take() {
@@ -719,6 +724,9 @@ fn transform_core<'d, W: Write>(
                         )));
                     }
                     origin.insert(k, e.db);
+                }
+                if opts.validate {
+                    e.validate(&mut value_scratch)?;
                 }
                 if pending_db.is_some() || pending_slot.is_some() {
                     flush_run!();

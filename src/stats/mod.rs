@@ -14,7 +14,6 @@ use serde::{Serialize, Serializer};
 
 use crate::error::Result;
 use crate::filter::KeyFilter;
-use crate::rdb::crc::crc64;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::model::module_name;
 use crate::rdb::{Header, RdbReader, Record, Scratch, ValueType};
@@ -265,6 +264,9 @@ pub struct Stats {
     pub modules: BTreeSet<String>,
     /// CRC-64 verified (`Some(true)`), mismatched (`Some(false)`) or absent.
     pub checksum_ok: Option<bool>,
+    /// The checksum mismatch (with its offset) when `checksum_ok` is `Some(false)`.
+    #[serde(skip)]
+    pub checksum_error: Option<crate::Error>,
 }
 
 fn ser_pairs<S: Serializer>(
@@ -503,9 +505,12 @@ pub fn collect_stats(
                 continue;
             }
             Record::Eof { checksum, .. } => {
-                st.checksum_ok = match (checksum, reader.checksummed_bytes()) {
-                    (Some(c), Some(b)) if c != 0 => Some(crc64(b) == c),
-                    _ => None,
+                st.checksum_ok = match reader.verify_checksum(checksum) {
+                    Ok(verified) => verified.then_some(true),
+                    Err(e) => {
+                        st.checksum_error = Some(e);
+                        Some(false)
+                    }
                 };
                 continue;
             }

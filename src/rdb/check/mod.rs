@@ -23,7 +23,8 @@ pub struct CheckOptions {
     pub verify_checksum: bool,
     /// "Now" in unix ms, for counting already-expired keys (default: the system clock).
     pub now_ms: Option<i64>,
-    /// Threads for parsing and validating (default 0: one per core, at most 4).
+    /// Threads for parsing and validating (default 0: one per core, at most 4; at most
+    /// [`MAX_THREADS`]: more are taken as that many).
     pub threads: usize,
     /// Files at least this large (default 16 MiB) are split into parts (up to 8 per thread,
     /// each at least a quarter of this size) at speculatively found record boundaries
@@ -33,6 +34,9 @@ pub struct CheckOptions {
     /// the others validate values. The report is the same either way.
     pub split_min_bytes: u64,
 }
+
+/// The most threads [`CheckOptions::threads`] can ask for.
+pub const MAX_THREADS: usize = 256;
 
 /// The default [`CheckOptions::split_min_bytes`].
 pub const SPLIT_MIN_BYTES: u64 = 16 << 20;
@@ -272,10 +276,16 @@ pub fn check_rdb_with_progress(
     let parallel = opts.verify_checksum && data.len() > (1 << 20);
     std::thread::scope(|s| {
         let crc = crate::rdb::crc::EofCrc::start(s, data, parallel);
-        let result = walk(data, base, opts, now_ms, &mut report, progress);
+        let result = walk(data, base, opts, now_ms, &mut report, progress, false);
         match result {
             Err(e) => {
-                report.error = Some(e);
+                // Threads validate ahead of (or behind) the damaged value, so the counts of a
+                // parallel walk depend on timing: count again on this thread alone, up to the
+                // damage, so that the report is the same with any number of threads.
+                let mut serial = RdbReport::empty(data.len() as u64);
+                let again = walk(data, base, opts, now_ms, &mut serial, &mut |_| {}, true);
+                report = serial;
+                report.error = Some(again.err().unwrap_or(e));
             }
             Ok(stored) => {
                 let eof = report.eof_offset.map(|o| (o - base) as usize);
@@ -561,13 +571,16 @@ fn thread_count(opts: &CheckOptions) -> usize {
                 .unwrap_or(1)
                 .clamp(1, 4)
         }),
-        n => n,
+        n => n.min(MAX_THREADS),
     }
 }
 
 /// Walks the file; returns the stored checksum (None before v5). A large file is split
 /// between threads at speculative record boundaries ([`parts::walk_parts`]); otherwise values are
 /// validated on worker threads in batches while this thread parses records.
+///
+/// With `serial`, every value is validated on this thread in file order and the walk stops
+/// at the first damage: the counts are exactly those of the records before it.
 fn walk(
     data: &[u8],
     base: u64,
@@ -575,12 +588,13 @@ fn walk(
     now_ms: i64,
     report: &mut RdbReport,
     progress: &mut dyn FnMut(u64),
+    serial: bool,
 ) -> Result<Option<u64>> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{mpsc, Arc, Mutex};
 
     let dopts = DecodeOptions { deep: opts.deep };
-    let workers = thread_count(&opts);
+    let workers = if serial { 1 } else { thread_count(&opts) };
     if workers >= 2 && data.len() as u64 >= opts.split_min_bytes {
         if let Ok(header) = Header::parse(data, base) {
             let bounds = crate::rdb::split::candidate_boundaries_at(
@@ -676,9 +690,10 @@ fn walk(
                         expire_ms: e.expire_ms,
                         value: e.value,
                     };
-                    if job.value.type_byte() == crate::rdb::format::T_STRING {
+                    if serial || job.value.type_byte() == crate::rdb::format::T_STRING {
                         // Strings are checked here: cheaper than handing them over. An error
-                        // lies after every value already queued, like a parse error.
+                        // lies after every value already queued, like a parse error. (A
+                        // serial walk queues nothing.)
                         if let Err(e) = validate_one(
                             job.db,
                             &job.key,
