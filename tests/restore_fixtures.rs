@@ -447,23 +447,32 @@ fn errors_are_clear_and_nothing_is_written() {
     let (code, v) = restore_json(&src, "before:SWAPDB", Some(&target));
     assert_eq!(code, 2, "{v}");
     assert!(!target.exists());
-    // Existing output refused without --force, replaced with it.
+    // Existing output refused without --force; with it, a directory holding anything redsafe
+    // did not write is still refused (nothing of it is deleted); an empty one is filled, and
+    // redsafe's own output is replaced.
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("keep"), b"x").unwrap();
     let (code, _) = restore_json(&src, "latest", Some(&target));
     assert_eq!(code, 2);
     assert!(target.join("keep").exists());
-    let o = redsafe(&[
-        "restore",
-        src.to_str().unwrap(),
-        "--at",
-        "latest",
-        "--force",
-        "-o",
-        target.to_str().unwrap(),
-    ]);
-    assert!(o.status.success());
-    assert!(!target.join("keep").exists());
+    let forced = || {
+        redsafe(&[
+            "restore",
+            src.to_str().unwrap(),
+            "--at",
+            "latest",
+            "--force",
+            "-o",
+            target.to_str().unwrap(),
+        ])
+    };
+    let o = forced();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not written by redsafe"));
+    assert_eq!(std::fs::read(target.join("keep")).unwrap(), b"x");
+    std::fs::remove_file(target.join("keep")).unwrap();
+    assert!(forced().status.success());
+    assert!(forced().status.success());
     assert!(target
         .join("appendonlydir/appendonly.aof.manifest")
         .exists());

@@ -979,14 +979,7 @@ pub fn filter_set(
         }
     }
     if let FilterOutput::Path(p) = out {
-        for part in &set.parts {
-            if same_path(p, &part.path) || same_path(p, &set.dir) {
-                return Err(Error::usage(format!(
-                    "{}: the output must not be the input",
-                    p.display()
-                )));
-            }
-        }
+        set.inputs().check_output(p)?;
     }
     let mut engine = Engine::new(opts);
     engine.report.kind = set.kind.name().to_string();
@@ -1057,13 +1050,6 @@ pub fn filter_set(
     report.bytes_in = report.files.iter().map(|f| f.bytes_in).sum();
     report.bytes_out = report.files.iter().map(|f| f.bytes_out).sum();
     Ok(report)
-}
-
-fn same_path(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
 }
 
 fn filter_part(

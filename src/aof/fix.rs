@@ -694,6 +694,7 @@ pub fn write_fixed(set: &AofSet, plan: &FixPlan, out: &Path, overwrite: bool) ->
                 .parts
                 .first()
                 .ok_or_else(|| Error::usage("empty AOF set"))?;
+            set.inputs().check_output(out)?;
             let mut f = AtomicFile::create(out, overwrite)?;
             let tmp = f.temp_path().to_path_buf();
             copy_kept(part, &plan.actions[0], f.file(), &tmp)?;
@@ -725,6 +726,7 @@ pub fn write_aof_dir(
     manifest: &Manifest,
     overwrite: bool,
 ) -> Result<()> {
+    set.inputs().check_output(out)?;
     let dir = AtomicDir::create(out, overwrite)?;
     for (part, action) in set.parts.iter().zip(actions) {
         if *action == FileAction::Remove {

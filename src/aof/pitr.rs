@@ -872,24 +872,6 @@ impl DirOutput {
     }
 }
 
-fn check_not_inside(source_dir: &Path, out: &Path) -> Result<()> {
-    let src = std::fs::canonicalize(source_dir).map_err(|e| Error::io(source_dir, &e))?;
-    let parent = crate::fsutil::parent_dir(out);
-    let parent_c = std::fs::canonicalize(&parent).map_err(|e| Error::io(&parent, &e))?;
-    let out_c = match out.file_name() {
-        Some(n) => parent_c.join(n),
-        None => parent_c,
-    };
-    if src.starts_with(&out_c) {
-        return Err(Error::usage(format!(
-            "the output {} contains the source {}: refusing (the source is never modified)",
-            out.display(),
-            source_dir.display()
-        )));
-    }
-    Ok(())
-}
-
 impl RestoreOutput for DirOutput {
     fn write(
         &mut self,
@@ -897,7 +879,7 @@ impl RestoreOutput for DirOutput {
         plan: &CutPlan,
         progress: &mut dyn FnMut(u64),
     ) -> Result<OutputSummary> {
-        check_not_inside(&set.dir, &self.path)?;
+        set.inputs().check_output(&self.path)?;
         let layout = self.layout(set, plan);
         let dir = AtomicDir::create(&self.path, self.force)?;
         let aof_dir = dir.path().join(&self.dir_name);
@@ -1208,7 +1190,9 @@ mod tests {
         let f = fixture("out");
         let set = AofSet::open(&f.dir).unwrap();
         let p = plan(&f, "102").unwrap();
-        let out = f.dir.join("restored");
+        let out = f
+            .dir
+            .with_file_name(format!("{}-restored", std::process::id()));
         let s = DirOutput::new(out.clone(), false)
             .write(&set, &p, &mut |_| {})
             .unwrap();
@@ -1228,7 +1212,13 @@ mod tests {
         assert!(DirOutput::new(f.dir.clone(), true)
             .write(&set, &p, &mut |_| {})
             .is_err());
+        // Nor a directory inside it.
+        assert!(DirOutput::new(f.dir.join("restored"), false)
+            .write(&set, &p, &mut |_| {})
+            .is_err());
+        assert!(!f.dir.join("restored").exists());
         assert!(f.dir.join("x.manifest").exists());
         std::fs::remove_dir_all(&f.dir).unwrap();
+        std::fs::remove_dir_all(&out).unwrap();
     }
 }

@@ -405,4 +405,20 @@ impl AofSet {
     pub fn total_size(&self) -> u64 {
         self.parts.iter().filter_map(|p| p.size).sum()
     }
+
+    /// The set's files as inputs of a command that writes: every part and the manifest, and
+    /// for a multi-part set the whole AOF directory (nothing may be written inside it).
+    pub fn inputs(&self) -> crate::fsutil::Inputs {
+        let mut ins = crate::fsutil::Inputs::new();
+        if self.kind == AofKind::MultiPartAof {
+            ins.tree(&self.dir);
+        }
+        if let Some(m) = &self.manifest_path {
+            ins.file(m);
+        }
+        for p in &self.parts {
+            ins.file(&p.path);
+        }
+        ins
+    }
 }

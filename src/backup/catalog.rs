@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::codec::Packed;
-use super::layout::{self, Parsed, SegmentName, SetName};
+use super::layout::{self, safe_name, safe_path, Parsed, SegmentName, SetName, UnsafeName};
 use super::store::{get_small, ObjectInfo, Store, StoreError};
 
 /// Identifies the set manifest format.
@@ -128,6 +128,90 @@ impl SetManifest {
     /// Sum of the stored object sizes.
     pub fn stored_size(&self) -> u64 {
         self.files.iter().map(|f| f.packed.stored_size).sum()
+    }
+
+    /// Checks every name in the manifest that a restore turns into a local path or an object
+    /// key, before any use: `aof.dir`, `aof.manifest`, `aof.prefix` and `rdb.name` are single
+    /// safe names ([`layout::name_problem`]); each `files[i].path` is a safe relative path,
+    /// unique, and where its role puts it (the RDB is `rdb.name`, AOF files lie directly in
+    /// `aof.dir`, the AOF manifest is `aof.dir/aof.manifest`); each `files[i].object` is the
+    /// key this set's layout gives that path. The first failure names the field and the value.
+    pub fn check_names(&self, set: &SetName) -> Result<(), UnsafeName> {
+        let bad = |field: String, value: &str, reason: String| UnsafeName {
+            field,
+            value: value.to_string(),
+            reason,
+        };
+        if let Some(a) = &self.aof {
+            safe_name("aof.dir", &a.dir)?;
+            safe_name("aof.manifest", &a.manifest)?;
+            safe_name("aof.prefix", &a.prefix)?;
+            // Restore names new INCR files `<prefix>.<seq>.incr.aof`; they must fit too.
+            const INCR_SUFFIX_MAX: usize = ".18446744073709551615.incr.aof".len();
+            if a.prefix.len() + INCR_SUFFIX_MAX > layout::NAME_MAX {
+                return Err(bad(
+                    "aof.prefix".into(),
+                    &a.prefix,
+                    format!(
+                        "is too long to name INCR files (at most {} bytes)",
+                        layout::NAME_MAX - INCR_SUFFIX_MAX
+                    ),
+                ));
+            }
+        }
+        if let Some(r) = &self.rdb {
+            safe_name("rdb.name", &r.name)?;
+            if self.aof.as_ref().is_some_and(|a| a.dir == r.name) {
+                return Err(bad(
+                    "rdb.name".into(),
+                    &r.name,
+                    "is also the AOF directory".into(),
+                ));
+            }
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let field = format!("files[{i}].path");
+            safe_path(&field, &f.path)?;
+            if let Some(j) = seen.insert(f.path.as_str(), i) {
+                return Err(bad(field, &f.path, format!("duplicates files[{j}].path")));
+            }
+            let misplaced = match (f.role, &self.aof, &self.rdb) {
+                (FileRole::Rdb, _, Some(r)) if f.path == r.name => None,
+                (FileRole::Rdb, _, Some(r)) => Some(format!(
+                    "is the RDB file but rdb.name is {}",
+                    layout::escape_name(&r.name)
+                )),
+                (FileRole::Rdb, _, None) => Some("is an RDB file but the set has no rdb".into()),
+                (_, None, _) => Some("is an AOF file but the set has no aof".into()),
+                (role, Some(a), _) => match f.path.split_once('/') {
+                    Some((d, n)) if d == a.dir && !n.contains('/') => {
+                        (role == FileRole::AofManifest && n != a.manifest).then(|| {
+                            format!(
+                                "is the AOF manifest but aof.manifest is {}",
+                                layout::escape_name(&a.manifest)
+                            )
+                        })
+                    }
+                    _ => Some(format!(
+                        "is an AOF file outside aof.dir {}",
+                        layout::escape_name(&a.dir)
+                    )),
+                },
+            };
+            if let Some(why) = misplaced {
+                return Err(bad(field, &f.path, why));
+            }
+            let key = set.file_key(&f.path);
+            if f.object != key {
+                return Err(bad(
+                    format!("files[{i}].object"),
+                    &f.object,
+                    format!("is not this set's object for its path (expected {key:?})"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -310,6 +394,15 @@ impl Catalog {
             .filter_map(|s| s.manifest.as_ref().map(|m| (s, m)))
     }
 
+    /// The oldest set newer than `than` (any set with `None`) whose manifest exists but is
+    /// damaged: a restore that would pick an older set in its place refuses instead.
+    pub fn damaged_newer_than(&self, than: Option<&SetName>) -> Option<&SetEntry> {
+        self.sets
+            .iter()
+            .filter(|s| than.is_none_or(|t| s.name > *t))
+            .find(|s| s.manifest_error.is_some())
+    }
+
     /// The chain-break record of a set, if ship wrote one.
     pub fn chain_break_of(&self, set_id: &str) -> Option<&ChainBreak> {
         self.chain_breaks.get(set_id)
@@ -334,23 +427,6 @@ pub fn parse_set_manifest(bytes: &[u8], name: &SetName) -> Result<SetManifest, S
             m.set_id, name.id
         ));
     }
-    for f in &m.files {
-        if !f.object.starts_with(&name.dir()) {
-            return Err(format!(
-                "file object {:?} is outside the set directory",
-                f.object
-            ));
-        }
-        if f.path
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-            || f.path.starts_with('/')
-        {
-            return Err(format!(
-                "file path {:?} is not a safe relative path",
-                f.path
-            ));
-        }
-    }
+    m.check_names(name).map_err(|e| e.to_string())?;
     Ok(m)
 }

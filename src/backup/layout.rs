@@ -94,6 +94,115 @@ pub fn next_set_id(t: i64, newest: Option<&SetName>) -> String {
     format!("{prefix:05x}{:011x}", h.finish() >> 20)
 }
 
+/// Longest accepted name component, in bytes (the limit of common file systems).
+pub const NAME_MAX: usize = 255;
+
+/// Longest accepted relative path (components joined by `/`), in bytes.
+pub const PATH_MAX: usize = 4096;
+
+/// A name read from a backup store (a set manifest field, an object key) that is refused
+/// before any file system use: it could leave the directory it is meant for, or it is not
+/// what the layout allows there. The backup is damaged or was tampered with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {} {reason}", escape_name(.value))]
+pub struct UnsafeName {
+    /// Which field held the name (`aof.dir`, `files[2].path`, …).
+    pub field: String,
+    /// The name as read.
+    pub value: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+/// `s` quoted for messages, control characters escaped, long names shortened (with their
+/// length) so a message stays one readable line.
+pub fn escape_name(s: &str) -> String {
+    const SHOWN: usize = 64;
+    let q = format!("{s:?}");
+    if s.len() <= SHOWN {
+        return q;
+    }
+    let mut cut = SHOWN;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{:?}… ({} bytes)", &s[..cut], s.len())
+}
+
+/// Why `name` is not one safe relative path component, or `None` when it is: non-empty, not
+/// `.` or `..`, at most [`NAME_MAX`] bytes, no `/` or `\`, no NUL or other control character,
+/// and no percent-encoded byte (`%` followed by two hex digits: names from Redis never hold
+/// one, and a layer that decodes them could turn `%2e%2e%2f` into `../`).
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("is empty");
+    }
+    if name == "." || name == ".." {
+        return Some("is a relative directory reference");
+    }
+    if name.len() > NAME_MAX {
+        return Some("is longer than 255 bytes");
+    }
+    if name.contains('/') {
+        return Some("holds a path separator '/'");
+    }
+    if name.contains('\\') {
+        return Some("holds a backslash");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("holds a NUL or control character");
+    }
+    let b = name.as_bytes();
+    if b.windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+    {
+        return Some("holds a percent-encoded byte");
+    }
+    None
+}
+
+/// Why `path` is not a safe relative path, or `None`: one or more components each passing
+/// [`name_problem`], joined by single `/`, not absolute, at most [`PATH_MAX`] bytes.
+pub fn path_problem(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return Some("is an absolute path".into());
+    }
+    if path.len() > PATH_MAX {
+        return Some("is longer than 4096 bytes".into());
+    }
+    if path.split('/').count() == 1 {
+        return name_problem(path).map(str::to_string);
+    }
+    path.split('/').find_map(|c| {
+        name_problem(c).map(|why| format!("has a component {} that {why}", escape_name(c)))
+    })
+}
+
+/// Checks that `value` (read from field `field` of something in a store) is one safe name
+/// component ([`name_problem`]); returns it.
+pub fn safe_name<'a>(field: &str, value: &'a str) -> Result<&'a str, UnsafeName> {
+    match name_problem(value) {
+        None => Ok(value),
+        Some(why) => Err(UnsafeName {
+            field: field.to_string(),
+            value: value.to_string(),
+            reason: format!("is not a safe file name: it {why}"),
+        }),
+    }
+}
+
+/// Checks that `value` is a safe relative path ([`path_problem`]); returns it.
+pub fn safe_path<'a>(field: &str, value: &'a str) -> Result<&'a str, UnsafeName> {
+    match path_problem(value) {
+        None => Ok(value),
+        Some(why) => Err(UnsafeName {
+            field: field.to_string(),
+            value: value.to_string(),
+            reason: format!("is not a safe relative path: it {why}"),
+        }),
+    }
+}
+
 /// An incremental AOF segment: bytes `start..end` of INCR file `incr_seq` following set `set_id`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SegmentName {
@@ -168,11 +277,7 @@ pub fn parse_key(key: &str) -> Option<Parsed> {
             return Some(Parsed::SetManifest(set));
         }
         let rel = tail.strip_prefix(FILES)?.strip_suffix(".zst")?;
-        if rel.is_empty()
-            || rel
-                .split('/')
-                .any(|p| p.is_empty() || p == "." || p == "..")
-        {
+        if path_problem(rel).is_some() {
             return None;
         }
         return Some(Parsed::SetFile(set, rel.to_string()));
@@ -311,6 +416,68 @@ mod tests {
         ] {
             assert_eq!(parse_key(k), None, "{k}");
         }
+    }
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for ok in [
+            "appendonlydir",
+            "dump.rdb",
+            "appendonly.aof.1.incr.aof",
+            "100%",
+            "a%2",
+            "é.rdb",
+            "..x",
+            "a..",
+        ] {
+            assert_eq!(name_problem(ok), None, "{ok}");
+        }
+        let long = "a".repeat(256);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "/abs",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            "a\u{7f}",
+            "%2e%2e%2fx",
+            "x%2F",
+            "%41",
+            &long,
+        ] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(name_problem(&"a".repeat(255)), None);
+        for ok in ["appendonlydir/appendonly.aof.1.base.rdb", "dump.rdb"] {
+            assert_eq!(path_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "../../x",
+            "a/../b",
+            "a/./b",
+            "/abs/path",
+            "a//b",
+            "a/",
+            "",
+            "a\\b/c",
+            "d/%2e%2e",
+        ] {
+            assert!(path_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(path_problem(&format!("{}/x", "a".repeat(300))).is_some());
+        assert!(path_problem(&vec!["a"; 3000].join("/")).is_some());
+        let e = safe_name("aof.dir", "../../x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "aof.dir \"../../x\" is not a safe file name: it holds a path separator '/'"
+        );
+        let e = safe_path("files[0].path", "a\0b/c").unwrap_err();
+        assert!(e.to_string().contains("\"a\\0b/c\""), "{e}");
+        let e = safe_name("rdb.name", &"x".repeat(300)).unwrap_err();
+        assert!(e.to_string().contains("… (300 bytes)"), "{e}");
     }
 
     fn now_secs() -> i64 {

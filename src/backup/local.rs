@@ -43,18 +43,54 @@ impl LocalDir {
         }
     }
 
+    /// The path of an object: the key checked ([`check_key`]) and no directory between the
+    /// root and the object a symbolic link, so no key reaches outside the root.
     fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         check_key(key).map_err(|m| self.err("resolve", key, m))?;
-        Ok(self.root.join(key))
+        self.inside_root(key, key)
     }
 
-    fn meta_path(&self, key: &str) -> PathBuf {
-        self.root.join(META_DIR).join(format!("{key}.json"))
+    /// `root/rel`, refusing a symbolic link at any existing component below the root (the
+    /// root itself may be one).
+    fn inside_root(&self, key: &str, rel: &str) -> Result<PathBuf, StoreError> {
+        let mut p = self.root.clone();
+        for c in rel.split('/') {
+            p.push(c);
+            match fs::symlink_metadata(&p) {
+                Ok(md) if md.file_type().is_symlink() => {
+                    return Err(self.err(
+                        "resolve",
+                        key,
+                        format!(
+                            "{} is a symbolic link: the store's objects must lie inside its root",
+                            p.display()
+                        ),
+                    ))
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(self.root.join(rel));
+                }
+                Err(e) => return Err(self.err("resolve", key, e)),
+            }
+        }
+        Ok(p)
+    }
+
+    /// The metadata sidecar of a (checked) key.
+    fn meta_path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        self.inside_root(key, &format!("{META_DIR}/{key}.json"))
     }
 
     fn read_meta(&self, key: &str) -> Meta {
-        fs::read(self.meta_path(key))
+        self.meta_path(key)
             .ok()
+            .and_then(|p| fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
@@ -91,15 +127,20 @@ impl LocalDir {
     }
 }
 
-/// Rejects keys that could escape the root or collide with internal names.
+/// Rejects keys that could escape the root or collide with internal names: a key is a safe
+/// relative path ([`super::layout::path_problem`]) whose components do not start with `.`.
 fn check_key(key: &str) -> Result<(), String> {
-    if key.is_empty() || key.starts_with('/') || key.ends_with('/') {
-        return Err("key must be a non-empty relative path".into());
+    if let Some(why) = super::layout::path_problem(key) {
+        return Err(format!(
+            "key {} is not a safe relative path: it {why}",
+            super::layout::escape_name(key)
+        ));
     }
-    for part in key.split('/') {
-        if part.is_empty() || part == "." || part == ".." || part.starts_with('.') {
-            return Err(format!("invalid key component {part:?}"));
-        }
+    if let Some(part) = key.split('/').find(|p| p.starts_with('.')) {
+        return Err(format!(
+            "invalid key component {} (names starting with '.' are the store's own)",
+            super::layout::escape_name(part)
+        ));
     }
     Ok(())
 }
@@ -128,6 +169,10 @@ impl Store for LocalDir {
 
     fn url(&self) -> String {
         format!("file://{}", self.root.display())
+    }
+
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
@@ -203,7 +248,7 @@ impl Store for LocalDir {
 
     fn put(&self, key: &str, body: &mut dyn Read, meta: &Meta) -> Result<u64, StoreError> {
         let p = self.path_of(key)?;
-        let mp = self.meta_path(key);
+        let mp = self.meta_path(key)?;
         let mjson = serde_json::to_vec(meta).map_err(|e| self.err("put", key, e))?;
         write_atomic(&mp, &mut mjson.as_slice()).map_err(|e| self.err("put", key, e))?;
         let n = write_atomic(&p, body).map_err(|e| self.err("put", key, e))?;
@@ -223,7 +268,9 @@ impl Store for LocalDir {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(self.err("delete", key, e)),
             }
-            let _ = fs::remove_file(self.meta_path(key));
+            if let Ok(mp) = self.meta_path(key) {
+                let _ = fs::remove_file(mp);
+            }
             // Remove now-empty parent directories up to the root (best effort).
             let mut dir = p.parent().map(Path::to_path_buf);
             while let Some(d) = dir {
@@ -249,5 +296,47 @@ mod tests {
         assert!(check_key("/abs").is_err());
         assert!(check_key(".redsafe-meta/x").is_err());
         assert!(check_key("").is_err());
+        assert!(check_key("a\\b").is_err());
+        assert!(check_key("a\0b").is_err());
+        assert!(check_key("%2e%2e/x").is_err());
+        assert!(check_key(&"a".repeat(256)).is_err());
+        assert!(check_key(&format!("a/{}", "b".repeat(255))).is_ok());
+    }
+
+    /// A symbolic link inside the root (planted where a directory of keys would be) is never
+    /// followed: reads, writes and deletes through it are refused, and nothing outside the
+    /// root changes.
+    #[test]
+    fn symlinks_below_the_root_are_refused() {
+        let t = std::env::temp_dir().join(format!("redsafe-local-symlink-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let (root, outside) = (t.join("store"), t.join("outside"));
+        fs::create_dir_all(root.join("sets")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("victim"), b"keep").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("sets/evil")).unwrap();
+        let s = LocalDir::new(&root);
+        let e = s
+            .put("sets/evil/victim", &mut &b"x"[..], &Meta::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(s
+            .put("sets/evil/new", &mut &b"x"[..], &Meta::new())
+            .is_err());
+        assert!(s.get("sets/evil/victim", None).is_err());
+        assert!(s.head("sets/evil/victim").is_err());
+        assert!(s.delete(&["sets/evil/victim".into()]).is_err());
+        assert!(
+            s.list("").unwrap().is_empty(),
+            "a symbolic link is not listed"
+        );
+        assert_eq!(fs::read(outside.join("victim")).unwrap(), b"keep");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+        // The root itself may be a link (the user chose it).
+        std::os::unix::fs::symlink(&root, t.join("link")).unwrap();
+        let l = LocalDir::new(t.join("link"));
+        l.put("sets/a", &mut &b"y"[..], &Meta::new()).unwrap();
+        assert_eq!(fs::read(root.join("sets/a")).unwrap(), b"y");
+        fs::remove_dir_all(&t).unwrap();
     }
 }

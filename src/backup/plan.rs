@@ -67,6 +67,16 @@ pub enum PlanError {
     /// The prefix has no complete set.
     #[error("no complete backup set in this location")]
     NoSets,
+    /// A set the plan could have used has a manifest that is damaged or unsafe
+    /// ([`SetManifest::check_names`]): the backup was tampered with or is corrupt, and falling
+    /// back to an older set would silently restore older data.
+    #[error("backup set {set} is damaged or was tampered with: {error} (refusing to restore an older set in its place)")]
+    Damaged {
+        /// The set id.
+        set: String,
+        /// What is wrong with its manifest (names the key and the field).
+        error: String,
+    },
     /// Every set starts after the target.
     #[error("no backup set covers {} ({}): the oldest set starts at {} ({})", format_rfc3339(*.when), .when, format_rfc3339(*.oldest), .oldest)]
     TooEarly {
@@ -75,6 +85,26 @@ pub enum PlanError {
         /// Where the oldest set starts.
         oldest: i64,
     },
+}
+
+impl PlanError {
+    /// True when the backup is damaged ([`PlanError::Damaged`]).
+    pub fn is_damage(&self) -> bool {
+        matches!(self, PlanError::Damaged { .. })
+    }
+}
+
+/// [`PlanError::Damaged`] when a set newer than `than` (any set with `None`) has a damaged
+/// manifest ([`Catalog::damaged_newer_than`]): a restore choosing `than` (or nothing) might be
+/// passing over the right set.
+pub fn refuse_damaged_newer(cat: &Catalog, than: Option<&SetName>) -> Result<(), PlanError> {
+    match cat.damaged_newer_than(than) {
+        Some(s) => Err(PlanError::Damaged {
+            set: s.name.id.clone(),
+            error: s.manifest_error.clone().unwrap_or_default(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Picks the set and segments for `target`:
@@ -86,9 +116,13 @@ pub enum PlanError {
 /// Segments are taken while they continue the chain: same INCR file and `start` equal to the
 /// previous end, or a later INCR file from offset 0 (a rollover after a rewrite). A gap stops
 /// the chain and is reported in [`RestorePlan::gap`].
+///
+/// A set with a damaged manifest newer than the chosen one (or any, when none is chosen) is
+/// [`PlanError::Damaged`]: it might have been the right set.
 pub fn plan_restore(cat: &Catalog, target: Target) -> Result<RestorePlan, PlanError> {
     let sets: Vec<_> = cat.complete_sets().collect();
     if sets.is_empty() {
+        refuse_damaged_newer(cat, None)?;
         return Err(PlanError::NoSets);
     }
     let chosen = match target {
@@ -102,6 +136,7 @@ pub fn plan_restore(cat: &Catalog, target: Target) -> Result<RestorePlan, PlanEr
             .find(|(_, m)| m.start_time() <= t)
             .copied(),
     };
+    refuse_damaged_newer(cat, chosen.map(|(e, _)| &e.name))?;
     let Some((entry, manifest)) = chosen else {
         let oldest = sets.iter().map(|(_, m)| m.start_time()).min().unwrap_or(0);
         let Target::At(when) = target else {

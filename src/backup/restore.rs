@@ -15,8 +15,9 @@ use serde::Serialize;
 use super::aofscan::{self, AofFileKind, ManifestEntry};
 use super::catalog::FileRole;
 use super::codec::{self, Expect, FetchError};
+use super::layout::{safe_path, UnsafeName};
 use super::local::sync_dir;
-use super::plan::{RestorePlan, Target};
+use super::plan::{PlanError, RestorePlan, Target};
 use super::store::Store;
 use super::timeutil::format_rfc3339;
 use crate::fsutil::AtomicDir;
@@ -44,6 +45,27 @@ pub enum RestoreError {
     /// The backup cannot give the requested state.
     #[error("{0}")]
     Unrestorable(String),
+    /// A name in the set's manifest is unsafe ([`super::catalog::SetManifest::check_names`]):
+    /// the backup was tampered with or is corrupt. Nothing was written.
+    #[error("backup set {set} is damaged or was tampered with: {source}")]
+    Tampered {
+        /// The set id.
+        set: String,
+        /// The field and the value.
+        source: UnsafeName,
+    },
+    /// No set can be chosen (a damaged newer set, no set at all).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Something in the staging directory is not what restore created (a symbolic link, a
+    /// file where a directory belongs): restore never writes through it.
+    #[error("{path}: {what}; refusing to write through it")]
+    Staging {
+        /// The path.
+        path: PathBuf,
+        /// What was found.
+        what: String,
+    },
     /// The restored files fail their check.
     #[error("restored {file} fails its check: {message}")]
     Check {
@@ -58,11 +80,95 @@ impl RestoreError {
     /// True when a backup object is damaged (hash, size or decompression mismatch).
     pub fn is_damage(&self) -> bool {
         match self {
-            RestoreError::Fetch(FetchError::Damaged { .. }) | RestoreError::Check { .. } => true,
+            RestoreError::Fetch(FetchError::Damaged { .. })
+            | RestoreError::Check { .. }
+            | RestoreError::Tampered { .. } => true,
+            RestoreError::Plan(e) => e.is_damage(),
             RestoreError::Fs(e) => e.is_damage(),
             _ => false,
         }
     }
+}
+
+/// Refuses an output that is, holds or lies inside a store on the local file system.
+fn check_outside_store(store: &dyn Store, out: &Path) -> Result<(), RestoreError> {
+    match store.local_root() {
+        Some(root) => crate::fsutil::Inputs::new()
+            .tree(root)
+            .check_output(out)
+            .map_err(RestoreError::Fs),
+        None => Ok(()),
+    }
+}
+
+/// A real directory under the staging root, from a relative path of safe names: each
+/// component is created when missing and must otherwise be a directory (not a symbolic link).
+/// Every local path a restore writes is built by this or [`staged_file`].
+fn staged_dir(root: &Path, rel: &str) -> Result<PathBuf, RestoreError> {
+    let mut p = root.to_path_buf();
+    for c in rel.split('/') {
+        p.push(c);
+        loop {
+            match fs::symlink_metadata(&p) {
+                Ok(md) if md.is_dir() => break,
+                Ok(md) => {
+                    return Err(RestoreError::Staging {
+                        path: p,
+                        what: if md.file_type().is_symlink() {
+                            "a symbolic link".into()
+                        } else {
+                            "not a directory".into()
+                        },
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&p) {
+                    // Another worker may have created it meanwhile: check again.
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(io_err(&p)(e)),
+                },
+                Err(e) => return Err(io_err(&p)(e)),
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// The path of file `rel` (a relative path of safe names, checked again here) under the
+/// staging root, its directories created by [`staged_dir`]. `field` names where `rel` came
+/// from, for the error.
+fn staged_file(root: &Path, set: &str, field: &str, rel: &str) -> Result<PathBuf, RestoreError> {
+    safe_path(field, rel).map_err(|source| RestoreError::Tampered {
+        set: set.to_string(),
+        source,
+    })?;
+    let (dir, name) = match rel.rsplit_once('/') {
+        Some((d, n)) => (staged_dir(root, d)?, n),
+        None => (root.to_path_buf(), rel),
+    };
+    Ok(dir.join(name))
+}
+
+/// Creates a new file (never opening an existing one, never through a symbolic link).
+fn create_new(path: &Path) -> Result<File, RestoreError> {
+    OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+/// Opens a file restore created, for appending, refusing a symbolic link in its place.
+fn open_own(path: &Path) -> Result<File, RestoreError> {
+    let mut o = OpenOptions::new();
+    o.append(true).read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path).map_err(io_err(path))
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> RestoreError + '_ {
@@ -127,6 +233,14 @@ pub fn restore(
     progress: Progress<'_>,
 ) -> Result<RestoreReport, RestoreError> {
     let out = &opts.out;
+    check_outside_store(store, out)?;
+    // Every name a restore turns into a local path, checked before anything is created.
+    plan.manifest
+        .check_names(&plan.set)
+        .map_err(|source| RestoreError::Tampered {
+            set: plan.set.id.clone(),
+            source,
+        })?;
     if out.exists() && !opts.force {
         return Err(RestoreError::Exists(out.clone()));
     }
@@ -135,7 +249,18 @@ pub fn restore(
     // Built under a hidden temporary name beside the output, removed unless committed.
     let dir = AtomicDir::create(out, opts.force).map_err(RestoreError::Fs)?;
     let tmp = dir.path().to_path_buf();
+    match fs::symlink_metadata(&tmp) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => {
+            return Err(RestoreError::Staging {
+                path: tmp,
+                what: "not the directory restore created".into(),
+            })
+        }
+        Err(e) => return Err(io_err(&tmp)(e)),
+    }
     let m = &plan.manifest;
+    let set_id = plan.set.id.as_str();
     let written = AtomicU64::new(0);
 
     // 1. The set's files, in parallel (the original AOF manifest is rewritten below instead).
@@ -156,11 +281,8 @@ pub fn restore(
                 let i = next.fetch_add(1, Ordering::SeqCst) as usize;
                 let Some(f) = files.get(i) else { return };
                 let r = (|| -> Result<(), RestoreError> {
-                    let path = tmp.join(&f.path);
-                    if let Some(d) = path.parent() {
-                        fs::create_dir_all(d).map_err(io_err(d))?;
-                    }
-                    let file = File::create(&path).map_err(io_err(&path))?;
+                    let path = staged_file(&tmp, set_id, "file path", &f.path)?;
+                    let file = create_new(&path)?;
                     let mut w = ProgressWriter {
                         inner: BufWriter::with_capacity(
                             1 << 20,
@@ -224,7 +346,13 @@ pub fn restore(
             Target::At(t) => Some(t),
             Target::Latest => None,
         };
-        let aof_dir = tmp.join(&aof.dir);
+        let aof_dir = staged_dir(
+            &tmp,
+            safe_path("aof.dir", &aof.dir).map_err(|source| RestoreError::Tampered {
+                set: set_id.to_string(),
+                source,
+            })?,
+        )?;
         let base = m.files.iter().find(|f| f.role == FileRole::AofBase);
         if let (Some(t), Some(bt)) = (cut_after, aof.base_time) {
             if bt > t {
@@ -291,8 +419,7 @@ pub fn restore(
             // Segments are downloaded by up to `parallel` workers into temporary files (a
             // bounded window ahead of the one being appended, so memory stays at a few
             // buffers and disk at `parallel` segments), verified, then appended in order.
-            let seg_dir = tmp.join(".segments");
-            fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
+            let seg_dir = staged_dir(&tmp, ".segments")?;
             let pf = Prefetch::new(plan.segments.len(), opts.parallel.clamp(1, 16));
             let looped = std::thread::scope(|sc| {
                 for _ in 0..pf.window.min(plan.segments.len()) {
@@ -301,20 +428,17 @@ pub fn restore(
                 let r = (|| -> Result<(), RestoreError> {
                     for (i, seg) in plan.segments.iter().enumerate() {
                         let n = &seg.name;
-                        let name = if incrs.last().map(|l| l.0) == Some(n.incr_seq) {
-                            incrs.last().map(|l| l.1.clone()).unwrap_or_default()
+                        let (name, mut f) = if incrs.last().map(|l| l.0) == Some(n.incr_seq) {
+                            let name = incrs.last().map(|l| l.1.clone()).unwrap_or_default();
+                            let f = open_own(&aof_dir.join(&name))?;
+                            (name, f)
                         } else {
                             let name = format!("{}.{}.incr.aof", aof.prefix, n.incr_seq);
+                            let p = staged_file(&aof_dir, set_id, "aof.prefix", &name)?;
                             incrs.push((n.incr_seq, name.clone()));
-                            name
+                            (name, create_new(&p)?)
                         };
                         let p = aof_dir.join(&name);
-                        let mut f = OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .read(true)
-                            .open(&p)
-                            .map_err(io_err(&p))?;
                         let len = f.metadata().map_err(io_err(&p))?.len();
                         if len != n.start {
                             return Err(RestoreError::Unrestorable(format!(
@@ -647,7 +771,7 @@ fn fetch_segment(
         }
         .into());
     }
-    let file = File::create(path).map_err(io_err(path))?;
+    let file = create_new(path)?;
     let mut w = ProgressWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         written,
@@ -760,10 +884,12 @@ pub fn restore_with_cut(
         }
     }
     if candidates.is_empty() {
+        super::plan::refuse_damaged_newer(cat, None)?;
         return Err(RestoreError::Unrestorable(
             "no complete backup set with an AOF in this location".into(),
         ));
     }
+    check_outside_store(store, &opts.out)?;
     let parent = crate::fsutil::parent_dir(&opts.out);
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let base = opts
@@ -777,11 +903,29 @@ pub fn restore_with_cut(
             continue;
         };
         let Some(aof) = &m.aof else { continue };
-        let staging = Staging(parent.join(format!(
+        // A damaged set newer than this one might have been the right one.
+        super::plan::refuse_damaged_newer(cat, Some(&entry.name))?;
+        let stage = parent.join(format!(
             ".{base}.stage-{}-{}",
             std::process::id(),
             entry.name.id
-        )));
+        ));
+        // Never reuse (or, through the guard, remove) something already at that name.
+        match fs::symlink_metadata(&stage) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&stage)(e)),
+            Ok(md) => {
+                return Err(RestoreError::Staging {
+                    path: stage,
+                    what: if md.file_type().is_symlink() {
+                        "the staging path already exists as a symbolic link".into()
+                    } else {
+                        "the staging path already exists".into()
+                    },
+                })
+            }
+        }
+        let staging = Staging(stage);
         let stage_opts = RestoreOptions {
             out: staging.0.clone(),
             force: true,

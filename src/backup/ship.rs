@@ -391,9 +391,42 @@ pub fn upload_set(
     level: i32,
     log: Log<'_>,
 ) -> Result<SetManifest, ShipError> {
-    let mut files = Vec::new();
-    for p in &snap.files {
-        let key = name.file_key(&p.rel);
+    let mut m = SetManifest {
+        format: SET_FORMAT.into(),
+        set_id: name.id.clone(),
+        created_at: name.time,
+        created_at_utc: format_rfc3339(name.time),
+        redis_version: snap.redis_version.clone(),
+        compression: "zstd".into(),
+        zstd_level: level,
+        first_ts: snap.first_ts,
+        last_ts: snap.last_ts,
+        aof: snap.aof.clone(),
+        rdb: snap.rdb.clone(),
+        files: snap
+            .files
+            .iter()
+            .map(|p| SetFile {
+                path: p.rel.clone(),
+                role: p.role,
+                seq: p.seq,
+                object: name.file_key(&p.rel),
+                packed: codec::Packed {
+                    size: 0,
+                    sha256: String::new(),
+                    stored_size: 0,
+                    stored_sha256: String::new(),
+                },
+            })
+            .collect(),
+    };
+    // Never upload a set that restore would refuse (names it cannot safely use).
+    m.check_names(name).map_err(|e| ShipError::Aof {
+        path: PathBuf::from(&e.value),
+        message: format!("not backed up, restore could not use the name: {e}"),
+    })?;
+    for (p, file) in snap.files.iter().zip(m.files.iter_mut()) {
+        let key = file.object.clone();
         let mut f = &p.file;
         f.seek(SeekFrom::Start(0))
             .map_err(io_err(Path::new(&p.rel)))?;
@@ -416,28 +449,8 @@ pub fn upload_set(
             fields: json!({"set": name.id, "file": p.rel, "key": key, "size": packed.size,
                 "stored_size": packed.stored_size, "sha256": packed.sha256, "seconds": t0.elapsed().as_secs_f64()}),
         });
-        files.push(SetFile {
-            path: p.rel.clone(),
-            role: p.role,
-            seq: p.seq,
-            object: key,
-            packed,
-        });
+        file.packed = packed;
     }
-    let m = SetManifest {
-        format: SET_FORMAT.into(),
-        set_id: name.id.clone(),
-        created_at: name.time,
-        created_at_utc: format_rfc3339(name.time),
-        redis_version: snap.redis_version.clone(),
-        compression: "zstd".into(),
-        zstd_level: level,
-        first_ts: snap.first_ts,
-        last_ts: snap.last_ts,
-        aof: snap.aof.clone(),
-        rdb: snap.rdb.clone(),
-        files,
-    };
     let body = serde_json::to_vec_pretty(&m).map_err(|e| ShipError::Aof {
         path: PathBuf::from("manifest.json"),
         message: e.to_string(),

@@ -91,6 +91,12 @@ pub trait Store: Send + Sync {
 
     /// Deletes objects (missing ones are not an error). Batched (≤ 1000 keys per request on S3).
     fn delete(&self, keys: &[String]) -> Result<(), StoreError>;
+
+    /// The local directory holding the store's objects, for a store on this machine's file
+    /// system (so that nothing is ever written inside it but by the store itself).
+    fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// Reads a whole (small) object into memory, refusing objects above `limit` bytes.

@@ -191,12 +191,10 @@ fn list(mut a: ListArgs) -> Result<u8> {
         let id = v["id"].as_str().unwrap_or("");
         let t = v["time_utc"].as_str().unwrap_or("");
         if v["complete"] != json!(true) {
-            outln!(
-                "  {t}  {id}  INCOMPLETE (no manifest; {})",
-                v.get("error")
-                    .and_then(|e| e.as_str())
-                    .unwrap_or("interrupted upload")
-            );
+            match v.get("error").and_then(|e| e.as_str()) {
+                Some(e) => outln!("  {t}  {id}  DAMAGED ({e})"),
+                None => outln!("  {t}  {id}  INCOMPLETE (no manifest; interrupted upload)"),
+            }
             continue;
         }
         outln!(

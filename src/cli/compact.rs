@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 
 use redsafe::aof::AofSet;
-use redsafe::fsutil::{same_file, AtomicFile};
+use redsafe::fsutil::AtomicFile;
 use redsafe::keyspace::save;
 
 use super::digest::{checker_only_notes, damage_summary, parse_at, replay_shown};
@@ -52,9 +52,7 @@ pub struct CompactArgs {
 pub fn run(args: CompactArgs) -> Result<u8> {
     let until = parse_at(args.at.as_deref())?;
     let set = AofSet::open(&args.path)?;
-    if set.parts.iter().any(|p| same_file(&p.path, &args.out)) {
-        bail!("{} is part of the AOF being replayed", args.out.display());
-    }
+    super::output::prepare_output(&args.out, &set.inputs())?;
     if !args.force && args.out.symlink_metadata().is_ok() {
         bail!(
             "{} already exists (use --force to replace it)",

@@ -311,7 +311,13 @@ pub fn run(args: DiffArgs) -> Result<u8> {
         verify_checksum: !args.no_checksum,
     };
     let mut atomic = match &args.output {
-        Some(p) => Some(AtomicFile::create(p, args.force)?),
+        Some(p) => {
+            super::output::prepare_output(
+                p,
+                redsafe::fsutil::Inputs::new().file(&args.a).file(&args.b),
+            )?;
+            Some(AtomicFile::create(p, args.force)?)
+        }
         None => None,
     };
     let stdout = std::io::stdout();

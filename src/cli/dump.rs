@@ -109,6 +109,7 @@ pub fn run(args: DumpArgs) -> Result<u8> {
     let data = file.bytes();
     let (summary, report, failure) = match &args.output {
         Some(out) => {
+            super::output::prepare_output_from(out, &args.path)?;
             let mut f = AtomicFile::create(out, args.force)?;
             let r = run_to(&args, format, data, &filter, &mut f, false);
             if r.2.is_none() {

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use redsafe::aof::InputKind as AofInputKind;
-use redsafe::fsutil::{same_file, AtomicFile};
+use redsafe::fsutil::AtomicFile;
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::transform::{
     transform_pipelined, transform_seekable, KeyEvent, NullSink, TransformOptions, TransformReport,
@@ -52,7 +52,8 @@ pub struct FilterArgs {
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
-    /// Replace the output if it exists.
+    /// Replace the output if it exists (an AOF output directory only if it is empty or
+    /// redsafe's own output holding nothing else).
     #[arg(long)]
     pub force: bool,
 }
@@ -158,9 +159,7 @@ pub fn run_transform(
         let Some(out) = output else {
             bail!("--output is required")
         };
-        if same_file(input, out) {
-            bail!("{}: the output must not be the input", out.display());
-        }
+        super::output::prepare_output_from(out, input)?;
         let mut af = AtomicFile::create(out, force)?;
         // A second thread does the writing while this one parses; kept records go from the
         // input map to the file without a copy. The kernel's writeback is started as the

@@ -225,6 +225,9 @@ pub fn run_aof(
         bail!("nothing to filter: give --drop-command, --drop, --key/--exclude-key/--db or --until-first");
     }
     let set = AofSet::open(input)?;
+    if let (false, Some(p)) = (dry_run, output) {
+        super::output::prepare_output(p, &set.inputs())?;
+    }
     let out = match (dry_run, output) {
         (true, _) => FilterOutput::DryRun,
         (false, Some(p)) => FilterOutput::Path(p),

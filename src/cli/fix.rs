@@ -3,14 +3,13 @@
 //! new output atomically, or in place with a backup.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{ArgGroup, Args};
 use serde_json::json;
 
-use redsafe::aof::{self, AofKind, AofSet, FileAction, FixOptions, FixPlan, LossKind};
-use redsafe::fsutil::same_file;
+use redsafe::aof::{self, AofSet, FileAction, FixOptions, FixPlan, LossKind};
 use redsafe::rdb::CheckOptions;
 
 use super::output::outln;
@@ -52,7 +51,8 @@ pub struct FixArgs {
     /// next command boundary and keep everything after it; every loss is reported.
     #[arg(long)]
     pub salvage: bool,
-    /// Replace an existing output.
+    /// Replace an existing output (a directory only if it is empty or redsafe's own output
+    /// holding nothing else).
     #[arg(long)]
     pub force: bool,
     /// Do not ask for confirmation (--in-place on a terminal).
@@ -234,32 +234,6 @@ fn refuse_json(e: &redsafe::Error) -> Result<()> {
     Ok(())
 }
 
-/// True when `out` is the input or inside the input directory.
-fn overlaps_input(set: &AofSet, out: &Path) -> bool {
-    if set.parts.iter().any(|p| same_file(&p.path, out)) {
-        return true;
-    }
-    if set.kind == AofKind::MultiPartAof {
-        if let (Ok(d), Some(parent)) = (
-            std::fs::canonicalize(&set.dir),
-            out.parent().and_then(|p| {
-                let p = if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                };
-                std::fs::canonicalize(p).ok()
-            }),
-        ) {
-            let full = out.file_name().map(|n| parent.join(n));
-            if let Some(full) = full {
-                return full.starts_with(&d) || d.starts_with(&full);
-            }
-        }
-    }
-    false
-}
-
 /// Runs `redsafe fix`.
 pub fn run(args: FixArgs) -> Result<u8> {
     let set = match AofSet::open(&args.path) {
@@ -282,12 +256,14 @@ pub fn run(args: FixArgs) -> Result<u8> {
         return Ok(EXIT_ERROR);
     }
     if let Some(out) = &args.output {
-        if overlaps_input(&set, out) {
-            eprintln!(
-                "redsafe: the output {} is the input or inside it; use --in-place to repair the input",
-                out.display()
-            );
+        if let Err(e) = super::output::prepare_output(out, &set.inputs()) {
+            eprintln!("redsafe: {e} (use --in-place to repair the input, keeping a backup)");
             return Ok(EXIT_ERROR);
+        }
+    } else {
+        // In place: what a killed repair left beside the files it rewrites.
+        for p in set.parts.iter().map(|p| &p.path).chain(&set.manifest_path) {
+            super::output::remove_stale(p);
         }
     }
     let opts = FixOptions {

@@ -78,6 +78,10 @@ pub const EXIT_ERROR: u8 = 2;
 /// Parses arguments, runs the subcommand and maps errors to exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Ship(_)) {
+        // `ship` stops gracefully on these signals itself.
+        remove_temporaries_on_signal();
+    }
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Dump(a) => dump::run(a),
@@ -107,6 +111,22 @@ pub fn main() -> ExitCode {
             ExitCode::from(if damaged { EXIT_DAMAGED } else { EXIT_ERROR })
         }
     }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes the temporary outputs being written (nothing
+/// half-written is left beside an output) and exits with 128 + the signal's number, as the
+/// default action would.
+fn remove_temporaries_on_signal() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            redsafe::fsutil::remove_live_temporaries();
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

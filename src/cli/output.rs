@@ -2,8 +2,10 @@
 //! rendering of library errors, and printing to standard output without panicking.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use redsafe::fsutil::Inputs;
 use serde_json::{json, Value};
 
 /// A byte progress bar on stderr, hidden when stderr is not a terminal or `quiet` is set.
@@ -60,6 +62,32 @@ pub fn error_json(e: &redsafe::Error) -> Value {
         o["context"] = json!(c);
     }
     o
+}
+
+/// Checks `out` against the command's inputs (an output is never an input, never holds one
+/// and never lies inside an input directory, whatever `--force` says), then removes the
+/// temporary outputs a killed run left beside `out` ([`remove_stale`]).
+pub fn prepare_output(out: &Path, inputs: &Inputs) -> redsafe::Result<()> {
+    inputs.check_output(out)?;
+    remove_stale(out);
+    Ok(())
+}
+
+/// [`prepare_output`] for an output written from one input file.
+pub fn prepare_output_from(out: &Path, input: &Path) -> redsafe::Result<()> {
+    prepare_output(out, Inputs::new().file(input))
+}
+
+/// Removes the temporary outputs of `out` that a killed run left beside it, saying so on
+/// stderr.
+pub fn remove_stale(out: &Path) {
+    for s in redsafe::fsutil::remove_stale_temporaries(out) {
+        eprintln!(
+            "redsafe: removed {}, left by an interrupted run (process {})",
+            s.path.display(),
+            s.pid
+        );
+    }
 }
 
 /// Like `println!`, but a failed write to standard output (a full disk, a closed pipe) is

@@ -54,7 +54,8 @@ pub struct RestoreArgs {
         required_unless_present = "dry_run"
     )]
     pub out: Option<PathBuf>,
-    /// Replace OUT if it exists.
+    /// Replace OUT if it exists (only if it is empty or redsafe's own output holding nothing
+    /// else).
     #[arg(long)]
     pub force: bool,
     /// Only show where the cut would be; write nothing.
@@ -189,6 +190,7 @@ fn restore(args: &LocalRestore) -> Result<u8> {
         let Some(path) = args.out.clone() else {
             return Err(redsafe::Error::usage("give the output directory with -o OUT").into());
         };
+        super::output::prepare_output(&path, &set.inputs())?;
         let mut out = DirOutput::new(path, args.force);
         let s = out.write(&set, &plan, &mut |d| pb.set_position(d))?;
         pb.finish_and_clear();

@@ -139,7 +139,11 @@ fn report_error(e: RestoreError, json_out: bool) -> Result<u8> {
 
 fn run_from_store(store: &dyn Store, target: Target, at: &str, args: &RestoreArgs) -> Result<u8> {
     let cat = Catalog::load(store)?;
-    let plan = plan_restore(&cat, target).map_err(|e| anyhow::anyhow!("{}: {e}", store.url()))?;
+    let plan = match plan_restore(&cat, target) {
+        Ok(p) => p,
+        Err(e) if e.is_damage() => return report_error(RestoreError::Plan(e), args.json),
+        Err(e) => bail!("{}: {e}", store.url()),
+    };
     if args.dry_run {
         outln!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(EXIT_OK);

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use redsafe::fsutil::{same_file, AtomicFile};
+use redsafe::fsutil::AtomicFile;
 use redsafe::mmap::MappedFile;
 use redsafe::rdb::salvage::salvage;
 
@@ -38,12 +38,7 @@ pub struct SalvageArgs {
 
 /// Runs `redsafe salvage`.
 pub fn run(args: SalvageArgs) -> Result<u8> {
-    if same_file(&args.input, &args.output) {
-        bail!(
-            "{}: the output must not be the input",
-            args.output.display()
-        );
-    }
+    super::output::prepare_output_from(&args.output, &args.input)?;
     let file = MappedFile::open(&args.input)?;
     let data = file.bytes();
     let pb = byte_progress(data.len() as u64, args.json);

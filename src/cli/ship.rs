@@ -225,6 +225,18 @@ pub fn run(mut args: ShipArgs) -> Result<u8> {
     if !opts.data.dir.is_dir() {
         bail!("{}: not a directory", opts.data.dir.display());
     }
+    if let Some(root) = store.local_root() {
+        // The backups go neither over the data directory nor into its AOF directory.
+        let mut ins = redsafe::fsutil::Inputs::new();
+        ins.file(&opts.data.dir);
+        if let Some(a) = &opts.data.aof_dir {
+            ins.tree(&opts.data.dir.join(a));
+        }
+        if let Some(r) = &opts.data.rdb {
+            ins.file(&opts.data.dir.join(r));
+        }
+        ins.check_output(root)?;
+    }
     // The clock (a fixed start plus real elapsed time when testing with --clock-start).
     let t_start = Instant::now();
     let clock_start = args.clock_start;

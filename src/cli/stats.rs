@@ -93,7 +93,10 @@ pub fn run(args: StatsArgs) -> Result<u8> {
         now_ms: filter.now_ms,
     };
     let mut atomic = match &args.output {
-        Some(p) => Some(AtomicFile::create(p, args.force)?),
+        Some(p) => {
+            super::output::prepare_output_from(p, &args.path)?;
+            Some(AtomicFile::create(p, args.force)?)
+        }
         None => None,
     };
     let stdout = std::io::stdout();

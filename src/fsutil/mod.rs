@@ -1,7 +1,11 @@
 //! Atomic output files and directories: written under a temporary name in the target's
 //! directory, fsynced, renamed into place, and the directory fsynced. An output never
 //! committed is removed on drop, so a crash or an error never leaves a half-written output
-//! under the real name. Existing outputs are refused unless `overwrite` is set.
+//! under the real name. Existing outputs are refused unless `overwrite` is set, and an
+//! existing directory is replaced only when it is redsafe's own output ([`marker`]).
+//!
+//! [`guard`] keeps outputs away from inputs; [`temp`] names temporary outputs, removes them
+//! when the process is stopped by a signal, and removes those a killed process left.
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
@@ -11,23 +15,19 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+pub mod guard;
+pub mod marker;
+pub mod temp;
+
+pub use guard::Inputs;
+pub use temp::{remove_live_temporaries, remove_stale_temporaries, temp_path, StaleTemporary};
+
 /// The directory that holds `path` (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// A fresh temporary name beside `target`.
-pub fn temp_path(target: &Path) -> PathBuf {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    parent_dir(target).join(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// fsyncs a directory (makes a rename in it durable).
@@ -73,13 +73,22 @@ pub struct AtomicFile {
     tmp: PathBuf,
     file: Option<File>,
     overwrite: bool,
+    committed: bool,
 }
 
 impl AtomicFile {
     /// Starts writing `target`. Refuses an existing target unless `overwrite`.
     pub fn create(target: &Path, overwrite: bool) -> Result<AtomicFile> {
-        if !overwrite && target.symlink_metadata().is_ok() {
-            return Err(refuse_existing(target));
+        if let Ok(m) = target.symlink_metadata() {
+            if !overwrite {
+                return Err(refuse_existing(target));
+            }
+            if m.is_dir() {
+                return Err(Error::usage(format!(
+                    "refusing to replace {}: it is a directory, and the output is a file",
+                    target.display()
+                )));
+            }
         }
         let tmp = temp_path(target);
         let file = OpenOptions::new()
@@ -87,11 +96,13 @@ impl AtomicFile {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, &e))?;
+        temp::register(&tmp);
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp,
             file: Some(file),
             overwrite,
+            committed: false,
         })
     }
 
@@ -106,7 +117,7 @@ impl AtomicFile {
     }
 
     /// fsyncs, renames into place (refusing to replace a file that appeared meanwhile unless
-    /// `overwrite`) and fsyncs the directory.
+    /// `overwrite`) and fsyncs the directory. On failure the temporary file is removed.
     pub fn commit(mut self) -> Result<()> {
         let file = self.file.take().expect("AtomicFile committed twice");
         file.sync_all().map_err(|e| Error::io(&self.tmp, &e))?;
@@ -130,6 +141,8 @@ impl AtomicFile {
                 }
             }
         }
+        self.committed = true;
+        temp::unregister(&self.tmp);
         fsync_dir(&parent_dir(&self.target))
     }
 }
@@ -154,8 +167,10 @@ impl Seek for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if !self.committed {
+            self.file.take();
             let _ = std::fs::remove_file(&self.tmp);
+            temp::unregister(&self.tmp);
         }
     }
 }
@@ -318,13 +333,19 @@ pub struct AtomicDir {
 }
 
 impl AtomicDir {
-    /// Starts building `target`. Refuses an existing target unless `overwrite`.
+    /// Starts building `target`. Refuses an existing target unless `overwrite`, and even
+    /// then unless it is empty or redsafe's own output holding nothing else
+    /// ([`marker::check_replaceable`]).
     pub fn create(target: &Path, overwrite: bool) -> Result<AtomicDir> {
-        if !overwrite && exists(target) {
-            return Err(refuse_existing(target));
+        if exists(target) {
+            if !overwrite {
+                return Err(refuse_existing(target));
+            }
+            marker::check_replaceable(target)?;
         }
         let tmp = temp_path(target);
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, &e))?;
+        temp::register(&tmp);
         Ok(AtomicDir {
             target: target.to_path_buf(),
             tmp,
@@ -356,28 +377,41 @@ impl AtomicDir {
         f.sync_all().map_err(|e| Error::io(&p, &e))
     }
 
-    /// fsyncs the directory, renames it into place and fsyncs the parent. Files created with
+    /// Writes the index of the directory's entries ([`marker::MARKER`]), fsyncs the
+    /// directory, renames it into place (an old output is replaced only if
+    /// [`marker::check_replaceable`] allows it) and fsyncs the parent. Files created with
     /// [`AtomicDir::create_file`] must have been fsynced by the caller.
     pub fn commit(mut self) -> Result<()> {
+        marker::write_marker(&self.tmp)?;
         fsync_dir(&self.tmp)?;
         let parent = parent_dir(&self.target);
         if exists(&self.target) {
             if !self.overwrite {
                 return Err(refuse_existing(&self.target));
             }
+            marker::check_replaceable(&self.target)?;
             let old = temp_path(&self.target);
-            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, &e))?;
-            if let Err(e) = std::fs::rename(&self.tmp, &self.target) {
-                let _ = std::fs::rename(&old, &self.target);
-                return Err(Error::io(&self.target, &e));
+            {
+                // The old output moves aside and the new one in with no signal cleanup
+                // between: either both renames happen or neither.
+                let _swap = temp::swapping();
+                std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, &e))?;
+                if let Err(e) = std::fs::rename(&self.tmp, &self.target) {
+                    let _ = std::fs::rename(&old, &self.target);
+                    return Err(Error::io(&self.target, &e));
+                }
+                self.committed = true;
+                temp::unregister(&self.tmp);
+                temp::register(&old);
             }
-            self.committed = true;
             fsync_dir(&parent)?;
             let _ = std::fs::remove_dir_all(&old);
+            temp::unregister(&old);
             return Ok(());
         }
         std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, &e))?;
         self.committed = true;
+        temp::unregister(&self.tmp);
         fsync_dir(&parent)
     }
 }
@@ -386,6 +420,7 @@ impl Drop for AtomicDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.tmp);
+            temp::unregister(&self.tmp);
         }
     }
 }
