@@ -175,7 +175,13 @@ fn hostile(t: &Path) -> Vec<String> {
 
 /// Restore and verify of the tampered store both exit 1 naming `field`, and nothing in the
 /// tree changes (`watch`: further trees that must not change, e.g. an S3 server's files).
-fn assert_refused(env: &Env, url: &str, field: &str, proc_env: &[(&'static str, String)], watch: &[&Path]) {
+fn assert_refused(
+    env: &Env,
+    url: &str,
+    field: &str,
+    proc_env: &[(&'static str, String)],
+    watch: &[&Path],
+) {
     let before = tree(env.t.path());
     let watched: Vec<_> = watch.iter().map(|w| tree(w)).collect();
     let out = env.s("work/out");
@@ -189,10 +195,20 @@ fn assert_refused(env: &Env, url: &str, field: &str, proc_env: &[(&'static str, 
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "verify with a tampered {field}");
     assert!(stdout.contains(field), "verify must name {field}: {stdout}");
-    let o = run(&["restore", url, "--at", "before:FLUSHALL", "-o", &out], proc_env);
-    assert_eq!(o.status.code(), Some(1), "cut restore with a tampered {field}");
+    let o = run(
+        &["restore", url, "--at", "before:FLUSHALL", "-o", &out],
+        proc_env,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "cut restore with a tampered {field}"
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains(field));
-    assert!(!env.p("work/out").exists(), "no output after a refused restore");
+    assert!(
+        !env.p("work/out").exists(),
+        "no output after a refused restore"
+    );
     assert_eq!(tree(env.t.path()), before, "the tree changed ({field})");
     for (w, t) in watch.iter().zip(watched) {
         assert_eq!(tree(w), t, "{} changed ({field})", w.display());
@@ -234,14 +250,24 @@ fn every_tampered_name_is_refused_and_nothing_escapes() {
     // The set as shipped restores (every name is what Redis wrote).
     let out = env.p("work/out");
     let o = run(
-        &["restore", &url, "--at", "latest", "-o", out.to_str().unwrap()],
+        &[
+            "restore",
+            &url,
+            "--at",
+            "latest",
+            "-o",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
-        run(&["backups", "verify", &url, "--scratch", &env.s("scratch")], &[])
-            .status
-            .code(),
+        run(
+            &["backups", "verify", &url, "--scratch", &env.s("scratch")],
+            &[]
+        )
+        .status
+        .code(),
         Some(0)
     );
     if have_redis() {
@@ -272,7 +298,10 @@ fn a_tampered_newer_set_is_not_silently_skipped() {
         let o = run(&["restore", &url, "--at", at, "-o", &out], &[]);
         assert_eq!(o.status.code(), Some(1), "--at {at}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("aof.dir") && err.contains("older set"), "{err}");
+        assert!(
+            err.contains("aof.dir") && err.contains("older set"),
+            "{err}"
+        );
     }
     assert_eq!(tree(env.t.path()), before);
     let o = run(&["backups", "list", &url], &[]);
@@ -318,7 +347,11 @@ fn symlinked_staging_dirs_and_store_dirs_are_not_followed() {
     };
 
     // 1. The staging directory of `--at before:COMMAND`.
-    let stage = env.p(&format!("work/.out.stage-{}-{}", std::process::id(), set.id));
+    let stage = env.p(&format!(
+        "work/.out.stage-{}-{}",
+        std::process::id(),
+        set.id
+    ));
     std::os::unix::fs::symlink(&victim, &stage).unwrap();
     let before = tree(env.t.path());
     let cut = Cut::When(When::parse("before:FLUSHALL").unwrap());
@@ -342,19 +375,36 @@ fn symlinked_staging_dirs_and_store_dirs_are_not_followed() {
     let before = tree(env.t.path());
     let plan = plan_restore(&cat, Target::Latest).unwrap();
     assert!(restore(&store, &plan, &opts, &|_| {}).is_err());
-    assert_eq!(tree(env.t.path()), before, "no write through a planted link");
+    assert_eq!(
+        tree(env.t.path()),
+        before,
+        "no write through a planted link"
+    );
     assert!(!out.exists());
     for k in n + 1..n + 400 {
         let _ = std::fs::remove_file(env.p(&format!("work/{stem}-{k}")));
     }
 
     // 3. A directory inside the store replaced by a link to a copy outside it.
-    let files = env.p(&format!("store/sets/{}files/appendonlydir", set.dir().trim_start_matches("sets/")));
+    let files = env.p(&format!(
+        "store/sets/{}files/appendonlydir",
+        set.dir().trim_start_matches("sets/")
+    ));
     let outside = env.p("outside-objects");
     std::fs::rename(&files, &outside).unwrap();
     std::os::unix::fs::symlink(&outside, &files).unwrap();
     let before = tree(env.t.path());
-    let o = run(&["restore", &url, "--at", "latest", "-o", out.to_str().unwrap()], &[]);
+    let o = run(
+        &[
+            "restore",
+            &url,
+            "--at",
+            "latest",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_ne!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("symbolic link"));
     assert_eq!(tree(env.t.path()), before);
@@ -384,7 +434,10 @@ fn tampered_set_in_s3_is_refused() {
         credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
         ..S3Options::default()
     };
-    S3Store::new("bkt", "", &opts).unwrap().create_bucket().unwrap();
+    S3Store::new("bkt", "", &opts)
+        .unwrap()
+        .create_bucket()
+        .unwrap();
     let url = "s3://bkt/names";
     let ep = srv.endpoint();
     let with_ep = |args: &[&str]| -> Vec<String> {
@@ -402,12 +455,20 @@ fn tampered_set_in_s3_is_refused() {
     );
     assert_eq!(o.status.code(), Some(0));
     let root = srv.object_path("bkt", "names").unwrap();
-    let mpath = manifests(&root).pop().expect("a set manifest on the server's disk");
+    let mpath = manifests(&root)
+        .pop()
+        .expect("a set manifest on the server's disk");
     let pristine = std::fs::read(&mpath).unwrap();
     let m: serde_json::Value = serde_json::from_slice(&pristine).unwrap();
-    for (field, value) in [("aof.dir", "../../x"), ("files[1].path", "appendonlydir/a\u{0}b")] {
-        std::fs::write(&mpath, serde_json::to_vec_pretty(&tamper(&m, field, value)).unwrap())
-            .unwrap();
+    for (field, value) in [
+        ("aof.dir", "../../x"),
+        ("files[1].path", "appendonlydir/a\u{0}b"),
+    ] {
+        std::fs::write(
+            &mpath,
+            serde_json::to_vec_pretty(&tamper(&m, field, value)).unwrap(),
+        )
+        .unwrap();
         let before = tree(env.t.path());
         let server = tree(&root);
         for args in [
@@ -415,7 +476,10 @@ fn tampered_set_in_s3_is_refused() {
             vec!["backups", "verify", url, "--scratch", &env.s("scratch")],
         ] {
             let o = run(
-                &with_ep(&args).iter().map(String::as_str).collect::<Vec<_>>(),
+                &with_ep(&args)
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
                 &penv,
             );
             assert_eq!(o.status.code(), Some(1), "{args:?} with a tampered {field}");
