@@ -297,3 +297,65 @@ fn damaged_aof_is_named_with_its_offset_and_left_alone() {
     assert!(!out.exists());
     assert_eq!(std::fs::read(&aof).unwrap(), &src[..3000]);
 }
+
+/// A string record of [`rdb_of`]: key, value, expiry (unix ms).
+type StrRecord<'a> = (&'a str, &'a str, Option<i64>);
+
+/// An RDB 9 file holding string records `(key, value, expire_ms)` in db 0, in this order
+/// (a key may repeat), with checksum 0 ("not computed", which Redis accepts).
+fn rdb_of(records: &[StrRecord]) -> Vec<u8> {
+    let mut b = b"REDIS0009".to_vec();
+    b.extend([0xfe, 0x00]);
+    for (k, v, exp) in records {
+        if let Some(ms) = exp {
+            b.push(0xfc);
+            b.extend(ms.to_le_bytes());
+        }
+        b.push(0x00);
+        b.push(k.len() as u8);
+        b.extend(k.as_bytes());
+        b.push(v.len() as u8);
+        b.extend(v.as_bytes());
+    }
+    b.push(0xff);
+    b.extend([0u8; 8]);
+    b
+}
+
+#[test]
+fn rdb_digest_of_a_repeated_key_keeps_the_last_record_loaded() {
+    if !common::have_redis() {
+        return;
+    }
+    let t = common::TempDir::new("digest-repeat");
+    // (records with a repeated key, the same dataset without repeats: Redis's oracle)
+    let cases: [(&[StrRecord], &[StrRecord]); 3] = [
+        (
+            &[("a", "1", None), ("b", "2", None), ("a", "3", None)],
+            &[("b", "2", None), ("a", "3", None)],
+        ),
+        // An expired record is dropped on load: it does not replace the earlier one.
+        (
+            &[("a", "1", None), ("b", "2", None), ("a", "3", Some(1000))],
+            &[("a", "1", None), ("b", "2", None)],
+        ),
+        (
+            &[("a", "1", Some(1000)), ("b", "2", None), ("a", "3", None)],
+            &[("b", "2", None), ("a", "3", None)],
+        ),
+    ];
+    for (i, (with_repeat, without)) in cases.iter().enumerate() {
+        let rep = t.path().join(format!("repeat-{i}.rdb"));
+        let plain = t.path().join(format!("plain-{i}.rdb"));
+        std::fs::write(&rep, rdb_of(with_repeat)).unwrap();
+        std::fs::write(&plain, rdb_of(without)).unwrap();
+        let want = common::digest_of_rdb(&plain).unwrap();
+        let (got, code) = digest_cli(&[rep.to_str().unwrap()]);
+        assert_eq!((got.as_str(), code), (want.as_str(), 0), "case {i}");
+        let (j, code) = digest_cli(&[rep.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0);
+        let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(j["keys"], 2, "case {i}: {j}");
+        assert_eq!(j["databases"]["0"], 2, "case {i}: {j}");
+    }
+}

@@ -9,8 +9,8 @@ use clap::Args;
 use serde_json::json;
 
 use redsafe::aof::{detect_kind, AofSet, InputKind};
-use redsafe::keyspace::digest::Flavor;
-use redsafe::keyspace::load::{load_rdb, LoadOptions};
+use redsafe::keyspace::digest::{digest_rdb, hex, Flavor};
+use redsafe::keyspace::load::LoadOptions;
 use redsafe::keyspace::{replay_set_with_progress, Keyspace, ReplayOptions, ReplayReport};
 use redsafe::mmap::MappedFile;
 
@@ -88,13 +88,12 @@ pub fn run(args: DigestArgs) -> Result<u8> {
             bail!("--at applies to an AOF, not to an RDB file");
         }
         let file = MappedFile::open(&args.path)?;
-        let mut ks = Keyspace::new();
         let opts = LoadOptions {
             drop_expired_before: (!args.keep_expired).then(now_ms),
             verify_checksum: !args.no_checksum,
         };
-        let stats = match load_rdb(&mut ks, file.bytes(), opts) {
-            Ok(s) => s,
+        let r = match digest_rdb(file.bytes(), opts, fl) {
+            Ok(r) => r,
             Err(e) => {
                 let e = e.in_file(&args.path);
                 if args.json {
@@ -104,17 +103,22 @@ pub fn run(args: DigestArgs) -> Result<u8> {
                 return Err(e.into());
             }
         };
-        let digest = ks.digest_hex_as(fl)?;
+        let digest = hex(&r.digest);
         if args.json {
+            let databases: serde_json::Map<String, serde_json::Value> = r
+                .databases
+                .iter()
+                .map(|(db, n)| (db.to_string(), json!(n)))
+                .collect();
             let j = json!({
                 "ok": true,
                 "path": args.path.display().to_string(),
                 "source": "rdb",
                 "digest": digest,
                 "redis": args.redis,
-                "keys": ks.len(),
-                "databases": db_counts(&ks),
-                "expired_dropped": stats.expired,
+                "keys": r.keys(),
+                "databases": databases,
+                "expired_dropped": r.stats.expired,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
         } else {

@@ -36,6 +36,13 @@ pub fn xor_digest(d: &mut [u8; 20], data: &[u8]) {
     }
 }
 
+/// `a ^= b`.
+fn xor_into(a: &mut [u8; 20], b: &[u8; 20]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x ^= y;
+    }
+}
+
 /// `mixDigest`.
 pub fn mix_digest(d: &mut [u8; 20], data: &[u8]) {
     xor_digest(d, data);
@@ -179,4 +186,359 @@ impl Keyspace {
     pub fn digest_hex_as(&self, fl: Flavor) -> Result<String> {
         Ok(hex(&dataset_digest(self, fl)?))
     }
+}
+
+/// What [`digest_rdb`] computed: the digest of the dataset an RDB file loads into, and the
+/// keys it counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RdbDigest {
+    /// `DEBUG DIGEST` of the loaded dataset.
+    pub digest: [u8; 20],
+    /// Keys per non-empty database.
+    pub databases: std::collections::BTreeMap<u64, u64>,
+    /// What was loaded and skipped, as [`load_rdb`](super::load::load_rdb) counts it.
+    pub stats: super::load::LoadStats,
+}
+
+impl RdbDigest {
+    /// Keys in all databases.
+    pub fn keys(&self) -> u64 {
+        self.databases.values().sum()
+    }
+}
+
+/// The xor of the SHA1s of a database's key digests (`xorDigest`) and its key count.
+#[derive(Debug, Clone, Copy, Default)]
+struct DbDigest {
+    xor: [u8; 20],
+    keys: u64,
+}
+
+/// Streams one key's value into its digest, element by element (strings, lists, sets,
+/// sorted sets, hashes): the same bytes [`object_digest`] hashes for the loaded value.
+struct ValueDigest {
+    d: [u8; 20],
+    fl: Flavor,
+    elems: u64,
+    /// Sorted sets: the xor of the member digests' SHA1s with the scores as stored, the
+    /// longest member, and for members scored -0 the same xor with "-0" and with "0" (a
+    /// sorted set small enough to become a listpack on load stores -0 as 0).
+    zset_max_len: usize,
+    zset_negz: [u8; 20],
+    zset_negz_as_zero: [u8; 20],
+    zset: Option<[u8; 20]>,
+}
+
+impl ValueDigest {
+    fn new(key: &[u8], fl: Flavor) -> Self {
+        let mut d = [0u8; 20];
+        mix_digest(&mut d, key);
+        ValueDigest {
+            d,
+            fl,
+            elems: 0,
+            zset_max_len: 0,
+            zset_negz: [0; 20],
+            zset_negz_as_zero: [0; 20],
+            zset: None,
+        }
+    }
+
+    fn member_digest(&self, m: &[u8], score: f64) -> [u8; 20] {
+        let mut ed = [0u8; 20];
+        mix_digest(&mut ed, m);
+        mix_digest(&mut ed, self.fl.score(score).as_bytes());
+        ed
+    }
+
+    /// The key digest (without the expiry flag), once the value is walked.
+    fn finish(mut self) -> [u8; 20] {
+        if let Some(mut z) = self.zset {
+            if self.elems as usize <= super::model::ZSET_LISTPACK_ENTRIES
+                && self.zset_max_len <= super::model::ZSET_LISTPACK_VALUE
+            {
+                xor_into(&mut z, &self.zset_negz);
+                xor_into(&mut z, &self.zset_negz_as_zero);
+            }
+            xor_into(&mut self.d, &z);
+        }
+        self.d
+    }
+}
+
+impl crate::rdb::ValueVisitor for ValueDigest {
+    fn begin(
+        &mut self,
+        ty: crate::rdb::ValueType,
+        _type_byte: u8,
+        _len_hint: Option<u64>,
+    ) -> Result<()> {
+        use crate::rdb::ValueType as T;
+        let t: u32 = match ty {
+            T::String => 0,
+            T::List => 1,
+            T::Set => 2,
+            T::Zset => {
+                self.zset = Some([0; 20]);
+                3
+            }
+            T::Hash => 4,
+            other => return Err(Error::usage(format!("no streamed digest for {other:?}"))),
+        };
+        mix_digest(&mut self.d, &t.to_be_bytes());
+        Ok(())
+    }
+
+    fn string(&mut self, v: crate::rdb::encoding::Elem<'_>) -> Result<()> {
+        mix_digest(&mut self.d, v.as_bytes(&mut itoa::Buffer::new()));
+        Ok(())
+    }
+
+    fn list_item(&mut self, v: crate::rdb::encoding::Elem<'_>) -> Result<()> {
+        self.elems += 1;
+        mix_digest(&mut self.d, v.as_bytes(&mut itoa::Buffer::new()));
+        Ok(())
+    }
+
+    fn set_member(&mut self, v: crate::rdb::encoding::Elem<'_>) -> Result<()> {
+        self.elems += 1;
+        xor_digest(&mut self.d, v.as_bytes(&mut itoa::Buffer::new()));
+        Ok(())
+    }
+
+    fn zset_member(&mut self, m: crate::rdb::encoding::Elem<'_>, score: f64) -> Result<()> {
+        self.elems += 1;
+        let mut buf = itoa::Buffer::new();
+        let m = m.as_bytes(&mut buf);
+        self.zset_max_len = self.zset_max_len.max(m.len());
+        let ed = self.member_digest(m, score);
+        if score == 0.0 && score.is_sign_negative() {
+            let z = self.member_digest(m, 0.0);
+            xor_digest(&mut self.zset_negz, &ed);
+            xor_digest(&mut self.zset_negz_as_zero, &z);
+        }
+        if let Some(acc) = &mut self.zset {
+            xor_digest(acc, &ed);
+        }
+        Ok(())
+    }
+
+    fn hash_field(
+        &mut self,
+        f: crate::rdb::encoding::Elem<'_>,
+        v: crate::rdb::encoding::Elem<'_>,
+        expire_ms: Option<u64>,
+    ) -> Result<()> {
+        self.elems += 1;
+        let mut ed = [0u8; 20];
+        mix_digest(&mut ed, f.as_bytes(&mut itoa::Buffer::new()));
+        mix_digest(&mut ed, v.as_bytes(&mut itoa::Buffer::new()));
+        if self.fl == Flavor::Redis74 && expire_ms.is_some() {
+            xor_digest(&mut ed, b"!!hexpire!!");
+        }
+        xor_digest(&mut self.d, &ed);
+        Ok(())
+    }
+}
+
+/// One key record's contribution to its database's digest.
+enum KeyDigest {
+    /// The key's digest (key, type, value, expiry flag).
+    Digest([u8; 20]),
+    /// An empty collection: Redis does not load it.
+    Empty,
+    /// A value this engine cannot digest (e.g. a module's): the error, reported only once
+    /// the whole file has loaded, as when digesting a loaded keyspace.
+    Unsupported(Error),
+}
+
+fn key_digest(
+    e: &crate::rdb::Entry<'_>,
+    offset: u64,
+    fl: Flavor,
+    scratch: &mut crate::rdb::Scratch,
+) -> Result<KeyDigest> {
+    use crate::rdb::ValueType as T;
+    let ty = e.value.value_type();
+    let mut d = match ty {
+        T::String | T::List | T::Set | T::Zset | T::Hash => {
+            let mut v = ValueDigest::new(&e.key, fl);
+            e.value
+                .visit(&mut v, scratch, crate::rdb::DecodeOptions::default())
+                .map_err(|er| er.at(offset).with_key(Some(e.db), &e.key))?;
+            if ty != T::String && v.elems == 0 {
+                return Ok(KeyDigest::Empty);
+            }
+            v.finish()
+        }
+        _ => {
+            let value = e
+                .value
+                .materialize()
+                .map_err(|er| er.at(offset).with_key(Some(e.db), &e.key))?;
+            let value = super::load::from_rdb(value);
+            if value.is_empty_collection() {
+                return Ok(KeyDigest::Empty);
+            }
+            let entry = Entry {
+                value,
+                expire_ms: None,
+            };
+            let mut d = [0u8; 20];
+            mix_digest(&mut d, &e.key);
+            if let Err(er) = object_digest(&mut d, e.db, &e.key, &entry, fl) {
+                return Ok(KeyDigest::Unsupported(er));
+            }
+            d
+        }
+    };
+    // Redis's loader treats an expiry of -1 as none.
+    if e.expire_ms.is_some_and(|x| x != -1) {
+        xor_digest(&mut d, b"!!expire!!");
+    }
+    Ok(KeyDigest::Digest(d))
+}
+
+/// A 64-bit fingerprint of a key in a database, to find repeated keys.
+fn key_fingerprint(db: u64, key: &[u8]) -> u64 {
+    crate::rdb::encoding::hash_bytes(key) ^ (db.wrapping_add(1)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The `DEBUG DIGEST` of the dataset the RDB in `data` loads into (as
+/// [`load_rdb`](super::load::load_rdb) into an empty keyspace followed by
+/// [`dataset_digest`] computes it, with the same errors), in one streaming pass that holds
+/// one value at a time and 8 bytes per key: per-key digests are xored into per-database sums
+/// as the values stream past. A key that appears more than once (the later record replaces
+/// the earlier, as in `load_rdb`) is found from the sorted key fingerprints and corrected in
+/// a second pass over the records sharing a fingerprint.
+pub fn digest_rdb(data: &[u8], opts: super::load::LoadOptions, fl: Flavor) -> Result<RdbDigest> {
+    use crate::rdb::{RdbReader, Record, Scratch};
+    let mut dbs: std::collections::BTreeMap<u64, DbDigest> = Default::default();
+    let mut stats = super::load::LoadStats::default();
+    let mut fingerprints: Vec<u64> = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut unsupported: Option<Error> = None;
+    for item in RdbReader::new(data) {
+        let item = item?;
+        let e = match item.record {
+            Record::Entry(e) => e,
+            Record::ResizeDb { db_size, .. } => {
+                // A hint: bounded by what the file can hold, and ignored when it cannot be
+                // reserved.
+                let n = (db_size as usize).min(data.len() / 8);
+                let _ = fingerprints.try_reserve(n);
+                continue;
+            }
+            // Libraries are not part of the digest, but a load fails on the same records.
+            Record::Function { code } => {
+                super::functions::library_name(&code).map_err(|why| {
+                    Error::corrupt(item.offset, "a function library Redis loads", why)
+                })?;
+                continue;
+            }
+            Record::FunctionPreGa { .. } => {
+                return Err(Error::new(ErrorKind::Unsupported(
+                    "a pre-release (7.0-rc) function record".into(),
+                ))
+                .at(item.offset));
+            }
+            _ => continue,
+        };
+        if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
+            if exp < before {
+                stats.expired += 1;
+                continue;
+            }
+        }
+        let kd = match key_digest(&e, item.offset, fl, &mut scratch)? {
+            KeyDigest::Digest(d) => d,
+            KeyDigest::Empty => {
+                stats.empty += 1;
+                continue;
+            }
+            KeyDigest::Unsupported(er) => {
+                unsupported.get_or_insert(er);
+                stats.keys += 1;
+                continue;
+            }
+        };
+        let acc = dbs.entry(e.db).or_default();
+        xor_digest(&mut acc.xor, &kd);
+        acc.keys += 1;
+        stats.keys += 1;
+        fingerprints.push(key_fingerprint(e.db, &e.key));
+    }
+    if let Some(er) = unsupported {
+        return Err(er);
+    }
+    fingerprints.sort_unstable();
+    let mut repeated: Vec<u64> = fingerprints
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(fingerprints);
+    repeated.dedup();
+    if !repeated.is_empty() {
+        drop_replaced(data, opts, fl, &repeated, &mut dbs)?;
+    }
+    let mut fin = [0u8; 20];
+    let mut databases = std::collections::BTreeMap::new();
+    for (&db, acc) in &dbs {
+        if acc.keys == 0 {
+            continue;
+        }
+        mix_digest(&mut fin, &(db as u32).to_be_bytes());
+        xor_into(&mut fin, &acc.xor);
+        databases.insert(db, acc.keys);
+    }
+    Ok(RdbDigest {
+        digest: fin,
+        databases,
+        stats,
+    })
+}
+
+/// The second pass of [`digest_rdb`]: among the records whose fingerprint is in `repeated`
+/// (sorted), those of a key stored more than once are grouped, and every one but the last is
+/// taken out of its database's sum.
+fn drop_replaced(
+    data: &[u8],
+    opts: super::load::LoadOptions,
+    fl: Flavor,
+    repeated: &[u64],
+    dbs: &mut std::collections::BTreeMap<u64, DbDigest>,
+) -> Result<()> {
+    use crate::rdb::{RdbReader, Record, Scratch};
+    let mut groups: std::collections::HashMap<(u64, Vec<u8>), Vec<[u8; 20]>> = Default::default();
+    let mut scratch = Scratch::default();
+    for item in RdbReader::new(data) {
+        let item = item?;
+        let Record::Entry(e) = item.record else {
+            continue;
+        };
+        if repeated
+            .binary_search(&key_fingerprint(e.db, &e.key))
+            .is_err()
+        {
+            continue;
+        }
+        if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
+            if exp < before {
+                continue;
+            }
+        }
+        if let KeyDigest::Digest(d) = key_digest(&e, item.offset, fl, &mut scratch)? {
+            groups.entry((e.db, e.key.to_vec())).or_default().push(d);
+        }
+    }
+    for ((db, _), ds) in groups {
+        if let (Some(acc), Some((_, replaced))) = (dbs.get_mut(&db), ds.split_last()) {
+            for d in replaced {
+                xor_digest(&mut acc.xor, d);
+                acc.keys -= 1;
+            }
+        }
+    }
+    Ok(())
 }
