@@ -99,6 +99,7 @@ fn dump_rdb_digests_match_redis() {
             &data,
             LoadOptions {
                 drop_expired_before: Some(now_ms()),
+                verify_checksum: true,
             },
             fl,
         );

@@ -418,10 +418,17 @@ pub fn digest_rdb(data: &[u8], opts: super::load::LoadOptions, fl: Flavor) -> Re
     let mut fingerprints: Vec<u64> = Vec::new();
     let mut scratch = Scratch::default();
     let mut unsupported: Option<Error> = None;
-    for item in RdbReader::new(data) {
+    let mut reader = RdbReader::new(data);
+    while let Some(item) = reader.next() {
         let item = item?;
         let e = match item.record {
             Record::Entry(e) => e,
+            Record::Eof { checksum, .. } => {
+                if opts.verify_checksum {
+                    reader.verify_checksum(checksum)?;
+                }
+                continue;
+            }
             Record::ResizeDb { db_size, .. } => {
                 // A hint: bounded by what the file can hold, and ignored when it cannot be
                 // reserved.
