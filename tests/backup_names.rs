@@ -173,17 +173,11 @@ fn hostile(t: &Path) -> Vec<String> {
     ]
 }
 
-/// Restore and verify of the tampered store both exit 1 naming `field`, and nothing in the
-/// tree changes (`watch`: further trees that must not change, e.g. an S3 server's files).
-fn assert_refused(
-    env: &Env,
-    url: &str,
-    field: &str,
-    proc_env: &[(&'static str, String)],
-    watch: &[&Path],
-) {
+/// Restore (by time and by command) and verify of the tampered store exit 1 naming `field`,
+/// and nothing in the tree changes.
+fn assert_refused(env: &Env, url: &str, field: &str) {
     let before = tree(env.t.path());
-    let watched: Vec<_> = watch.iter().map(|w| tree(w)).collect();
+    let proc_env = &[];
     let out = env.s("work/out");
     let o = run(&["restore", url, "--at", "latest", "-o", &out], proc_env);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -210,9 +204,6 @@ fn assert_refused(
         "no output after a refused restore"
     );
     assert_eq!(tree(env.t.path()), before, "the tree changed ({field})");
-    for (w, t) in watch.iter().zip(watched) {
-        assert_eq!(tree(w), t, "{} changed ({field})", w.display());
-    }
 }
 
 /// Every name field of a set manifest, each with every hostile value: restore (by time and
@@ -240,7 +231,7 @@ fn every_tampered_name_is_refused_and_nothing_escapes() {
         for value in hostile(env.t.path()) {
             let bad = tamper(&m, field, &value);
             std::fs::write(&mpath, serde_json::to_vec_pretty(&bad).unwrap()).unwrap();
-            assert_refused(&env, &url, field, &[], &[]);
+            assert_refused(&env, &url, field);
             cases += 1;
         }
     }
@@ -386,10 +377,7 @@ fn symlinked_staging_dirs_and_store_dirs_are_not_followed() {
     }
 
     // 3. A directory inside the store replaced by a link to a copy outside it.
-    let files = env.p(&format!(
-        "store/sets/{}files/appendonlydir",
-        set.dir().trim_start_matches("sets/")
-    ));
+    let files = env.p(&format!("store/{}files/appendonlydir", set.dir()));
     let outside = env.p("outside-objects");
     std::fs::rename(&files, &outside).unwrap();
     std::os::unix::fs::symlink(&outside, &files).unwrap();

@@ -143,6 +143,9 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     if name.len() > NAME_MAX {
         return Some("is longer than 255 bytes");
     }
+    if name.starts_with('/') {
+        return Some("is an absolute path");
+    }
     if name.contains('/') {
         return Some("holds a path separator '/'");
     }
