@@ -24,5 +24,6 @@ pub mod keyspace;
 pub mod mmap;
 pub mod rdb;
 pub mod stats;
+pub mod time;
 
 pub use error::{Error, ErrorKind, Result};

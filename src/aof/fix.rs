@@ -305,7 +305,7 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
                     if ct > t && i == 0 {
                         notes.push(format!(
                             "the RDB part of {name} was written at {} ({ct}), after {t}: the result holds its state, not the state at {t}",
-                            crate::aof::format_utc(ct)
+                            crate::time::format_rfc3339(ct)
                         ));
                     }
                 }

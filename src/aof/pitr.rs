@@ -83,7 +83,7 @@ impl When {
                 command: name.to_string(),
             });
         }
-        parse_time(t)
+        crate::time::parse_time(t)
             .map(|unix| When::Time { unix })
             .map_err(|why| {
                 Error::usage(format!(
@@ -93,135 +93,6 @@ impl When {
                 ))
             })
     }
-}
-
-/// Parses a point in time given on the command line, the one parser of every command that
-/// takes a date-time (`restore --at`, also for backup locations, and `filter --since/--until`
-/// through [`parse_time_or_date`]): unix seconds (`1795364452`), RFC 3339 (`2026-11-22T10:42:16Z`,
-/// `...+01:00`, `...+0100`, `...+01`; a fraction is dropped), or `YYYY-MM-DD HH:MM:SS` (UTC
-/// unless followed by `Z`, `UTC` or an offset). Returns unix seconds or why the text is not a
-/// time.
-pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
-    let t = s.trim();
-    if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
-        return t
-            .parse::<i64>()
-            .map_err(|_| "number out of range".to_string());
-    }
-    parse_datetime(t)
-}
-
-/// [`parse_time`], or a date alone (`YYYY-MM-DD`, meaning 00:00:00 UTC that day).
-pub fn parse_time_or_date(s: &str) -> std::result::Result<i64, String> {
-    let t = s.trim();
-    if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') {
-        return parse_datetime(&format!("{t} 00:00:00"));
-    }
-    parse_time(t)
-}
-
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
-}
-
-fn digits(b: &[u8], n: usize, what: &str) -> std::result::Result<i64, String> {
-    match b.get(..n) {
-        Some(d) if d.iter().all(u8::is_ascii_digit) => {
-            Ok(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
-        }
-        _ => Err(format!("expected {n} digits for the {what}")),
-    }
-}
-
-/// `YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|UTC|±HH:MM|±HHMM|±HH]` → unix seconds (fraction dropped).
-fn parse_datetime(t: &str) -> std::result::Result<i64, String> {
-    let b = t.as_bytes();
-    if b.len() < 19 {
-        return Err("too short for a date and time".into());
-    }
-    let y = digits(b, 4, "year")?;
-    if b[4] != b'-' || b[7] != b'-' {
-        return Err("expected YYYY-MM-DD".into());
-    }
-    let mo = digits(&b[5..], 2, "month")?;
-    let d = digits(&b[8..], 2, "day")?;
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return Err("expected 'T' or a space between the date and the time".into());
-    }
-    let h = digits(&b[11..], 2, "hour")?;
-    if b[13] != b':' || b[16] != b':' {
-        return Err("expected HH:MM:SS".into());
-    }
-    let mi = digits(&b[14..], 2, "minute")?;
-    let s = digits(&b[17..], 2, "second")?;
-    if !(1..=12).contains(&mo) {
-        return Err(format!("month {mo} out of range"));
-    }
-    if d < 1 || d > days_in_month(y, mo) {
-        return Err(format!("day {d} out of range for {y:04}-{mo:02}"));
-    }
-    if h > 23 || mi > 59 || s > 60 {
-        return Err("time of day out of range".into());
-    }
-    let mut rest = &b[19..];
-    if rest.first() == Some(&b'.') || rest.first() == Some(&b',') {
-        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 {
-            return Err("expected digits after the decimal point".into());
-        }
-        rest = &rest[1 + n..];
-    }
-    let rest_s = std::str::from_utf8(rest).unwrap_or("").trim_start();
-    let offset = match rest_s {
-        "" | "Z" | "z" | "UTC" | "utc" | "GMT" => 0,
-        _ => {
-            let r = rest_s.as_bytes();
-            let sign = match r[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return Err(format!("unknown time zone '{rest_s}' (use Z or ±HH:MM)")),
-            };
-            let r = &r[1..];
-            let (oh, om) = match r.len() {
-                2 => (digits(r, 2, "zone hours")?, 0),
-                4 => (
-                    digits(r, 2, "zone hours")?,
-                    digits(&r[2..], 2, "zone minutes")?,
-                ),
-                5 if r[2] == b':' => (
-                    digits(r, 2, "zone hours")?,
-                    digits(&r[3..], 2, "zone minutes")?,
-                ),
-                _ => return Err(format!("bad zone offset '{rest_s}' (use ±HH:MM)")),
-            };
-            if oh > 23 || om > 59 {
-                return Err(format!("zone offset '{rest_s}' out of range"));
-            }
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -672,9 +543,9 @@ pub fn plan_cut_with_progress(
                 return Err(Error::usage(format!(
                     "{} ({unix}) is before the BASE of this AOF was written ({} = {bt}): \
                      the oldest point it can restore to is {}",
-                    crate::aof::format_utc(*unix),
-                    crate::aof::format_utc(bt),
-                    crate::aof::format_utc(bt)
+                    crate::time::format_rfc3339(*unix),
+                    crate::time::format_rfc3339(bt),
+                    crate::time::format_rfc3339(bt)
                 ))
                 .in_file(&base_path));
             }
@@ -683,9 +554,9 @@ pub fn plan_cut_with_progress(
             if c.file == 0 && c.offset == 0 {
                 return Err(Error::usage(format!(
                     "the AOF has nothing before {} ({unix}): its first timestamp is {}",
-                    crate::aof::format_utc(*unix),
+                    crate::time::format_rfc3339(*unix),
                     p.first_ts
-                        .map(|t| format!("{} ({t})", crate::aof::format_utc(t)))
+                        .map(|t| format!("{} ({t})", crate::time::format_rfc3339(t)))
                         .unwrap_or_else(|| "unknown".into())
                 ))
                 .in_file(&base_path));

@@ -22,7 +22,6 @@ pub mod retention;
 pub mod s3;
 pub mod ship;
 pub mod store;
-pub mod timeutil;
 
 pub use store::{Meta, ObjectInfo, Store, StoreError};
 

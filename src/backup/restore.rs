@@ -19,7 +19,7 @@ use super::layout::{safe_path, UnsafeName};
 use super::local::sync_dir;
 use super::plan::{PlanError, RestorePlan, Target};
 use super::store::Store;
-use super::timeutil::format_rfc3339;
+use crate::time::format_rfc3339;
 use crate::fsutil::AtomicDir;
 
 /// Errors while restoring.

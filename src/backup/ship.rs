@@ -24,7 +24,7 @@ use super::codec::{self, Packed};
 use super::layout::{next_set_id, SegmentName, SetName, CHAIN_BREAK};
 use super::retention::{self, Candidate, Policy, Verdict};
 use super::store::{Meta, Store, StoreError};
-use super::timeutil::{format_rfc3339, now};
+use crate::time::{format_rfc3339, now};
 
 /// Errors while shipping.
 #[derive(Debug, thiserror::Error)]

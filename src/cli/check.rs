@@ -375,7 +375,7 @@ pub(crate) fn failure_json(f: &aof::ReadFailure) -> serde_json::Value {
 }
 
 fn ts_text(ts: i64) -> String {
-    format!("{ts} ({})", aof::format_utc(ts))
+    format!("{ts} ({})", redsafe::time::format_rfc3339(ts))
 }
 
 fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
@@ -399,7 +399,7 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
                 rdb.keys
             );
             if let Some(c) = rdb.ctime {
-                d.push_str(&format!(", written {}", aof::format_utc(c)));
+                d.push_str(&format!(", written {}", redsafe::time::format_rfc3339(c)));
             }
             desc.push(d);
         }
@@ -415,8 +415,8 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
             if let (Some(a), Some(b)) = (f.state.first_timestamp, f.state.timestamp) {
                 desc.push(format!(
                     "#TS {} .. {}",
-                    aof::format_utc(a),
-                    aof::format_utc(b)
+                    redsafe::time::format_rfc3339(a),
+                    redsafe::time::format_rfc3339(b)
                 ));
             }
         }

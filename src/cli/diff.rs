@@ -17,7 +17,7 @@ use redsafe::rdb::Entry;
 
 use super::args::{parse_size, KeyFilterArgs};
 use super::output::byte_progress;
-use super::stats::iso8601_ms;
+use redsafe::time::format_rfc3339_ms as iso8601_ms;
 use super::{EXIT_DAMAGED, EXIT_OK};
 
 /// Output formats of `redsafe diff`.

@@ -184,7 +184,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
 
 /// The `--at` time of `digest` and `compact` (unix seconds or a date-time), if given.
 pub(super) fn parse_at(at: Option<&str>) -> Result<Option<i64>> {
-    at.map(|t| redsafe::aof::pitr::parse_time(t).map_err(|e| anyhow::anyhow!("--at {t}: {e}")))
+    at.map(|t| redsafe::time::parse_time(t).map_err(|e| anyhow::anyhow!("--at {t}: {e}")))
         .transpose()
 }
 

@@ -96,7 +96,7 @@ fn action_json(set: &AofSet, plan: &FixPlan) -> serde_json::Value {
 }
 
 fn ts(t: Option<i64>) -> String {
-    t.map(|t| format!("{t} ({})", aof::format_utc(t)))
+    t.map(|t| format!("{t} ({})", redsafe::time::format_rfc3339(t)))
         .unwrap_or_else(|| "unknown".into())
 }
 

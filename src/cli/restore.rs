@@ -13,7 +13,8 @@ use redsafe::aof::pitr::{
     plan_cut_with_progress, CutPlan, CutReason, DirOutput, FileKeep, OutputSummary, RestoreOutput,
     Target, When,
 };
-use redsafe::aof::{detect_kind, format_utc, AofSet, InputKind};
+use redsafe::aof::{detect_kind, AofSet, InputKind};
+use redsafe::time::format_rfc3339 as format_utc;
 
 use super::output::outln;
 use super::output::{byte_progress, error_json};

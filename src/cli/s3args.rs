@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use redsafe::backup::retention::Policy;
-use redsafe::backup::timeutil::parse_duration;
+use redsafe::time::parse_duration;
 use redsafe::backup::S3Options;
 
 /// S3 connection options. Credentials come from the standard AWS environment variables and
