@@ -30,7 +30,7 @@ use std::ffi::OsString;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::aof::check::{scan_set, FileReport, ScanOptions, SetVisitor, Verdict};
+use crate::aof::check::{scan_set, FileReport, ScanOptions, SetReport, SetVisitor, Verdict};
 use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
 use crate::aof::reader::AofItem;
 use crate::aof::set::{AofPart, AofSet, PartRole};
@@ -244,10 +244,19 @@ impl CutPlan {
     }
 }
 
-struct Planner<'t> {
-    target: &'t Target,
+/// The one rule that decides where a set is cut for a [`Target`]: fed the records of a set
+/// in load order (it is a [`SetVisitor`]), it stops the walk at the cut. [`plan_cut`] drives
+/// it over a set on disk; the replay engine drives it while replaying (so `compact --at` and
+/// `digest --at` cut exactly where `restore --at` does); `fix --truncate-to-timestamp` and
+/// `filter --until-first` are callers of [`plan_cut`]. After the walk, [`Cutter::finish`]
+/// checks the result (a time before the BASE, no stamps, a command that never occurs,
+/// damage before the cut) and gives the [`CutPlan`].
+pub struct Cutter {
+    target: Target,
     /// Resolved `(file, offset)` for offset targets.
     at_offset: Option<(usize, u64)>,
+    /// Command names of a `before:` target.
+    before: Vec<String>,
     cut: Option<CutPoint>,
     reason: Option<CutReason>,
     error: Option<Error>,
@@ -266,7 +275,59 @@ struct Planner<'t> {
     last_start: u64,
 }
 
-impl Planner<'_> {
+impl Cutter {
+    /// A cutter for `target` over `set` (resolves a `FILE:OFFSET` target's file).
+    pub fn new(set: &AofSet, target: &Target) -> Result<Cutter> {
+        if set.parts.is_empty() {
+            return Err(Error::usage(format!(
+                "{}: the manifest lists no BASE and no INCR file: nothing to restore",
+                set.dir.display()
+            )));
+        }
+        let at_offset = match target {
+            Target::Offset { file, offset } => Some((resolve_file(set, file)?, *offset)),
+            Target::When(_) => None,
+        };
+        let before = match target {
+            Target::When(When::BeforeCommand { command }) => command
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Cutter {
+            target: target.clone(),
+            at_offset,
+            before,
+            cut: None,
+            reason: None,
+            error: None,
+            commands: 0,
+            commands_at_multi: 0,
+            open_multi: None,
+            last_ts: None,
+            last_ts_at_multi: None,
+            first_ts: None,
+            timestamps: 0,
+            base_ctime: None,
+            base_first_ts: None,
+            base_keys: 0,
+            set_paths: set.parts.iter().map(|p| p.path.clone()).collect(),
+            last_start: 0,
+        })
+    }
+
+    /// The cut found so far (the walk stopped there), if any.
+    pub fn cut(&self) -> Option<CutPoint> {
+        self.cut
+    }
+
+    /// True once the walk must stop: the cut was found or the target is impossible.
+    pub fn done(&self) -> bool {
+        self.cut.is_some() || self.error.is_some()
+    }
+
     fn cut_here(&mut self, file: usize, offset: u64, reason: CutReason) -> ControlFlow<()> {
         let offset = match self.open_multi {
             Some(m) => {
@@ -282,7 +343,7 @@ impl Planner<'_> {
     }
 }
 
-impl SetVisitor for Planner<'_> {
+impl SetVisitor for Cutter {
     fn rdb(&mut self, index: usize, _data: &[u8], report: &RdbReport) -> ControlFlow<()> {
         if index == 0 {
             self.base_keys = report.keys;
@@ -327,6 +388,23 @@ impl SetVisitor for Planner<'_> {
         match item {
             AofItem::Annotation(a) => {
                 let Some(ts) = a.timestamp else {
+                    let time_target = matches!(self.target, Target::When(When::Time { .. }));
+                    if time_target && crate::aof::parse_timestamp(a.text) == Some(Err(())) {
+                        // redis-check-aof --truncate-to-timestamp refuses such a file too:
+                        // where the target falls cannot be known.
+                        self.error = Some(
+                            Error::new(crate::error::ErrorKind::Corrupt {
+                                expected: "a valid #TS:<unix seconds> annotation",
+                                found: format!(
+                                    "'{}'",
+                                    crate::error::escape_bytes(a.text.trim_ascii_end())
+                                ),
+                            })
+                            .in_file(&self.set_paths[index])
+                            .at(a.offset),
+                        );
+                        return ControlFlow::Break(());
+                    }
                     return ControlFlow::Continue(());
                 };
                 self.timestamps += 1;
@@ -337,15 +415,15 @@ impl SetVisitor for Planner<'_> {
                     self.base_first_ts = Some(ts);
                 }
                 if let Target::When(When::Time { unix }) = self.target {
-                    if ts > *unix {
+                    if ts > unix {
                         return self.cut_here(index, a.offset, CutReason::Timestamp { stamp: ts });
                     }
                 }
                 self.last_ts = Some(ts);
             }
             AofItem::Command(c) => {
-                if let Target::When(When::BeforeCommand { command }) = self.target {
-                    if c.is(command) {
+                if !self.before.is_empty() {
+                    if self.before.iter().any(|n| c.is(n)) {
                         let reason = CutReason::Command {
                             name: String::from_utf8_lossy(c.name()).into_owned(),
                             command_offset: c.offset,
@@ -422,187 +500,171 @@ pub fn plan_cut_with_progress(
     target: &Target,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CutPlan> {
-    if set.parts.is_empty() {
-        return Err(Error::usage(format!(
-            "{}: the manifest lists no BASE and no INCR file: nothing to restore",
-            set.dir.display()
-        )));
-    }
-    let at_offset = match target {
-        Target::Offset { file, offset } => Some((resolve_file(set, file)?, *offset)),
-        Target::When(_) => None,
-    };
-    let mut p = Planner {
-        target,
-        at_offset,
-        cut: None,
-        reason: None,
-        error: None,
-        commands: 0,
-        commands_at_multi: 0,
-        open_multi: None,
-        last_ts: None,
-        last_ts_at_multi: None,
-        first_ts: None,
-        timestamps: 0,
-        base_ctime: None,
-        base_first_ts: None,
-        base_keys: 0,
-        set_paths: set.parts.iter().map(|p| p.path.clone()).collect(),
-        last_start: 0,
-    };
+    let mut p = Cutter::new(set, target)?;
     let report = scan_set(set, ScanOptions::default(), &mut p, progress)?;
-    if let Some(e) = p.error.take() {
-        return Err(e);
-    }
-    // The BASE holds the state at the fork of the rewrite that wrote it; every INCR command
-    // after it ran after that fork. An RDB's `ctime` is taken by the child just after the
-    // fork, so it can be a second later than the first stamp of the next INCR: the earlier
-    // of the two bounds the restorable range.
-    let base_time = match set.parts.first() {
-        Some(b) if b.rdb && b.role != PartRole::Incr => match (p.base_ctime, p.first_ts) {
-            (Some(c), Some(f)) => Some(c.min(f)),
-            (c, _) => c,
-        },
-        Some(_) => p.base_first_ts,
-        None => None,
-    };
-    let set_path = set
-        .manifest_path
-        .clone()
-        .unwrap_or_else(|| set.parts[0].path.clone());
-    let base_path = set.parts[0].path.clone();
-    if p.cut.is_none() {
-        // Nothing stopped the walk: the whole set was read (or damage stopped it).
-        match report.verdict {
-            Verdict::Valid => {}
-            Verdict::Truncatable { file, ok_up_to }
-                if report
-                    .files
-                    .get(file)
-                    .and_then(|f| f.failure.as_ref())
-                    .is_some_and(|f| f.truncated) =>
-            {
-                p.cut = Some(CutPoint {
-                    file,
-                    offset: ok_up_to,
-                });
-                p.reason = Some(CutReason::TruncatedTail);
-            }
-            _ => {
-                let f = report.damaged_file();
-                let err = f
-                    .and_then(|f| {
-                        f.rdb_error
-                            .clone()
-                            .or_else(|| f.failure.as_ref().map(|x| x.error.clone()))
-                    })
-                    .unwrap_or_else(|| {
-                        Error::usage(format!(
-                            "{} is missing",
-                            f.map(|f| f.path.display().to_string()).unwrap_or_default()
-                        ))
-                    });
-                let hint = match f.and_then(|f| f.failure.as_ref()) {
-                    Some(x) if x.loader_goes_on => {
-                        " (redis-server's own loader skips this record, but redis-check-aof \
-                         and a cut stop there: `redsafe fix --salvage` drops just it)"
-                    }
-                    _ => "",
-                };
-                return Err(err.and_context(format!(
-                    "the AOF is damaged before the restore point ({}); repair it first \
-                     (redsafe fix) or restore to an earlier point{hint}",
-                    report.verdict.name()
-                )));
-            }
+    p.finish(set, &report)
+}
+
+impl Cutter {
+    /// Checks the walk's outcome and builds the plan: the errors of [`plan_cut`] (a time
+    /// before the BASE, no `#TS:` for a time target, a command that never occurs, damage
+    /// before the cut), and a truncated tail of the last file cut off. `report` is the walk's
+    /// report ([`scan_set`] or the replay's).
+    pub fn finish(mut self, set: &AofSet, report: &SetReport) -> Result<CutPlan> {
+        let p = &mut self;
+        let target = &p.target.clone();
+        if let Some(e) = p.error.take() {
+            return Err(e);
         }
-        match target {
-            Target::When(When::BeforeCommand { command }) => {
-                return Err(Error::usage(format!(
-                    "no {} command in the AOF ({} commands read): nothing to restore before",
-                    command.to_ascii_uppercase(),
-                    p.commands
-                ))
-                .in_file(&set_path));
+        // The BASE holds the state at the fork of the rewrite that wrote it; every INCR command
+        // after it ran after that fork. An RDB's `ctime` is taken by the child just after the
+        // fork, so it can be a second later than the first stamp of the next INCR: the earlier
+        // of the two bounds the restorable range.
+        let base_time = match set.parts.first() {
+            Some(b) if b.rdb && b.role != PartRole::Incr => match (p.base_ctime, p.first_ts) {
+                (Some(c), Some(f)) => Some(c.min(f)),
+                (c, _) => c,
+            },
+            Some(_) => p.base_first_ts,
+            None => None,
+        };
+        let set_path = set
+            .manifest_path
+            .clone()
+            .unwrap_or_else(|| set.parts[0].path.clone());
+        let base_path = set.parts[0].path.clone();
+        if p.cut.is_none() {
+            // Nothing stopped the walk: the whole set was read (or damage stopped it).
+            match report.verdict {
+                Verdict::Valid => {}
+                Verdict::Truncatable { file, ok_up_to }
+                    if report
+                        .files
+                        .get(file)
+                        .and_then(|f| f.failure.as_ref())
+                        .is_some_and(|f| f.truncated) =>
+                {
+                    p.cut = Some(CutPoint {
+                        file,
+                        offset: ok_up_to,
+                    });
+                    p.reason = Some(CutReason::TruncatedTail);
+                }
+                _ => {
+                    let f = report.damaged_file();
+                    let err = f
+                        .and_then(|f| {
+                            f.rdb_error
+                                .clone()
+                                .or_else(|| f.failure.as_ref().map(|x| x.error.clone()))
+                        })
+                        .unwrap_or_else(|| {
+                            Error::usage(format!(
+                                "{} is missing",
+                                f.map(|f| f.path.display().to_string()).unwrap_or_default()
+                            ))
+                        });
+                    let hint = match f.and_then(|f| f.failure.as_ref()) {
+                        Some(x) if x.loader_goes_on => {
+                            " (redis-server's own loader skips this record, but redis-check-aof \
+                         and a cut stop there: `redsafe fix --salvage` drops just it)"
+                        }
+                        _ => "",
+                    };
+                    return Err(err.and_context(format!(
+                        "the AOF is damaged before the restore point ({}); repair it first \
+                     (redsafe fix) or restore to an earlier point{hint}",
+                        report.verdict.name()
+                    )));
+                }
             }
-            Target::When(When::Time { .. }) if p.timestamps == 0 => {
-                return Err(Error::usage(
+            match target {
+                Target::When(When::BeforeCommand { command }) => {
+                    return Err(Error::usage(format!(
+                        "no {} command in the AOF ({} commands read): nothing to restore before",
+                        command.to_ascii_uppercase(),
+                        p.commands
+                    ))
+                    .in_file(&set_path));
+                }
+                Target::When(When::Time { .. }) if p.timestamps == 0 => {
+                    return Err(Error::usage(
                     "the AOF has no #TS: timestamp annotations (aof-timestamp-enabled was off), \
                      so it cannot be restored to a time; use --at latest, --at before:COMMAND \
                      or --at-offset FILE:OFFSET",
                 )
                 .in_file(&set_path));
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    if let Target::When(When::Time { unix }) = target {
-        if let Some(bt) = base_time {
-            if *unix < bt {
-                return Err(Error::usage(format!(
-                    "{} ({unix}) is before the BASE of this AOF was written ({} = {bt}): \
+        if let Target::When(When::Time { unix }) = target {
+            if let Some(bt) = base_time {
+                if *unix < bt {
+                    return Err(Error::usage(format!(
+                        "{} ({unix}) is before the BASE of this AOF was written ({} = {bt}): \
                      the oldest point it can restore to is {}",
-                    crate::time::format_rfc3339(*unix),
-                    crate::time::format_rfc3339(bt),
-                    crate::time::format_rfc3339(bt)
-                ))
-                .in_file(&base_path));
+                        crate::time::format_rfc3339(*unix),
+                        crate::time::format_rfc3339(bt),
+                        crate::time::format_rfc3339(bt)
+                    ))
+                    .in_file(&base_path));
+                }
+            }
+            if let Some(c) = p.cut {
+                if c.file == 0 && c.offset == 0 {
+                    return Err(Error::usage(format!(
+                        "the AOF has nothing before {} ({unix}): its first timestamp is {}",
+                        crate::time::format_rfc3339(*unix),
+                        p.first_ts
+                            .map(|t| format!("{} ({t})", crate::time::format_rfc3339(t)))
+                            .unwrap_or_else(|| "unknown".into())
+                    ))
+                    .in_file(&base_path));
+                }
             }
         }
         if let Some(c) = p.cut {
-            if c.file == 0 && c.offset == 0 {
-                return Err(Error::usage(format!(
-                    "the AOF has nothing before {} ({unix}): its first timestamp is {}",
-                    crate::time::format_rfc3339(*unix),
-                    p.first_ts
-                        .map(|t| format!("{} ({t})", crate::time::format_rfc3339(t)))
-                        .unwrap_or_else(|| "unknown".into())
-                ))
-                .in_file(&base_path));
+            if let Some(part) = set.parts.get(c.file) {
+                if part.rdb && c.offset < report.files.get(c.file).map_or(0, |f| f.resp_offset) {
+                    return Err(Error::usage(format!(
+                        "the restore point falls inside the RDB part of {}: an RDB cannot be cut",
+                        part.path.display()
+                    )));
+                }
             }
         }
-    }
-    if let Some(c) = p.cut {
-        if let Some(part) = set.parts.get(c.file) {
-            if part.rdb && c.offset < report.files.get(c.file).map_or(0, |f| f.resp_offset) {
-                return Err(Error::usage(format!(
-                    "the restore point falls inside the RDB part of {}: an RDB cannot be cut",
-                    part.path.display()
-                )));
-            }
-        }
-    }
-    let files = set
-        .parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| {
-            let size = report
-                .files
-                .get(i)
-                .map(|f| f.size)
-                .or(part.size)
-                .unwrap_or(0);
-            match p.cut {
-                Some(c) if i > c.file => FileKeep::Dropped,
-                Some(c) if i == c.file && c.offset < size => FileKeep::Prefix { len: c.offset },
-                _ => FileKeep::Whole { size },
-            }
+        let files = set
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let size = report
+                    .files
+                    .get(i)
+                    .map(|f| f.size)
+                    .or(part.size)
+                    .unwrap_or(0);
+                match p.cut {
+                    Some(c) if i > c.file => FileKeep::Dropped,
+                    Some(c) if i == c.file && c.offset < size => FileKeep::Prefix { len: c.offset },
+                    _ => FileKeep::Whole { size },
+                }
+            })
+            .collect();
+        Ok(CutPlan {
+            target: target.clone(),
+            cut: p.cut,
+            reason: p.reason.take(),
+            files,
+            commands_kept: p.commands,
+            base_keys: p.base_keys,
+            last_timestamp: p.last_ts,
+            first_timestamp: p.first_ts,
+            base_time,
+            timestamps_seen: p.timestamps,
         })
-        .collect();
-    Ok(CutPlan {
-        target: target.clone(),
-        cut: p.cut,
-        reason: p.reason,
-        files,
-        commands_kept: p.commands,
-        base_keys: p.base_keys,
-        last_timestamp: p.last_ts,
-        first_timestamp: p.first_ts,
-        base_time,
-        timestamps_seen: p.timestamps,
-    })
+    }
 }
 
 fn resolve_file(set: &AofSet, f: &FileRef) -> Result<usize> {

@@ -24,6 +24,7 @@ mod salvage;
 mod ship;
 mod stats;
 mod timeline;
+mod timetravel;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]

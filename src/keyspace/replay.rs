@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 
 use super::load::{load_rdb, LoadOptions};
 use super::{ApplyError, Client, Keyspace};
+use crate::aof::pitr::{CutPlan, Cutter, Target};
 use crate::aof::{
     scan_set, AofItem, AofPart, AofSet, FileReport, ScanOptions, SetReport, SetVisitor,
 };
@@ -23,9 +24,10 @@ pub struct ReplayOptions {
     /// The clock (unix ms) for relative expiries and `XADD *` in commands before the first
     /// `#TS:` annotation (after one, its time is used). Default: now.
     pub now_ms: Option<i64>,
-    /// Stop before the first `#TS:` annotation later than this unix second (the cut
-    /// `redis-check-aof --truncate-to-timestamp` makes).
-    pub until: Option<i64>,
+    /// Replay only up to this restore point: the cut [`crate::aof::pitr::plan_cut`] makes
+    /// for it (the same [`Cutter`] decides), so a replay to a time, to `before:COMMAND` or to
+    /// `FILE:OFFSET` holds exactly what `restore` to that point keeps.
+    pub target: Option<Target>,
     /// Fail on the first command Redis would refuse instead of skipping it.
     pub strict: bool,
     /// Number of databases (`databases`); default 16.
@@ -49,8 +51,10 @@ pub struct ReplayReport {
     pub rejections: Vec<(String, ApplyError)>,
     /// Transactions left open at the end of a file (dropped).
     pub open_transactions: u64,
-    /// True when the replay stopped at [`ReplayOptions::until`].
+    /// True when the replay stopped at a cut for [`ReplayOptions::target`].
     pub cut: bool,
+    /// With a target: where the set was cut and why (as `restore` reports it).
+    pub plan: Option<CutPlan>,
 }
 
 impl ReplayReport {
@@ -77,6 +81,7 @@ struct Visitor<'o, 'c> {
     open: u64,
     cut: bool,
     fatal: Option<Error>,
+    cutter: Option<Cutter>,
     default_now: i64,
     on_timestamp: &'c mut dyn FnMut(i64, &Keyspace),
 }
@@ -102,7 +107,10 @@ impl SetVisitor for Visitor<'_, '_> {
         ControlFlow::Continue(())
     }
 
-    fn rdb(&mut self, _index: usize, data: &[u8], _report: &RdbReport) -> ControlFlow<()> {
+    fn rdb(&mut self, index: usize, data: &[u8], report: &RdbReport) -> ControlFlow<()> {
+        if let Some(c) = &mut self.cutter {
+            let _ = c.rdb(index, data, report);
+        }
         match load_rdb(&mut self.ks, data, LoadOptions::default()) {
             Ok(s) => {
                 self.rdb_keys += s.keys;
@@ -115,14 +123,21 @@ impl SetVisitor for Visitor<'_, '_> {
         }
     }
 
-    fn item(&mut self, _index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+    fn item(&mut self, index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+        if let Some(c) = &mut self.cutter {
+            if c.item(index, item).is_break() {
+                // The cut (or why there is none): a transaction open here is before it only
+                // up to its MULTI, which is where the cutter puts the cut.
+                if self.client.in_multi() {
+                    self.client.discard();
+                }
+                self.cut = c.cut().is_some();
+                return ControlFlow::Break(());
+            }
+        }
         match item {
             AofItem::Annotation(a) => {
                 if let Some(ts) = a.timestamp {
-                    if self.opts.until.is_some_and(|u| ts > u) {
-                        self.cut = true;
-                        return ControlFlow::Break(());
-                    }
                     (self.on_timestamp)(ts, &self.ks);
                 }
                 ControlFlow::Continue(())
@@ -155,7 +170,16 @@ impl SetVisitor for Visitor<'_, '_> {
         }
     }
 
-    fn file_end(&mut self, _index: usize, _report: &FileReport) -> ControlFlow<()> {
+    fn file_end(&mut self, index: usize, report: &FileReport) -> ControlFlow<()> {
+        if let Some(c) = &mut self.cutter {
+            if c.file_end(index, report).is_break() && c.done() {
+                if self.client.in_multi() {
+                    self.client.discard();
+                }
+                self.cut = c.cut().is_some();
+                return ControlFlow::Break(());
+            }
+        }
         if self.client.in_multi() {
             self.client.discard();
             self.open += 1;
@@ -206,6 +230,11 @@ pub fn replay_set_with_progress(
         open: 0,
         cut: false,
         fatal: None,
+        cutter: opts
+            .target
+            .as_ref()
+            .map(|t| Cutter::new(set, t))
+            .transpose()?,
         default_now,
         on_timestamp,
     };
@@ -217,6 +246,11 @@ pub fn replay_set_with_progress(
     if let Some(e) = v.fatal {
         return Err(e);
     }
+    let plan = v
+        .cutter
+        .take()
+        .map(|c| c.finish(set, &report))
+        .transpose()?;
     Ok(ReplayReport {
         keyspace: v.ks,
         set: report,
@@ -226,5 +260,6 @@ pub fn replay_set_with_progress(
         rejections: v.rejections,
         open_transactions: v.open,
         cut: v.cut,
+        plan,
     })
 }
