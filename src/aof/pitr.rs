@@ -422,14 +422,12 @@ impl SetVisitor for Cutter {
                 self.last_ts = Some(ts);
             }
             AofItem::Command(c) => {
-                if !self.before.is_empty() {
-                    if self.before.iter().any(|n| c.is(n)) {
-                        let reason = CutReason::Command {
-                            name: String::from_utf8_lossy(c.name()).into_owned(),
-                            command_offset: c.offset,
-                        };
-                        return self.cut_here(index, c.offset, reason);
-                    }
+                if self.before.iter().any(|n| c.is(n)) {
+                    let reason = CutReason::Command {
+                        name: String::from_utf8_lossy(c.name()).into_owned(),
+                        command_offset: c.offset,
+                    };
+                    return self.cut_here(index, c.offset, reason);
                 }
                 if c.is("multi") {
                     self.open_multi = Some(c.offset);
