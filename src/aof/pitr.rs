@@ -318,6 +318,24 @@ impl Cutter {
         })
     }
 
+    /// Forgets an open transaction: for a caller that feeds records of separate ranges of a
+    /// file (what survives salvaging), where a `MULTI` before a gap does not enclose what
+    /// follows it.
+    pub fn reset_transaction(&mut self) {
+        self.open_multi = None;
+    }
+
+    /// The reason for the cut found so far, if any.
+    pub fn reason(&self) -> Option<&CutReason> {
+        self.reason.as_ref()
+    }
+
+    /// Takes the error that stopped the walk (an impossible target or an invalid `#TS:` for
+    /// a time target), if any.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
     /// The cut found so far (the walk stopped there), if any.
     pub fn cut(&self) -> Option<CutPoint> {
         self.cut
@@ -396,7 +414,7 @@ impl SetVisitor for Cutter {
                             Error::new(crate::error::ErrorKind::Corrupt {
                                 expected: "a valid #TS:<unix seconds> annotation",
                                 found: format!(
-                                    "'{}'",
+                                    "invalid timestamp annotation '{}'",
                                     crate::error::escape_bytes(a.text.trim_ascii_end())
                                 ),
                             })

@@ -43,10 +43,11 @@ pub struct FixArgs {
     /// confirmation on a terminal unless --yes. Stop Redis first.
     #[arg(long)]
     pub in_place: bool,
-    /// Keep only what was written at or before this unix time (seconds): cut at the first
-    /// `#TS:` annotation above it and drop the later INCR files from the manifest.
+    /// Keep only what was written at or before this time (unix seconds, RFC 3339 or
+    /// 'YYYY-MM-DD HH:MM:SS' UTC, as `restore --at`): cut at the first `#TS:` annotation
+    /// above it and drop the later INCR files from the manifest.
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
-    pub truncate_to_timestamp: Option<i64>,
+    pub truncate_to_timestamp: Option<String>,
     /// Skip damaged regions in the middle of files (torn writes, zeroed pages), resume at the
     /// next command boundary and keep everything after it; every loss is reported.
     #[arg(long)]
@@ -236,6 +237,22 @@ fn refuse_json(e: &redsafe::Error) -> Result<()> {
 
 /// Runs `redsafe fix`.
 pub fn run(args: FixArgs) -> Result<u8> {
+    let truncate_to = match args.truncate_to_timestamp.as_deref() {
+        None => None,
+        // Any integer, as redis-check-aof takes it (strtol).
+        Some(t) if t.trim().parse::<i64>().is_ok() => t.trim().parse::<i64>().ok(),
+        Some(t) => match redsafe::aof::pitr::When::parse(t)? {
+            redsafe::aof::pitr::When::Time { unix } => Some(unix),
+            redsafe::aof::pitr::When::Latest => None,
+            redsafe::aof::pitr::When::BeforeCommand { .. } => {
+                return Err(redsafe::Error::usage(format!(
+                    "--truncate-to-timestamp {t}: fix cuts at a time; to cut before a command use \
+                     `redsafe restore --at {t}` (a loadable copy) or `redsafe filter --until-first`"
+                ))
+                .into())
+            }
+        },
+    };
     let set = match AofSet::open(&args.path) {
         Ok(s) => s,
         Err(e) if e.is_damage() => {
@@ -267,7 +284,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
         }
     }
     let opts = FixOptions {
-        truncate_to_timestamp: args.truncate_to_timestamp,
+        truncate_to_timestamp: truncate_to,
         salvage: args.salvage,
         scan: aof::ScanOptions {
             rdb: CheckOptions::default(),
