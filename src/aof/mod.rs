@@ -33,6 +33,7 @@
 //! # Ok::<(), redsafe::Error>(())
 //! ```
 
+pub mod boundary;
 pub mod check;
 pub mod filter;
 pub mod fix;

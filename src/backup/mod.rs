@@ -9,7 +9,6 @@
 //! - [`ship`]: consistent snapshots of a Redis data directory and their upload;
 //!   [`restore`]: execution of a restore plan into a new directory.
 
-pub mod aofscan;
 pub mod catalog;
 pub mod codec;
 pub mod cron;
