@@ -263,12 +263,9 @@ pub fn restore(
     let set_id = plan.set.id.as_str();
     let written = AtomicU64::new(0);
 
-    // 1. The set's files, in parallel (the original AOF manifest is rewritten below instead).
-    let files: Vec<_> = m
-        .files
-        .iter()
-        .filter(|f| f.role != FileRole::AofManifest)
-        .collect();
+    // 1. The set's files, in parallel (the original AOF manifest is rewritten below, keeping
+    //    its entries' extra keys such as Redis 8's `startoffset`).
+    let files: Vec<_> = m.files.iter().collect();
     let next = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let first_err: Mutex<Option<RestoreError>> = Mutex::new(None);
@@ -531,21 +528,32 @@ pub fn restore(
             ));
         }
         report.last_ts = last_ts;
-        // The manifest: base plus the INCR files present (no history).
+        // The manifest: base plus the INCR files present (no history), with the extra keys the
+        // original manifest gave each (only read for those; names come from the set manifest).
+        let original = fs::read(aof_dir.join(&aof.manifest))
+            .ok()
+            .and_then(|b| Manifest::parse(&b).ok());
+        let extras = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+            original
+                .as_ref()
+                .and_then(|o| o.entries.iter().find(|e| e.name == name.as_bytes()))
+                .map(|e| e.extra.clone())
+                .unwrap_or_default()
+        };
         let mut entries = Vec::new();
         if let Some(b) = base {
-            entries.push(ManifestEntry::new(
+            let mut e = ManifestEntry::new(
                 file_name(&b.path).into_bytes(),
                 b.seq.unwrap_or(1) as i64,
                 FileType::Base,
-            ));
+            );
+            e.extra = extras(&file_name(&b.path));
+            entries.push(e);
         }
         for (seq, name) in &incrs {
-            entries.push(ManifestEntry::new(
-                name.clone().into_bytes(),
-                *seq as i64,
-                FileType::Incr,
-            ));
+            let mut e = ManifestEntry::new(name.clone().into_bytes(), *seq as i64, FileType::Incr);
+            e.extra = extras(name);
+            entries.push(e);
         }
         let mpath = aof_dir.join(&aof.manifest);
         let write_manifest = |entries: &[ManifestEntry]| {
@@ -577,9 +585,21 @@ pub fn restore(
             for ((part, keep), entry) in set.parts.iter().zip(&cut.files).zip(entries) {
                 match keep {
                     crate::aof::pitr::FileKeep::Whole { .. } => kept.push(entry),
+                    // An INCR cut to nothing is left out, as a local restore leaves it.
+                    crate::aof::pitr::FileKeep::Prefix { len: 0 }
+                        if part.role == crate::aof::set::PartRole::Incr =>
+                    {
+                        report.cut = Some(format!("{}:0", part.name_lossy()));
+                        fs::remove_file(&part.path).map_err(io_err(&part.path))?;
+                    }
                     crate::aof::pitr::FileKeep::Prefix { len } => {
                         truncate(&part.path, *len)?;
                         report.cut = Some(format!("{}:{len}", part.name_lossy()));
+                        // A cut file no longer ends where it did.
+                        let mut entry = entry;
+                        entry
+                            .extra
+                            .retain(|(k, _)| !k.eq_ignore_ascii_case(b"endoffset"));
                         kept.push(entry);
                     }
                     crate::aof::pitr::FileKeep::Dropped => {
