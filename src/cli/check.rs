@@ -234,18 +234,6 @@ fn run_aof(args: CheckArgs) -> Result<u8> {
     })
 }
 
-/// The top-level truncation point reported for a set: in the damaged file, else the last
-/// file's (as the last `AOF analyzed` line of redis-check-aof).
-pub(crate) fn report_ok_up_to(r: &SetReport) -> Option<u64> {
-    match r.verdict {
-        Verdict::Truncatable { ok_up_to, .. } | Verdict::DamagedNotLast { ok_up_to, .. } => {
-            Some(ok_up_to)
-        }
-        Verdict::Valid => r.files.last().map(|f| f.ok_up_to),
-        _ => None,
-    }
-}
-
 /// Warnings about things redis-check-aof accepts but Redis (or an older checker) would not.
 pub(crate) fn aof_warnings(set: &AofSet, r: &SetReport) -> Vec<String> {
     let mut w = Vec::new();
@@ -334,7 +322,7 @@ pub(crate) fn aof_json(path: &Path, set: &AofSet, r: &SetReport) -> serde_json::
         "manifest": set.manifest_path.as_ref().map(|p| p.display().to_string()),
         "verdict": r.verdict.name(),
         "fixable": r.verdict.is_truncatable(),
-        "ok_up_to": report_ok_up_to(r),
+        "ok_up_to": r.ok_up_to(),
         "damaged_file": r.damaged_file().map(|f| f.name.clone()),
         "last_timestamp": ts_json(r.last_timestamp()),
         "files": files,

@@ -358,7 +358,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
             "kind": set.kind.name(),
             "input": args.path.display().to_string(),
             "verdict_before": plan.check.verdict.name(),
-            "ok_up_to_before": super::check::report_ok_up_to(&plan.check),
+            "ok_up_to_before": plan.check.ok_up_to(),
             "output": written.map(|p| p.display().to_string()),
             "in_place": args.in_place,
             "backup": backup.map(|p| p.display().to_string()),

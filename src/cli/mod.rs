@@ -25,6 +25,7 @@ mod ship;
 mod stats;
 mod timeline;
 mod timetravel;
+mod transform;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]
