@@ -18,7 +18,6 @@ mod filter_aof;
 mod fix;
 mod output;
 mod restore;
-mod restore_remote;
 mod s3args;
 mod salvage;
 mod ship;

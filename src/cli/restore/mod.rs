@@ -2,6 +2,8 @@
 //! directory, a manifest or a single file) into a new, loadable multi-part AOF directory.
 //! The source is only read.
 
+mod remote;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -111,7 +113,7 @@ impl From<RestoreArgs> for LocalRestore {
 /// Runs `redsafe restore`.
 pub fn run(args: RestoreArgs) -> Result<u8> {
     if redsafe::backup::is_store_url(&args.source) {
-        return super::restore_remote::run(args);
+        return remote::run(args);
     }
     run_local(&args.into())
 }
