@@ -295,10 +295,7 @@ mod tests {
         assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(
-            format_rfc3339_ms(4_102_444_800_000),
-            "2100-01-01T00:00:00.000Z"
-        );
+        assert_eq!(format_rfc3339_ms(4_102_444_800_000), "2100-01-01T00:00:00.000Z");
         assert_eq!(parse_compact("20261122T163705Z"), Some(t));
         assert_eq!(parse_compact("20261122T163705"), None);
         assert_eq!(parse_compact("20260230T000000Z"), None);

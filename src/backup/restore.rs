@@ -19,8 +19,8 @@ use super::layout::{safe_path, UnsafeName};
 use super::local::sync_dir;
 use super::plan::{PlanError, RestorePlan, Target};
 use super::store::Store;
-use crate::fsutil::AtomicDir;
 use crate::time::format_rfc3339;
+use crate::fsutil::AtomicDir;
 
 /// Errors while restoring.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@ use redsafe::aof::pitr::{Target as PitrTarget, When};
 use redsafe::backup::catalog::Catalog;
 use redsafe::backup::plan::{plan_restore, Target};
 use redsafe::backup::restore::{restore, restore_with_cut, RestoreError, RestoreOptions};
-use redsafe::backup::{open_store, Store};
 use redsafe::time::format_rfc3339;
+use redsafe::backup::{open_store, Store};
 
 use super::output::byte_progress;
 use super::output::outln;

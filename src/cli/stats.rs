@@ -193,9 +193,7 @@ fn write_key_row(w: &mut dyn Write, k: &KeyStats) -> std::io::Result<()> {
         k.encoding,
         k.elements,
         k.largest_element.unwrap_or(0),
-        k.expire_ms
-            .map(redsafe::time::format_rfc3339_ms)
-            .unwrap_or_default(),
+        k.expire_ms.map(redsafe::time::format_rfc3339_ms).unwrap_or_default(),
         k.value_bytes
     )
 }

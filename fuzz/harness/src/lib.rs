@@ -530,7 +530,11 @@ fn rdb_file_inner(data: &[u8]) {
 /// Panics unless two reports of the same file have the same verdict and error, and, for a
 /// valid file, the same counts (on damage the counts are of what was read before stopping,
 /// which depends on how far each thread got).
-pub fn assert_same_report(a: &redsafe::rdb::RdbReport, b: &redsafe::rdb::RdbReport, threads: usize) {
+pub fn assert_same_report(
+    a: &redsafe::rdb::RdbReport,
+    b: &redsafe::rdb::RdbReport,
+    threads: usize,
+) {
     assert_eq!(
         a.error, b.error,
         "invariant: checking split between {threads} threads finds another error"
@@ -623,7 +627,12 @@ impl ValueVisitor for ContractVisitor {
         self.event(ValueType::Hash);
         Ok(())
     }
-    fn stream_entry(&mut self, _id: StreamId, f: &[Elem<'_>], v: &[Elem<'_>]) -> redsafe::Result<()> {
+    fn stream_entry(
+        &mut self,
+        _id: StreamId,
+        f: &[Elem<'_>],
+        v: &[Elem<'_>],
+    ) -> redsafe::Result<()> {
         assert_eq!(
             f.len(),
             v.len(),
@@ -2491,7 +2500,10 @@ fn filter_inner(data: &[u8]) {
         let show = |v: &Listing| {
             v.iter()
                 .map(|(db, args)| {
-                    let a: Vec<_> = args.iter().map(|a| redsafe::error::escape_bytes(a)).collect();
+                    let a: Vec<_> = args
+                        .iter()
+                        .map(|a| redsafe::error::escape_bytes(a))
+                        .collect();
                     format!("{db}:{}", a.join(" "))
                 })
                 .collect::<Vec<_>>()
