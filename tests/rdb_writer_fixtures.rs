@@ -622,3 +622,66 @@ fn owned_values_rebuild_every_fixture() {
         }
     }
 }
+
+/// Collections larger than the writer's buffer are written out between their elements while
+/// they are encoded: the result must still be exactly what redis-server saved, in every RDB
+/// version redis-server 7.0 loads.
+#[test]
+fn large_collections_convert_exactly_to_every_version() {
+    if !common::have_redis() {
+        return;
+    }
+    let t = common::TempDir::new("convert-large");
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let s = common::RedisServer::start(&src, &["--dbfilename", "dump.rdb"]).unwrap();
+    let mut c = s.client();
+    // Incompressible values, so the encodings stay larger than the buffer after LZF.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in 0..40 {
+        let mut cmds = Vec::new();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            let m = format!("m{i:07}").into_bytes();
+            let mut v = m.clone();
+            for _ in 0..6 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v.extend_from_slice(format!("{x:016x}").as_bytes());
+            }
+            cmds.push(vec![b"RPUSH".to_vec(), b"list".to_vec(), v.clone()]);
+            cmds.push(vec![b"SADD".to_vec(), b"set".to_vec(), v.clone()]);
+            cmds.push(vec![
+                b"ZADD".to_vec(),
+                b"zset".to_vec(),
+                format!("{}.5", i % 977).into_bytes(),
+                v.clone(),
+            ]);
+            cmds.push(vec![b"HSET".to_vec(), b"hash".to_vec(), m, v]);
+        }
+        c.pipeline(&cmds).unwrap();
+    }
+    c.cmd(&[b"SAVE"]).unwrap();
+    let want = s.digest();
+    drop(s);
+    let rdb = src.join("dump.rdb");
+    for v in 1..=10u32 {
+        let out = t.path().join(format!("v{v}.rdb"));
+        let vs = v.to_string();
+        let (code, _, stderr) = redsafe(&[
+            os("convert"),
+            rdb.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--rdb-version"),
+            os(&vs),
+        ]);
+        assert_eq!(code, 0, "v{v}: {stderr}");
+        assert!(std::fs::metadata(&out).unwrap().len() > 8 << 20);
+        let got = common::digest_of_rdb(&out).unwrap_or_else(|log| panic!("v{v}: {log}"));
+        assert_eq!(
+            got, want,
+            "v{v}: redis-server's digest of the converted file"
+        );
+    }
+}

@@ -93,6 +93,14 @@ fn clean_prefix(s: &[u8]) -> usize {
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// Appends the escaped body of a JSON string (no quotes). Escaping is per byte, so `s` may
+/// be any slice of a valid UTF-8 string, even one that cuts a character in two.
+#[inline]
+fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut i = 0;
     while i < s.len() {
         let rest = &s[i..];
@@ -120,7 +128,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
         }
         i += 1;
     }
-    out.push(b'"');
 }
 
 /// Appends lower-case hex.
@@ -156,6 +163,37 @@ pub fn write_elem(out: &mut Vec<u8>, e: Elem<'_>) {
             out.push(b'"');
         }
     }
+}
+
+/// Slices a long byte string is rendered in, flushing between them.
+const PUT_CHUNK: usize = 64 * 1024;
+
+/// Writes an element as [`write_elem`] does, to the output buffer, flushing as it goes: a
+/// long string is escaped (or hex-encoded) slice by slice, so the buffer never holds more
+/// than a slice of its rendering (which can be six times the string).
+fn put_elem(out: &mut OutBuf<'_>, e: Elem<'_>) -> Result<()> {
+    match e {
+        Elem::Bytes(b) if b.len() > PUT_CHUNK => {
+            let utf8 = std::str::from_utf8(b).is_ok();
+            let (open, close): (&[u8], &[u8]) = if utf8 {
+                (b"\"", b"\"")
+            } else {
+                (b"{\"hex\":\"", b"\"}")
+            };
+            out.buf.extend_from_slice(open);
+            for c in b.chunks(PUT_CHUNK) {
+                if utf8 {
+                    escape_into(&mut out.buf, c);
+                } else {
+                    write_hex(&mut out.buf, c);
+                }
+                out.maybe_flush()?;
+            }
+            out.buf.extend_from_slice(close);
+        }
+        e => write_elem(&mut out.buf, e),
+    }
+    out.maybe_flush()
 }
 
 /// Appends an integer.
@@ -240,27 +278,25 @@ impl ValueVisitor for JsonValue<'_, '_> {
     }
 
     fn string(&mut self, value: Elem<'_>) -> Result<()> {
-        write_elem(&mut self.out.buf, value);
-        self.out.maybe_flush()
+        put_elem(self.out, value)
     }
 
     fn list_item(&mut self, item: Elem<'_>) -> Result<()> {
         self.sep();
-        write_elem(&mut self.out.buf, item);
-        self.out.maybe_flush()
+        put_elem(self.out, item)
     }
 
     fn set_member(&mut self, member: Elem<'_>) -> Result<()> {
         self.sep();
-        write_elem(&mut self.out.buf, member);
-        self.out.maybe_flush()
+        put_elem(self.out, member)
     }
 
     fn zset_member(&mut self, member: Elem<'_>, score: f64) -> Result<()> {
         self.sep();
         let b = &mut self.out.buf;
         b.push(b'[');
-        write_elem(b, member);
+        put_elem(self.out, member)?;
+        let b = &mut self.out.buf;
         b.push(b',');
         write_score(b, score);
         b.push(b']');
@@ -277,12 +313,11 @@ impl ValueVisitor for JsonValue<'_, '_> {
         if expire_ms.is_some() {
             self.saw_field_ttl = true;
         }
-        let b = &mut self.out.buf;
-        b.push(b'[');
-        write_elem(b, field);
-        b.push(b',');
-        write_elem(b, value);
-        b.push(b']');
+        self.out.buf.push(b'[');
+        put_elem(self.out, field)?;
+        self.out.buf.push(b',');
+        put_elem(self.out, value)?;
+        self.out.buf.push(b']');
         self.out.maybe_flush()
     }
 
@@ -747,6 +782,44 @@ mod tests {
         for x in [0.1, 1e300, -3.5e-7, 670994.593109998] {
             let t = s(|v| write_score(v, x));
             assert_eq!(t.parse::<f64>().unwrap(), x);
+        }
+    }
+
+    #[test]
+    fn long_strings_stream_in_slices_with_the_same_bytes() {
+        // A 2-byte character across every slice boundary, a NUL run, and invalid UTF-8.
+        let mut text = Vec::new();
+        while text.len() < 5 * PUT_CHUNK {
+            text.extend_from_slice("aé\"\u{1}".as_bytes());
+        }
+        text.extend(std::iter::repeat_n(0u8, 3 * PUT_CHUNK));
+        let mut binary = text.clone();
+        binary.push(0xff);
+        for v in [&text, &binary] {
+            let want = s(|o| write_elem(o, Elem::Bytes(v)));
+            struct Peak(Vec<u8>, usize);
+            impl std::io::Write for Peak {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.1 = self.1.max(b.len());
+                    self.0.extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let mut w = Peak(Vec::new(), 0);
+            let mut out = OutBuf::new(&mut w);
+            put_elem(&mut out, Elem::Bytes(v)).unwrap();
+            out.finish().unwrap();
+            assert_eq!(String::from_utf8(w.0).unwrap(), want);
+            // Never more than one flush threshold plus one rendered slice at a time.
+            assert!(
+                w.1 <= super::super::out::FLUSH_AT + 6 * PUT_CHUNK,
+                "{}",
+                w.1
+            );
+            assert!(want.len() > 3 * w.1);
         }
     }
 }

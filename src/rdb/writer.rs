@@ -153,6 +153,27 @@ impl<W: Write> std::fmt::Debug for RdbWriter<W> {
 
 pub use crate::rdb::encoding::header::is_empty_collection;
 
+/// Writes `buf` to `w` and empties it, adding its bytes to `written` and, unless the sink
+/// computes the checksum itself, to `crc`.
+fn write_out<W: Write>(
+    w: &mut W,
+    crc: Option<&mut Crc64>,
+    written: &mut u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    if let Some(crc) = crc {
+        crc.update(buf);
+    }
+    w.write_all(buf)
+        .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
+    *written += buf.len() as u64;
+    buf.clear();
+    Ok(())
+}
+
 /// Appends the expiry and LRU/LFU part of a per-key prefix, as Redis writes it for `target`.
 fn encode_prefix(
     target: Target,
@@ -255,17 +276,8 @@ impl<W: Write> RdbWriter<W> {
     }
 
     fn flush_buf(&mut self) -> Result<()> {
-        if !self.buf.is_empty() {
-            if self.crc_by_sink.is_none() {
-                self.crc.update(&self.buf);
-            }
-            self.w
-                .write_all(&self.buf)
-                .map_err(|e| Error::new(ErrorKind::Io(e.to_string())))?;
-            self.written += self.buf.len() as u64;
-            self.buf.clear();
-        }
-        Ok(())
+        let hash = self.crc_by_sink.is_none().then_some(&mut self.crc);
+        write_out(&mut self.w, hash, &mut self.written, &mut self.buf)
     }
 
     #[inline]
@@ -686,17 +698,41 @@ impl<W: Write> RdbWriter<W> {
         self.buf.push(0);
         self.s.write(&mut self.buf, key);
         let t = self.target;
+        // A large value is written out between its elements, once its type byte is known.
+        let mut flushed = false;
+        let (w, crc, written) = (&mut self.w, &mut self.crc, &mut self.written);
+        let own_crc = self.crc_by_sink.is_none();
+        let mut pace = |buf: &mut Vec<u8>, tb: u8| -> Result<()> {
+            if buf.len() >= FLUSH_AT {
+                if !flushed {
+                    buf[tpos] = tb;
+                    flushed = true;
+                }
+                write_out(w, own_crc.then_some(&mut *crc), written, buf)?;
+            }
+            Ok(())
+        };
         let tb = match ty {
             ValueType::String => {
                 self.s.write(&mut self.buf, flat.get(0));
                 T_STRING
             }
-            ValueType::List => self.coll.list(t, &mut self.s, flat, &mut self.buf),
-            ValueType::Set => self.coll.set(t, &mut self.s, flat, &mut self.buf),
-            ValueType::Zset => self.coll.zset(t, &mut self.s, flat, &mut self.buf),
-            _ => self.coll.hash(t, &mut self.s, flat, &mut self.buf),
+            ValueType::List => self
+                .coll
+                .list(t, &mut self.s, flat, &mut self.buf, &mut pace)?,
+            ValueType::Set => self
+                .coll
+                .set(t, &mut self.s, flat, &mut self.buf, &mut pace)?,
+            ValueType::Zset => self
+                .coll
+                .zset(t, &mut self.s, flat, &mut self.buf, &mut pace)?,
+            _ => self
+                .coll
+                .hash(t, &mut self.s, flat, &mut self.buf, &mut pace)?,
         };
-        self.buf[tpos] = tb;
+        if !flushed {
+            self.buf[tpos] = tb;
+        }
         self.maybe_flush()?;
         Ok(if lost.is_empty() {
             EntryOutcome::Reencoded

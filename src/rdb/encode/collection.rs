@@ -240,6 +240,12 @@ impl ValueVisitor for FlatVisitor {
     }
 }
 
+/// Called by the collection encoders between elements of a large encoding, with the output
+/// buffer and the type byte the value is being written as (decided before its first
+/// element): the caller may write the buffer out there, so a value of any size is encoded
+/// with a bounded buffer.
+pub type Pace<'p> = &'p mut dyn FnMut(&mut Vec<u8>, u8) -> Result<()>;
+
 /// Reusable state for encoding collections.
 #[derive(Debug)]
 pub struct CollectionEncoder {
@@ -271,7 +277,14 @@ impl CollectionEncoder {
     }
 
     /// Encodes a list; returns the type byte. `flat` must not be empty.
-    pub fn list(&mut self, t: Target, s: &mut StringEncoder, flat: &Flat, out: &mut Vec<u8>) -> u8 {
+    pub fn list(
+        &mut self,
+        t: Target,
+        s: &mut StringEncoder,
+        flat: &Flat,
+        out: &mut Vec<u8>,
+        pace: Pace<'_>,
+    ) -> Result<u8> {
         let th = self.thresholds;
         if t.version >= 10 {
             // Quicklist v2: listpack nodes filled up to list-max-listpack-size -2 (8 KiB).
@@ -298,6 +311,7 @@ impl CollectionEncoder {
             nodes.push((start, flat.len()));
             write_len(out, nodes.len() as u64);
             for (a, b) in nodes {
+                pace(out, T_LIST_QUICKLIST_2)?;
                 if b - a == 1 && flat.get(a).len() >= (1 << 30) {
                     write_len(out, QUICKLIST_NODE_PLAIN);
                     s.write(out, flat.get(a));
@@ -310,7 +324,7 @@ impl CollectionEncoder {
                 }
                 s.write(out, self.lp.build());
             }
-            T_LIST_QUICKLIST_2
+            Ok(T_LIST_QUICKLIST_2)
         } else if t.version >= 7 {
             // Quicklist of ziplists (Redis 3.2–6.2), same 8 KiB fill with the ziplist estimate.
             self.zl_new(t);
@@ -338,13 +352,14 @@ impl CollectionEncoder {
             nodes.push((start, flat.len()));
             write_len(out, nodes.len() as u64);
             for (a, b) in nodes {
+                pace(out, T_LIST_QUICKLIST)?;
                 self.zl.clear();
                 for i in a..b {
                     self.zl.push(flat.get(i));
                 }
                 s.write(out, self.zl.build());
             }
-            T_LIST_QUICKLIST
+            Ok(T_LIST_QUICKLIST)
         } else if t.version >= 2
             && flat.len() <= th.list_ziplist_entries
             && flat.max_len() <= th.list_ziplist_value
@@ -354,18 +369,26 @@ impl CollectionEncoder {
                 self.zl.push(flat.get(i));
             }
             s.write(out, self.zl.build());
-            T_LIST_ZIPLIST
+            Ok(T_LIST_ZIPLIST)
         } else {
             write_len(out, flat.len() as u64);
             for i in 0..flat.len() {
+                pace(out, T_LIST)?;
                 s.write(out, flat.get(i));
             }
-            T_LIST
+            Ok(T_LIST)
         }
     }
 
     /// Encodes a set; returns the type byte.
-    pub fn set(&mut self, t: Target, s: &mut StringEncoder, flat: &Flat, out: &mut Vec<u8>) -> u8 {
+    pub fn set(
+        &mut self,
+        t: Target,
+        s: &mut StringEncoder,
+        flat: &Flat,
+        out: &mut Vec<u8>,
+        pace: Pace<'_>,
+    ) -> Result<u8> {
         let th = self.thresholds;
         let n = flat.len();
         if t.version >= 2 && n <= th.set_intset_entries {
@@ -383,7 +406,7 @@ impl CollectionEncoder {
                 self.blob.clear();
                 intset::build(&self.ints, &mut self.blob);
                 s.write(out, &self.blob);
-                return T_SET_INTSET;
+                return Ok(T_SET_INTSET);
             }
         }
         if t.set_listpack()
@@ -395,17 +418,25 @@ impl CollectionEncoder {
                 self.lp.push(flat.get(i));
             }
             s.write(out, self.lp.build());
-            return T_SET_LISTPACK;
+            return Ok(T_SET_LISTPACK);
         }
         write_len(out, n as u64);
         for i in 0..n {
+            pace(out, T_SET)?;
             s.write(out, flat.get(i));
         }
-        T_SET
+        Ok(T_SET)
     }
 
     /// Encodes a sorted set; returns the type byte.
-    pub fn zset(&mut self, t: Target, s: &mut StringEncoder, flat: &Flat, out: &mut Vec<u8>) -> u8 {
+    pub fn zset(
+        &mut self,
+        t: Target,
+        s: &mut StringEncoder,
+        flat: &Flat,
+        out: &mut Vec<u8>,
+        pace: Pace<'_>,
+    ) -> Result<u8> {
         let th = self.thresholds;
         let n = flat.len();
         self.order.clear();
@@ -425,7 +456,7 @@ impl CollectionEncoder {
                 self.lp.push(score_text(flat.scores[i]).as_bytes());
             }
             s.write(out, self.lp.build());
-            T_ZSET_LISTPACK
+            Ok(T_ZSET_LISTPACK)
         } else if small && t.version >= 2 {
             self.zl_new(t);
             for &i in &self.order {
@@ -433,18 +464,20 @@ impl CollectionEncoder {
                 self.zl.push(score_text(flat.scores[i]).as_bytes());
             }
             s.write(out, self.zl.build());
-            T_ZSET_ZIPLIST
+            Ok(T_ZSET_ZIPLIST)
         } else if t.version >= 8 {
             // Skiplist zsets are saved from the tail: highest score first.
             write_len(out, n as u64);
             for &i in self.order.iter().rev() {
+                pace(out, T_ZSET_2)?;
                 s.write(out, flat.get(i));
                 out.extend_from_slice(&flat.scores[i].to_le_bytes());
             }
-            T_ZSET_2
+            Ok(T_ZSET_2)
         } else {
             write_len(out, n as u64);
             for &i in self.order.iter().rev() {
+                pace(out, T_ZSET)?;
                 s.write(out, flat.get(i));
                 let v = flat.scores[i];
                 if v.is_nan() {
@@ -459,13 +492,20 @@ impl CollectionEncoder {
                     out.extend_from_slice(txt.as_bytes());
                 }
             }
-            T_ZSET
+            Ok(T_ZSET)
         }
     }
 
     /// Encodes a hash; returns the type byte. Field TTLs are written when the target has them
     /// and ignored otherwise (the caller decides whether that loss is acceptable).
-    pub fn hash(&mut self, t: Target, s: &mut StringEncoder, flat: &Flat, out: &mut Vec<u8>) -> u8 {
+    pub fn hash(
+        &mut self,
+        t: Target,
+        s: &mut StringEncoder,
+        flat: &Flat,
+        out: &mut Vec<u8>,
+        pace: Pace<'_>,
+    ) -> Result<u8> {
         let th = self.thresholds;
         let pairs = flat.len() / 2;
         let small = pairs <= th.hash_entries && flat.max_len() <= th.hash_value;
@@ -473,6 +513,7 @@ impl CollectionEncoder {
         if ttls && t.dialect == Dialect::Valkey {
             write_len(out, pairs as u64);
             for p in 0..pairs {
+                pace(out, T_22)?;
                 s.write(out, flat.get(2 * p));
                 s.write(out, flat.get(2 * p + 1));
                 let e = match flat.ttls[p] {
@@ -481,7 +522,7 @@ impl CollectionEncoder {
                 };
                 out.extend_from_slice(&e.to_le_bytes());
             }
-            return T_22;
+            return Ok(T_22);
         }
         if ttls {
             let min = flat
@@ -505,11 +546,12 @@ impl CollectionEncoder {
                     self.lp.push_int(flat.ttls[p] as i64);
                 }
                 s.write(out, self.lp.build());
-                return T_HASH_LISTPACK_EX;
+                return Ok(T_HASH_LISTPACK_EX);
             }
             out.extend_from_slice(&min.to_le_bytes());
             write_len(out, pairs as u64);
             for p in 0..pairs {
+                pace(out, T_HASH_METADATA)?;
                 let ttl = match flat.ttls[p] {
                     0 => 0,
                     x => x - min + 1,
@@ -518,7 +560,7 @@ impl CollectionEncoder {
                 s.write(out, flat.get(2 * p));
                 s.write(out, flat.get(2 * p + 1));
             }
-            return T_HASH_METADATA;
+            return Ok(T_HASH_METADATA);
         }
         if small && t.version >= 10 {
             self.lp.clear();
@@ -526,14 +568,14 @@ impl CollectionEncoder {
                 self.lp.push(flat.get(i));
             }
             s.write(out, self.lp.build());
-            T_HASH_LISTPACK
+            Ok(T_HASH_LISTPACK)
         } else if small && t.version >= 4 {
             self.zl_new(t);
             for i in 0..flat.len() {
                 self.zl.push(flat.get(i));
             }
             s.write(out, self.zl.build());
-            T_HASH_ZIPLIST
+            Ok(T_HASH_ZIPLIST)
         } else if small && t.version >= 2 {
             self.blob.clear();
             zipmap::build(
@@ -541,13 +583,16 @@ impl CollectionEncoder {
                 &mut self.blob,
             );
             s.write(out, &self.blob);
-            T_HASH_ZIPMAP
+            Ok(T_HASH_ZIPMAP)
         } else {
             write_len(out, pairs as u64);
             for i in 0..flat.len() {
+                if i % 2 == 0 {
+                    pace(out, T_HASH)?;
+                }
                 s.write(out, flat.get(i));
             }
-            T_HASH
+            Ok(T_HASH)
         }
     }
 }
