@@ -49,7 +49,7 @@ pub struct DiffArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: DiffFormat,
     /// Memory for A's per-key records before the comparison spills hash partitions to disk.
-    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", default_value = "48M", value_parser = parse_size)]
     pub memory_limit: u64,
     /// Directory for spill files (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]

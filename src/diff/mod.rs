@@ -120,6 +120,9 @@ impl Difference {
     }
 }
 
+/// The default [`DiffOptions::memory_limit`]: 48 MiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 48 << 20;
+
 /// Options of [`diff_rdb`].
 #[derive(Debug, Clone)]
 pub struct DiffOptions {
@@ -139,7 +142,7 @@ impl Default for DiffOptions {
     fn default() -> Self {
         DiffOptions {
             filter: KeyFilter::new(),
-            memory_limit: 1 << 30,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
             tmp_dir: std::env::temp_dir(),
             paths: None,
             verify_checksum: true,
@@ -359,13 +362,15 @@ struct Spill {
 }
 
 impl Spill {
-    fn new(dir: &Path, tag: &str, n: u32) -> Result<Spill> {
+    /// `n` spill files whose write buffers together take at most a quarter of `budget`.
+    fn new(dir: &Path, tag: &str, n: u32, budget: u64) -> Result<Spill> {
         let mut files = Vec::new();
         let mut paths = Vec::new();
+        let cap = (budget / 4 / n.max(1) as u64).clamp(4 << 10, 64 << 10) as usize;
         for i in 0..n {
             let p = dir.join(format!("{tag}-{i:05}"));
             let f = File::create(&p).map_err(|e| Error::io(&p, &e))?;
-            files.push(BufWriter::with_capacity(64 * 1024, f));
+            files.push(BufWriter::with_capacity(cap, f));
             paths.push(p);
         }
         Ok(Spill { files, paths })
@@ -406,30 +411,30 @@ impl Spill {
     }
 }
 
-/// Reads back a spill file's records.
+/// Reads back a spill file's records, streaming.
 fn read_spill(p: &Path, f: &mut dyn FnMut(u64, Vec<u8>, KeyDigest) -> Result<()>) -> Result<()> {
-    let mut data = Vec::new();
-    File::open(p)
-        .and_then(|mut fh| fh.read_to_end(&mut data))
-        .map_err(|e| Error::io(p, &e))?;
-    let mut i = 0usize;
+    let fh = File::open(p).map_err(|e| Error::io(p, &e))?;
+    let len = fh.metadata().map_err(|e| Error::io(p, &e))?.len();
+    let mut r = std::io::BufReader::with_capacity(64 << 10, fh);
     let corrupt = || Error::usage(format!("{}: spill file damaged", p.display()));
-    let u64_at = |d: &[u8], i: usize| -> Option<u64> {
-        d.get(i..i + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-    };
-    while i < data.len() {
-        let db = u64_at(&data, i).ok_or_else(corrupt)?;
-        let klen = u64_at(&data, i + 8).ok_or_else(corrupt)? as usize;
-        i += 16;
-        let key = data.get(i..i + klen).ok_or_else(corrupt)?.to_vec();
-        i += klen;
-        let rest = data.get(i..i + 26).ok_or_else(corrupt)?;
+    let mut at = 0u64;
+    let mut head = [0u8; 16];
+    let mut rest = [0u8; 26];
+    while at < len {
+        r.read_exact(&mut head).map_err(|_| corrupt())?;
+        let db = u64::from_le_bytes(head[..8].try_into().unwrap_or([0; 8]));
+        let klen = u64::from_le_bytes(head[8..].try_into().unwrap_or([0; 8]));
+        if klen > len - at {
+            return Err(corrupt());
+        }
+        let mut key = vec![0u8; klen as usize];
+        r.read_exact(&mut key).map_err(|_| corrupt())?;
+        r.read_exact(&mut rest).map_err(|_| corrupt())?;
+        at += 16 + klen + 26;
         let ty = ty_from(rest[0]);
         let exp = i64::from_le_bytes(rest[2..10].try_into().unwrap_or([0; 8]));
         let expire_ms = (rest[1] == 1).then_some(exp);
         let digest = u128::from_le_bytes(rest[10..26].try_into().unwrap_or([0; 16]));
-        i += 26;
         f(
             db,
             key,
@@ -465,9 +470,10 @@ pub fn diff_rdb(
     let mut s = DiffSummary::default();
     let mut ma = FileMeta::default();
     let mut mb = FileMeta::default();
-    // A's records cost about their key plus ~96 bytes; with tiny values a file holds about
-    // one key per 24 bytes, so budget for that many.
-    let estimate = (a.len() as u64 / 24).saturating_mul(mem_cost(16));
+    // A partition's records cost about their key plus ~96 bytes; with tiny values a file
+    // holds about one key per 24 bytes, so budget for that many, from the larger file (B's
+    // keys become differences held until their partition is done).
+    let estimate = (a.len().max(b.len()) as u64 / 24).saturating_mul(mem_cost(16));
     let parts = estimate.div_ceil(opts.memory_limit.max(1)).clamp(1, 4096) as u32;
     s.partitions = parts;
     if parts == 1 {
@@ -520,7 +526,7 @@ pub fn diff_rdb(
         ));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, &e))?;
         let _guard = TmpDir(dir.clone());
-        let mut sa = Spill::new(&dir, "a", parts)?;
+        let mut sa = Spill::new(&dir, "a", parts, opts.memory_limit)?;
         walk(
             a,
             &opts.filter,
@@ -531,7 +537,7 @@ pub fn diff_rdb(
         )
         .map_err(|e| in_file(opts, 0, e))?;
         let pa = sa.finish()?;
-        let mut sb = Spill::new(&dir, "b", parts)?;
+        let mut sb = Spill::new(&dir, "b", parts, opts.memory_limit)?;
         walk(
             b,
             &opts.filter,
