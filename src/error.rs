@@ -39,9 +39,25 @@ pub enum ErrorKind {
     Usage(String),
 }
 
+/// An option of the failed operation that would get past the error. The library names it;
+/// the caller says how to ask for it in its own terms (the CLI names its flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Replace the output that already exists.
+    Replace,
+    /// Drop (or degrade) what the target format cannot hold, reporting each loss.
+    Lossy,
+    /// Skip the damaged region and keep the valid records after it.
+    Salvage,
+    /// Restore up to a gap in a backup's history instead of refusing.
+    AllowGap,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Inner {
     kind: ErrorKind,
+    remedy: Option<Remedy>,
     offset: Option<u64>,
     file: Option<PathBuf>,
     db: Option<u64>,
@@ -61,6 +77,7 @@ impl Error {
     pub fn new(kind: ErrorKind) -> Self {
         Error(Box::new(Inner {
             kind,
+            remedy: None,
             offset: None,
             file: None,
             db: None,
@@ -91,6 +108,17 @@ impl Error {
     /// A usage error.
     pub fn usage(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage(msg.into()))
+    }
+
+    /// Names the option that would get past this error.
+    pub fn with_remedy(mut self, r: Remedy) -> Self {
+        self.0.remedy = Some(r);
+        self
+    }
+
+    /// The option that would get past this error, if there is one.
+    pub fn remedy(&self) -> Option<Remedy> {
+        self.0.remedy
     }
 
     /// Sets the byte offset (absolute in the file).

@@ -24,4 +24,4 @@ pub mod rdb;
 pub mod stats;
 pub mod time;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Remedy, Result};

@@ -122,3 +122,53 @@ fn no_cli_command_module_imports_another() {
     assert!(commands.len() > 10, "{commands:?}");
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 }
+
+/// Library messages describe the situation and name the way out as a `Remedy`; only the
+/// CLI names its flags. No string literal outside `src/cli/` (and the binary) holds
+/// `--flag`, outside `#[cfg(test)]` modules.
+#[test]
+fn library_messages_name_no_cli_flag() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&root, &mut files);
+    let mut found = Vec::new();
+    for f in files {
+        if f.starts_with(root.join("cli")) || f.ends_with("main.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let t = line.trim_start();
+            if t.starts_with("//") {
+                continue;
+            }
+            // The contents of the string literals on the line.
+            let mut inside = false;
+            let mut lit = String::new();
+            let mut prev = ' ';
+            for c in line.chars() {
+                if c == '"' && prev != '\\' {
+                    inside = !inside;
+                    lit.push('\u{0}');
+                } else if inside {
+                    lit.push(c);
+                }
+                prev = c;
+            }
+            let b = lit.as_bytes();
+            if (0..b.len().saturating_sub(2))
+                .any(|i| b[i] == b'-' && b[i + 1] == b'-' && b[i + 2].is_ascii_lowercase())
+            {
+                found.push(format!("{}:{}: {}", f.display(), n + 1, t));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library messages naming CLI flags:\n{}",
+        found.join("\n")
+    );
+}

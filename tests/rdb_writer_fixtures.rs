@@ -568,7 +568,7 @@ fn move_db_renumbers_and_refuses_collisions() {
         os("1:0"),
     ]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--move-db"), "{stderr}");
+    assert!(stderr.contains("database mapping"), "{stderr}");
     assert!(!both.exists());
 }
 

@@ -57,7 +57,7 @@ impl DropRule {
         };
         if name.is_empty() {
             return Err(Error::usage(format!(
-                "--drop {s:?}: expected 'COMMAND PATTERN'"
+                "drop rule {s:?}: expected 'COMMAND PATTERN'"
             )));
         }
         Ok(DropRule {

@@ -267,11 +267,11 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
             };
             if cut_before.is_none() && i != last {
                 return Err(refuse(format!(
-                    "{} is damaged at offset {} and is not the last file: redis-check-aof refuses to cut it too, since the files after it would be replayed without its tail; use --salvage to skip the damaged region and keep the later files ({})",
+                    "{} is damaged at offset {} and is not the last file: redis-check-aof refuses to cut it too, since the files after it would be replayed without its tail; salvaging skips the damaged region and keeps the later files ({})",
                     name,
                     f.map(|f| f.error.offset().unwrap_or(0)).unwrap_or(0),
                     f.map(|f| f.error.to_string()).unwrap_or_default()
-                )));
+                )).with_remedy(crate::error::Remedy::Salvage));
             }
             kept = one(0..fr.ok_up_to);
             if cut_before.is_none() {

@@ -134,16 +134,18 @@ impl Target {
     /// Parses `FILE:OFFSET` (file name or index) for [`Target::Offset`].
     pub fn parse_offset(s: &str) -> Result<Target> {
         let (f, o) = s.rsplit_once(':').ok_or_else(|| {
-            Error::usage(format!("invalid --at-offset '{s}': expected FILE:OFFSET"))
+            Error::usage(format!(
+                "invalid restore offset '{s}': expected FILE:OFFSET"
+            ))
         })?;
         let offset = o.trim().parse::<u64>().map_err(|_| {
             Error::usage(format!(
-                "invalid --at-offset '{s}': '{o}' is not a byte offset"
+                "invalid restore offset '{s}': '{o}' is not a byte offset"
             ))
         })?;
         if f.is_empty() {
             return Err(Error::usage(format!(
-                "invalid --at-offset '{s}': missing file name"
+                "invalid restore offset '{s}': missing file name"
             )));
         }
         let file = match f.parse::<usize>() {

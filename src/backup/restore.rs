@@ -19,6 +19,7 @@ use super::local::sync_dir;
 use super::plan::{PlanError, RestorePlan, Target};
 use super::store::Store;
 use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
+use crate::error::Remedy;
 use crate::fsutil::AtomicDir;
 use crate::time::format_rfc3339;
 
@@ -37,7 +38,7 @@ pub enum RestoreError {
         source: io::Error,
     },
     /// The output exists.
-    #[error("{0} already exists (use --force to replace it)")]
+    #[error("{0} already exists")]
     Exists(PathBuf),
     /// Creating or committing the output directory failed.
     #[error(transparent)]
@@ -45,6 +46,10 @@ pub enum RestoreError {
     /// The backup cannot give the requested state.
     #[error("{0}")]
     Unrestorable(String),
+    /// The requested state lies beyond a gap in the set's history (a restore up to the gap
+    /// is possible: [`Remedy::AllowGap`]).
+    #[error("{0}")]
+    Gap(String),
     /// A name in the set's manifest is unsafe ([`super::catalog::SetManifest::check_names`]):
     /// the backup was tampered with or is corrupt. Nothing was written.
     #[error("backup set {set} is damaged or was tampered with: {source}")]
@@ -77,6 +82,16 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
+    /// The option that would get past this error, if there is one.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            RestoreError::Exists(_) => Some(Remedy::Replace),
+            RestoreError::Gap(_) => Some(Remedy::AllowGap),
+            RestoreError::Fs(e) => e.remedy(),
+            _ => None,
+        }
+    }
+
     /// True when a backup object is damaged (hash, size or decompression mismatch).
     pub fn is_damage(&self) -> bool {
         match self {
@@ -412,7 +427,7 @@ pub fn restore(
                 .or_else(|| plan.chain_break.as_ref().map(|b| b.describe()));
             if let Some(g) = gap {
                 if plan.target == Target::Latest && !opts.allow_gap {
-                    return Err(RestoreError::Unrestorable(format!("the segment chain of set {} has a gap ({g}): the newest state is not available (--allow-gap restores up to the gap)", plan.set.id)));
+                    return Err(RestoreError::Gap(format!("the segment chain of set {} has a gap ({g}): the newest state is not available", plan.set.id)));
                 }
             }
             // Segments are downloaded by up to `parallel` workers into temporary files (a
@@ -1014,8 +1029,8 @@ pub fn restore_with_cut(
                 .or_else(|| plan.chain_break.as_ref().map(|b| b.describe()))
             {
                 if !opts.allow_gap {
-                    return Err(RestoreError::Unrestorable(format!(
-                        "set {} has a gap after its last segment ({why}): the restore point may lie in it (--allow-gap restores up to the gap)",
+                    return Err(RestoreError::Gap(format!(
+                        "set {} has a gap after its last segment ({why}): the restore point may lie in it",
                         entry.name.id
                     )));
                 }

@@ -953,7 +953,7 @@ impl<'s> Shipper<'s> {
         log(Event {
             action: "warning",
             fields: json!({"set": chain.set.id, "gap": true,
-                "message": format!("segment chain broken: what Redis appended to INCR seq {} after offset {} (after {}) was never shipped; restores between then and the next set fail unless --allow-gap: {}",
+                "message": format!("segment chain broken: what Redis appended to INCR seq {} after offset {} (after {}) was never shipped; restores between then and the next set stop at the gap or fail: {}",
                     chain.seq, chain.offset,
                     chain.last_ts.map(format_rfc3339).unwrap_or_else(|| "the set".into()), rec.reason)}),
         });

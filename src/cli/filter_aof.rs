@@ -78,7 +78,7 @@ pub fn options(keys: &KeyFilterArgs, aof: &AofFilterArgs) -> Result<FilterOption
             // `--drop NAME` without a pattern: every such command.
             o.drop_commands.push(d.trim().as_bytes().to_vec());
         } else {
-            o.drop_rules.push(DropRule::parse(d)?);
+            o.drop_rules.push(DropRule::parse(d).context("--drop")?);
         }
     }
     let kf = keys.to_filter()?;

@@ -105,7 +105,10 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(EXIT_OK);
             }
-            eprintln!("redsafe: {e:#}");
+            match remedy_of(&e) {
+                Some(r) => eprintln!("redsafe: {e:#} ({})", remedy_hint(r)),
+                None => eprintln!("redsafe: {e:#}"),
+            }
             let damaged = e
                 .downcast_ref::<redsafe::Error>()
                 .is_some_and(|e| e.is_damage());
@@ -128,6 +131,30 @@ fn remove_temporaries_on_signal() {
             std::process::exit(128 + sig);
         }
     });
+}
+
+/// How to ask on the command line for what a library error names as its way out.
+pub(crate) fn remedy_hint(r: redsafe::Remedy) -> &'static str {
+    use redsafe::Remedy;
+    match r {
+        Remedy::Replace => "use --force to replace it",
+        Remedy::Lossy => "use --lossy to drop what the target cannot hold",
+        Remedy::Salvage => "use --salvage to skip the damaged region and keep what follows it",
+        Remedy::AllowGap => "--allow-gap restores up to the gap",
+        _ => "see --help",
+    }
+}
+
+/// The remedy a library error in `e`'s chain names, if any.
+fn remedy_of(e: &anyhow::Error) -> Option<redsafe::Remedy> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<redsafe::Error>()
+            .and_then(|x| x.remedy())
+            .or_else(|| {
+                c.downcast_ref::<redsafe::backup::restore::RestoreError>()
+                    .and_then(|x| x.remedy())
+            })
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -50,7 +50,10 @@ impl AtArgs {
 pub fn parse_target(at: Option<&str>, at_offset: Option<&str>) -> Result<Option<Target>> {
     Ok(match (at, at_offset) {
         (Some(w), _) => Some(Target::When(When::parse(w)?)),
-        (None, Some(o)) => Some(Target::parse_offset(o)?),
+        (None, Some(o)) => Some(anyhow::Context::context(
+            Target::parse_offset(o),
+            "--at-offset",
+        )?),
         (None, None) => None,
     })
 }

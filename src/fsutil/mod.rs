@@ -13,7 +13,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 
 pub mod guard;
 pub mod marker;
@@ -60,10 +60,7 @@ fn exists(p: &Path) -> bool {
 }
 
 fn refuse_existing(p: &Path) -> Error {
-    Error::usage(format!(
-        "{} already exists (use --force to replace it)",
-        p.display()
-    ))
+    Error::usage(format!("{} already exists", p.display())).with_remedy(Remedy::Replace)
 }
 
 /// A file written under a temporary name and renamed into place by [`AtomicFile::commit`].

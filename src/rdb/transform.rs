@@ -718,7 +718,7 @@ fn transform_core<'d, W: Write>(
                     let k = (out_db, e.key.to_vec());
                     if let Some(prev) = origin.get(&k) {
                         return Err(usage(format!(
-                            "key \"{}\" is in db {prev} and db {} which --move-db both maps to db {out_db}",
+                            "key \"{}\" is in db {prev} and db {}, which the database mapping both moves to db {out_db}",
                             crate::error::escape_bytes(&e.key),
                             e.db
                         )));
@@ -881,7 +881,7 @@ fn transform_core<'d, W: Write>(
     }
     if fail_on_loss && !rep.losses.is_empty() {
         let mut msg = format!(
-            "{} RDB {version} cannot hold {} item(s) of the input (use --lossy to drop them):",
+            "{} RDB {version} cannot hold {} item(s) of the input:",
             dialect.name(),
             rep.losses.len()
         );
@@ -900,7 +900,7 @@ fn transform_core<'d, W: Write>(
         if rep.losses.len() > 20 {
             msg.push_str(&format!("\n  … and {} more", rep.losses.len() - 20));
         }
-        return Err(usage(msg));
+        return Err(usage(msg).with_remedy(crate::error::Remedy::Lossy));
     }
     progress(data.len() as u64);
     rep.bytes_out = w.bytes_written() + if version >= 5 { 9 } else { 1 };

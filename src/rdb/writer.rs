@@ -24,7 +24,7 @@
 
 use std::io::Write;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Remedy, Result};
 use crate::rdb::crc::Crc64;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::encode::collection::{CollectionEncoder, Flat, FlatVisitor, Target, Thresholds};
@@ -563,12 +563,13 @@ impl<W: Write> RdbWriter<W> {
     fn check_lossy(&self, key: &[u8], lost: &[String]) -> Result<()> {
         if !lost.is_empty() && !self.opts.lossy {
             return Err(unsupported(format!(
-                "{} RDB {} cannot hold: {} (use --lossy to drop it)",
+                "{} RDB {} cannot hold: {}",
                 self.target.dialect.name(),
                 self.target.version,
                 lost.join("; ")
             ))
-            .with_key(None, key));
+            .with_key(None, key)
+            .with_remedy(Remedy::Lossy));
         }
         Ok(())
     }
@@ -832,7 +833,9 @@ impl<W: Write> RdbWriter<W> {
         if self.opts.lossy {
             Ok(EntryOutcome::Dropped(msg))
         } else {
-            Err(unsupported(format!("{msg} (use --lossy to drop the key)")).with_key(None, key))
+            Err(unsupported(msg)
+                .with_key(None, key)
+                .with_remedy(Remedy::Lossy))
         }
     }
 

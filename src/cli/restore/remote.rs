@@ -27,7 +27,9 @@ enum Want {
 
 fn want(args: &RestoreArgs) -> Result<Want> {
     if let Some(o) = &args.at_offset {
-        return Ok(Want::Cut(PitrTarget::parse_offset(o)?));
+        return Ok(Want::Cut(
+            PitrTarget::parse_offset(o).context("--at-offset")?,
+        ));
     }
     let at = args
         .at
@@ -122,15 +124,17 @@ fn run_cut(store: &dyn Store, cut: &PitrTarget, args: &RestoreArgs) -> Result<u8
 
 fn report_error(e: RestoreError, json_out: bool) -> Result<u8> {
     let damaged = e.is_damage();
+    let msg = match e.remedy() {
+        Some(r) => format!("{e} ({})", crate::cli::remedy_hint(r)),
+        None => e.to_string(),
+    };
     if json_out {
         outln!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"ok": false, "error": e.to_string(), "damaged": damaged})
-            )?
+            serde_json::to_string_pretty(&json!({"ok": false, "error": msg, "damaged": damaged}))?
         );
     }
-    eprintln!("redsafe: restore failed: {e}");
+    eprintln!("redsafe: restore failed: {msg}");
     if let RestoreError::Exists(_) = e {
         return Ok(EXIT_ERROR);
     }
