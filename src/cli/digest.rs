@@ -13,7 +13,9 @@ use redsafe::keyspace::digest::{digest_rdb, hex, Flavor};
 use redsafe::keyspace::load::LoadOptions;
 use redsafe::keyspace::{replay_set_with_progress, Keyspace, ReplayOptions, ReplayReport};
 use redsafe::mmap::MappedFile;
+use redsafe::ErrorKind;
 
+use super::args::ReplayLimitArgs;
 use super::output::{byte_progress, error_json};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
@@ -24,7 +26,8 @@ use super::{EXIT_DAMAGED, EXIT_OK};
 or an AOF (a file, an appendonlydir/, a Redis dir holding one, or a manifest) replayed command \
 by command with the replay engine, as Redis loads it.\n\n\
 Exit status: 0 computed, 1 the input is damaged (the digest printed is that of what Redis \
-would load), 2 usage or I/O error, or a command the engine cannot replay.\n\n\
+would load), 2 usage or I/O error, a command the engine cannot replay, or one that would \
+build a string longer than --max-value-size.\n\n\
 Examples:\n  redsafe digest /var/lib/redis/dump.rdb\n  \
 redsafe digest /var/lib/redis/appendonlydir --at '2026-11-22 10:42:16' --json\n  \
 redsafe digest dump.rdb --redis 7.4"
@@ -50,6 +53,8 @@ pub struct DigestArgs {
     /// Do not verify an RDB file's CRC-64 checksum.
     #[arg(long)]
     pub no_checksum: bool,
+    #[command(flatten)]
+    pub replay: ReplayLimitArgs,
 }
 
 fn flavor(v: &str) -> Result<Flavor> {
@@ -128,7 +133,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
     }
     let until = parse_at(args.at.as_deref())?;
     let set = AofSet::open(&args.path)?;
-    let r = replay_shown(&set, until, args.json)?;
+    let r = replay_shown(&set, until, args.json, &args.replay)?;
     let digest = r.keyspace.digest_hex_as(fl)?;
     let damaged = !r.set.verdict.is_ok();
     if args.json {
@@ -189,15 +194,28 @@ pub(super) fn parse_at(at: Option<&str>) -> Result<Option<i64>> {
 }
 
 /// Replays `set` up to `until` with a progress bar (hidden when `quiet`, or not a terminal).
-pub(super) fn replay_shown(set: &AofSet, until: Option<i64>, quiet: bool) -> Result<ReplayReport> {
+pub(super) fn replay_shown(
+    set: &AofSet,
+    until: Option<i64>,
+    quiet: bool,
+    limits: &ReplayLimitArgs,
+) -> Result<ReplayReport> {
     let pb = byte_progress(set.total_size(), quiet);
     let opts = ReplayOptions {
         until,
+        limits: limits.limits(),
         ..ReplayOptions::default()
     };
-    let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
+    let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d));
     pb.finish_and_clear();
-    Ok(r)
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) if matches!(e.kind(), ErrorKind::Limit(_)) => Err(anyhow::anyhow!(
+            "{e} (--max-value-size is {}; raise it to replay this AOF)",
+            limits.max_value_size
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Notes on records redis-check-aof calls damage but Redis's loader, and the replay, went
