@@ -18,11 +18,10 @@ pub mod error;
 pub mod export;
 pub mod filter;
 pub mod fsutil;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod keyspace;
 pub mod mmap;
 pub mod rdb;
 pub mod stats;
+pub mod time;
 
 pub use error::{Error, ErrorKind, Result};

@@ -301,7 +301,7 @@ fn pitr_scenario(srv: &S3Server, every: &str, one_set: bool) {
     }
     // RFC 3339 input selects the same second.
     let s = t0 + 2;
-    let rfc = redsafe::backup::timeutil::format_rfc3339(s);
+    let rfc = redsafe::time::format_rfc3339(s);
     assert_eq!(
         &restore_digest(srv, &url, &rfc, scratch.path()),
         &digests[&s]

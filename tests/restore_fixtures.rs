@@ -599,3 +599,280 @@ fn single_file_aofs_without_timestamps_restore_latest_and_before_flushall() {
     }
     assert!(checked >= 5, "{checked}");
 }
+
+/// Command names that occur in a set's INCR files (the first bulk string of each `*N` array
+/// header at a line start), sorted, for `before:NAME` targets.
+fn command_names(dir: &Path) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for f in incr_files(dir) {
+        let d = std::fs::read(dir.join(&f)).unwrap();
+        let text = String::from_utf8_lossy(&d);
+        let mut lines = text.split("\r\n").peekable();
+        while let Some(l) = lines.next() {
+            if l.starts_with('*') && l[1..].parse::<u32>().is_ok_and(|n| n > 0) {
+                let _len = lines.next();
+                if let Some(name) = lines.next() {
+                    if !name.is_empty()
+                        && name.len() <= 20
+                        && name.bytes().all(|c| c.is_ascii_alphabetic())
+                    {
+                        names.insert(name.to_ascii_uppercase());
+                    }
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+fn json_of(o: &std::process::Output, what: &str) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: bad JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// The files of an `appendonlydir/`: name, size and a hash of the bytes.
+fn aof_files(dir: &Path) -> Vec<(String, usize, u64)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let b = std::fs::read(e.path()).unwrap();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&b, &mut h);
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                b.len(),
+                std::hash::Hasher::finish(&h),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// One restore point, every command that goes back in time: `restore DIR`, `restore
+/// file://` of the same data shipped with `ship`, `compact --at` and `digest --at` cut at
+/// the same place (or all refuse), and — for the sets a 7.0 redis-server loads — the restored
+/// directory, the compacted RDB and the digest all give redis-server's digest (the fixture's
+/// recorded one for the seconds of its timeline). Includes a set whose `#TS:` annotations
+/// fall inside a MULTI/EXEC (the cut goes before the MULTI everywhere).
+#[test]
+fn every_time_travel_command_cuts_where_restore_does() {
+    if !have_redis() {
+        return;
+    }
+    let t = TempDir::new("tt-agree");
+    let mut sets = timestamped_sets();
+    // A copy of the multi-incr 7.0 set with a transaction whose stamps are inside it.
+    let (_, src, _) = sets
+        .iter()
+        .find(|(n, ..)| n == "multi-incr/redis-7.0.15")
+        .cloned()
+        .expect("multi-incr/redis-7.0.15 fixture");
+    let gen = t.path().join("gen/appendonlydir");
+    std::fs::create_dir_all(&gen).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), gen.join(e.file_name())).unwrap();
+    }
+    let last_incr = incr_files(&gen).pop().unwrap();
+    let last_ts = *probe_seconds(&gen, &Value::Null).last().unwrap();
+    let mut tail = String::new();
+    let cmd = |a: &[&str]| {
+        let mut s = format!("*{}\r\n", a.len());
+        for x in a {
+            s += &format!("${}\r\n{x}\r\n", x.len());
+        }
+        s
+    };
+    tail += &format!("#TS:{}\r\n", last_ts + 5);
+    tail += &cmd(&["SET", "tt:a", "1"]);
+    tail += &cmd(&["MULTI"]);
+    tail += &format!("#TS:{}\r\n", last_ts + 6);
+    tail += &cmd(&["SET", "tt:a", "2"]);
+    tail += &cmd(&["INCR", "tt:a"]);
+    tail += &cmd(&["EXEC"]);
+    tail += &format!("#TS:{}\r\n", last_ts + 7);
+    tail += &cmd(&["SET", "tt:b", "3"]);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(gen.join(&last_incr))
+        .unwrap();
+    std::io::Write::write_all(&mut f, tail.as_bytes()).unwrap();
+    drop(f);
+    sets.push(("generated/ts-inside-multi".into(), gen.clone(), Value::Null));
+
+    let (mut agreed, mut loaded) = (0, 0);
+    for (k, (name, dir, m)) in sets.iter().enumerate() {
+        let oracle = name.contains("redis-7.0.15") || name.starts_with("generated/");
+        let server_version = m["version"].as_str().unwrap_or("7.0.15");
+        let server = match server_version.get(..3) {
+            Some(v @ ("7.0" | "7.2" | "7.4")) => v,
+            _ if name.starts_with("generated/") => "7.0",
+            _ => "8.8",
+        };
+        let flavor = if server == "8.8" { "7.4" } else { server };
+        // The same data shipped into a file:// store.
+        let data = t.path().join(format!("data-{k}"));
+        let store = t.path().join(format!("store-{k}"));
+        std::fs::create_dir_all(data.join("appendonlydir")).unwrap();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), data.join("appendonlydir").join(e.file_name())).unwrap();
+        }
+        let url = format!("file://{}", store.display());
+        let o = redsafe(&[
+            "ship",
+            "--once",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--to",
+            &url,
+        ]);
+        assert!(
+            o.status.success(),
+            "{name}: ship: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let recorded: std::collections::HashMap<i64, String> = timeline(m).into_iter().collect();
+        let mut targets: Vec<String> = probe_seconds(dir, m)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        targets.extend(command_names(dir).iter().map(|c| format!("before:{c}")));
+        targets.push("latest".into());
+        let mut sampled = 0;
+        for target in &targets {
+            let (rc, v) = restore_json(dir, target, None);
+            let rdb = t.path().join("c.rdb");
+            // The RDB version that holds what the server wrote, the digest it computes.
+            let version = match server {
+                "7.0" => "10",
+                "7.2" => "11",
+                "7.4" => "12",
+                _ => "14",
+            };
+            let oc = redsafe(&[
+                "compact",
+                dir.to_str().unwrap(),
+                "--at",
+                target,
+                "-o",
+                rdb.to_str().unwrap(),
+                "--force",
+                "--json",
+                "--rdb-version",
+                version,
+            ]);
+            let od = redsafe(&[
+                "digest",
+                dir.to_str().unwrap(),
+                "--at",
+                target,
+                "--json",
+                "--redis",
+                flavor,
+            ]);
+            let what = format!("{name} --at {target}");
+            let (rc_c, rc_d) = (
+                oc.status.code().unwrap_or(-1),
+                od.status.code().unwrap_or(-1),
+            );
+            // Redis 8.8's arrays (the type and its commands) are not replayed or digested
+            // yet (issue #20): there the cut is compared where they get that far.
+            let unsupported = |o: &std::process::Output| {
+                String::from_utf8_lossy(&o.stderr).contains("unsupported")
+            };
+            let skip_c = server == "8.8" && rc == 0 && rc_c != 0 && unsupported(&oc);
+            let skip_d = server == "8.8" && rc == 0 && rc_d != 0 && unsupported(&od);
+            let (rc_c, rc_d) = (
+                if skip_c { rc } else { rc_c },
+                if skip_d { rc } else { rc_d },
+            );
+            assert_eq!(
+                (rc_c, rc_d),
+                (rc, rc),
+                "{what}: exit codes (restore {rc}) {v}\n{}{}",
+                String::from_utf8_lossy(&oc.stderr),
+                String::from_utf8_lossy(&od.stderr)
+            );
+            if rc != 0 {
+                continue;
+            }
+            let vc = if !skip_c {
+                json_of(&oc, &what)
+            } else {
+                v.clone()
+            };
+            let vd = if !skip_d {
+                json_of(&od, &what)
+            } else {
+                v.clone()
+            };
+            for key in ["cut", "reason", "commands_kept", "last_timestamp"] {
+                assert_eq!(vc[key], v[key], "{what}: compact's {key}");
+                assert_eq!(vd[key], v[key], "{what}: digest's {key}");
+            }
+            agreed += 1;
+            // Real restores (local and from the store) for the recorded seconds, every
+            // before: target and `latest`, and a few other seconds.
+            let second = target.parse::<i64>().ok();
+            let want = second.and_then(|s| recorded.get(&s)).cloned();
+            if !(want.is_some() || second.is_none() || sampled < 3) {
+                continue;
+            }
+            sampled += 1;
+            let local = t.path().join("local");
+            let remote = t.path().join("remote");
+            let _ = std::fs::remove_dir_all(&local);
+            let _ = std::fs::remove_dir_all(&remote);
+            let (rc, v) = restore_json(dir, target, Some(&local));
+            assert_eq!(rc, 0, "{what}: {v}");
+            let o = redsafe(&[
+                "restore",
+                &url,
+                "--at",
+                target,
+                "-o",
+                remote.to_str().unwrap(),
+                "--json",
+            ]);
+            assert!(
+                o.status.success(),
+                "{what} from {url}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(
+                aof_files(&remote),
+                aof_files(&local),
+                "{what}: restore from the store differs"
+            );
+            if oracle {
+                let d = digest_of_aof_dir(&local).unwrap();
+                assert_eq!(
+                    vd["digest"].as_str(),
+                    Some(d.as_str()),
+                    "{what}: digest --at vs redis-server"
+                );
+                assert_eq!(
+                    common::digest_of_rdb(&rdb).unwrap(),
+                    d,
+                    "{what}: compact --at loaded by redis-server"
+                );
+                if let Some(w) = want {
+                    assert_eq!(d, w, "{what}: the fixture's recorded digest");
+                }
+                loaded += 1;
+            }
+        }
+    }
+    assert!(
+        agreed > 100 && loaded > 20,
+        "agreed on {agreed} targets, loaded {loaded}"
+    );
+}

@@ -231,6 +231,18 @@ pub struct SetReport {
 }
 
 impl SetReport {
+    /// The top-level truncation point of the set: in the damaged file, else the last file's
+    /// (as the last `AOF analyzed` line of redis-check-aof); `None` for other damage.
+    pub fn ok_up_to(&self) -> Option<u64> {
+        match self.verdict {
+            Verdict::Truncatable { ok_up_to, .. } | Verdict::DamagedNotLast { ok_up_to, .. } => {
+                Some(ok_up_to)
+            }
+            Verdict::Valid => self.files.last().map(|f| f.ok_up_to),
+            _ => None,
+        }
+    }
+
     /// True when the set is valid.
     pub fn is_ok(&self) -> bool {
         self.verdict.is_ok()

@@ -327,6 +327,10 @@ struct Engine<'o> {
     merge_writes: u64,
     merge_first: Option<CommandRef>,
     pos: Vec<usize>,
+    /// The cut rule for `until_first` (`before:` those commands), fed every record.
+    cutter: Option<crate::aof::pitr::Cutter>,
+    /// Index of the part being filtered.
+    part: usize,
 }
 
 fn key_hash(db: u64, key: &[u8]) -> u64 {
@@ -362,6 +366,8 @@ impl<'o> Engine<'o> {
             merge_writes: 0,
             merge_first: None,
             pos: Vec::new(),
+            cutter: None,
+            part: 0,
         }
     }
 
@@ -685,16 +691,16 @@ impl<'o> Engine<'o> {
                     self.report.commands_in += 1;
                     let (s, e) = (rel(c.offset), rel(c.end));
                     let name = c.name();
-                    if !self.opts.until_first.is_empty()
-                        && self
-                            .opts
-                            .until_first
-                            .iter()
-                            .any(|n| n.eq_ignore_ascii_case(name))
-                    {
-                        self.cut = true;
-                        self.report.cut = Some(Self::cmd_ref(file, &c));
-                        break;
+                    if let Some(cutter) = self.cutter.as_mut() {
+                        use crate::aof::check::SetVisitor as _;
+                        let item = AofItem::Command(c.clone());
+                        if cutter.item(self.part, &item).is_break() {
+                            // Cut before the command (before its MULTI inside a transaction:
+                            // the open transaction is not written).
+                            self.cut = true;
+                            self.report.cut = Some(Self::cmd_ref(file, &c));
+                            break;
+                        }
                     }
                     // A `SELECT` whose argument is not a database number changes nothing
                     // (Redis replies with an error): it is an ordinary command here, copied
@@ -983,6 +989,17 @@ pub fn filter_set(
     }
     let mut engine = Engine::new(opts);
     engine.report.kind = set.kind.name().to_string();
+    if !opts.until_first.is_empty() {
+        let names: Vec<String> = opts
+            .until_first
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        let target = crate::aof::pitr::When::BeforeCommand {
+            command: names.join(","),
+        };
+        engine.cutter = Some(crate::aof::pitr::Cutter::new(set, &target.into())?);
+    }
     let mut ts = None;
     let mut done = 0u64;
     match (set.kind, out) {
@@ -1077,6 +1094,8 @@ fn filter_part(
         written: 0,
         path: out_path.to_path_buf(),
     };
+    // Every part filtered so far left its summary.
+    engine.part = engine.report.files.len();
     if engine.cut {
         // Everything after the cut point is removed: the file is written empty.
         engine.report.files.push(summary);

@@ -200,6 +200,13 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
     let mut cut: Option<TimestampCut> = None;
     let last = set.parts.len().saturating_sub(1);
     let mut carry_ts: Option<i64> = None;
+    // The one cut rule ([`crate::aof::pitr::Cutter`]), fed the records that survive.
+    let mut cutter = opts
+        .truncate_to_timestamp
+        .map(|unix| {
+            crate::aof::pitr::Cutter::new(set, &crate::aof::pitr::When::Time { unix }.into())
+        })
+        .transpose()?;
     for (i, part) in set.parts.iter().enumerate() {
         let fr = &check.files[i];
         let name = part.name_lossy();
@@ -254,8 +261,8 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
         } else if fr.status == FileStatus::Damaged {
             let f = fr.failure.as_ref();
             // Timestamp mode: damage after the cut point does not matter.
-            let cut_before = match opts.truncate_to_timestamp {
-                Some(t) => find_ts_cut(part, fr.resp_offset, fr.ok_up_to, t, carry_ts)?,
+            let cut_before = match cutter.as_mut() {
+                Some(c) => find_ts_cut(c, i, part, fr.resp_offset, fr.ok_up_to, carry_ts)?,
                 None => None,
             };
             if cut_before.is_none() && i != last {
@@ -299,13 +306,13 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
             kept = one(0..size);
         }
         // The timestamp cut, inside what is kept.
-        if let Some(t) = opts.truncate_to_timestamp {
+        if let (Some(t), Some(cutter)) = (opts.truncate_to_timestamp, cutter.as_mut()) {
             if let Some(rdb) = &fr.rdb {
                 if let Some(ct) = rdb.ctime {
                     if ct > t && i == 0 {
                         notes.push(format!(
                             "the RDB part of {name} was written at {} ({ct}), after {t}: the result holds its state, not the state at {t}",
-                            crate::aof::format_utc(ct)
+                            crate::time::format_rfc3339(ct)
                         ));
                     }
                 }
@@ -316,7 +323,7 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
                 if from >= r.end {
                     continue;
                 }
-                if let Some((off, ts)) = find_ts_cut(part, from, r.end, t, carry_ts)? {
+                if let Some((off, ts)) = find_ts_cut(cutter, i, part, from, r.end, carry_ts)? {
                     found = Some((off, ts));
                     break;
                 }
@@ -385,43 +392,39 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
 /// which must be a record boundary). Returns its offset (the enclosing `MULTI` when inside a
 /// transaction) and stamp. An invalid `#TS:` line is refused, as redis-check-aof does.
 fn find_ts_cut(
+    cutter: &mut crate::aof::pitr::Cutter,
+    index: usize,
     part: &AofPart,
     from: u64,
     to: u64,
-    limit: i64,
     carry_ts: Option<i64>,
 ) -> Result<Option<(u64, i64)>> {
+    use crate::aof::check::SetVisitor;
+    use crate::aof::pitr::CutReason;
     use std::io::{Seek, SeekFrom};
     let mut f = File::open(&part.path).map_err(|e| Error::io(&part.path, &e))?;
     f.seek(SeekFrom::Start(from))
         .map_err(|e| Error::io(&part.path, &e))?;
     let mut r = AofStream::new(f, from, to, carry_ts).in_file(&part.path);
-    let mut multi: Option<u64> = None;
+    cutter.reset_transaction();
     while let Some(item) = r.next_item() {
         let item = match item {
             Ok(i) => i,
             Err(e) if !e.is_damage() => return Err(e),
             Err(_) => break,
         };
-        match item {
-            AofItem::Command(c) => {
-                multi = if c.is("exec") { None } else { c.multi };
+        if cutter.item(index, &item).is_break() {
+            if let Some(e) = cutter.take_error() {
+                return Err(e.with_context(format!(
+                    "{} (redis-check-aof refuses it too)",
+                    part.name_lossy()
+                )));
             }
-            AofItem::Annotation(a) => {
-                if let Some(Err(())) = parse_timestamp(a.text) {
-                    return Err(refuse(format!(
-                        "{}: invalid timestamp annotation at offset {} ('{}')",
-                        part.name_lossy(),
-                        a.offset,
-                        crate::error::escape_bytes(a.text)
-                    )));
-                }
-                if let Some(ts) = a.timestamp {
-                    if ts > limit {
-                        return Ok(Some((multi.unwrap_or(a.offset), ts)));
-                    }
-                }
+            if let (Some(c), Some(CutReason::Timestamp { stamp })) = (cutter.cut(), cutter.reason())
+            {
+                return Ok(Some((c.offset, *stamp)));
             }
+            break;
         }
     }
     Ok(None)

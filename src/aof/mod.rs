@@ -33,6 +33,7 @@
 //! # Ok::<(), redsafe::Error>(())
 //! ```
 
+pub mod boundary;
 pub mod check;
 pub mod filter;
 pub mod fix;
@@ -56,36 +57,3 @@ pub use manifest::{FileType, Manifest, ManifestEntry};
 pub use reader::{Annotation, AofItem, AofReader, AofStream, Command, ReadFailure, StreamState};
 pub use resp::{encode_command, parse_timestamp, ArgIter};
 pub use set::{detect_kind, AofKind, AofPart, AofSet, InputKind, PartRole};
-
-/// Formats unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn format_utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc() {
-        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::format_utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(super::format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
-    }
-}

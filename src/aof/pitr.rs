@@ -30,7 +30,7 @@ use std::ffi::OsString;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::aof::check::{scan_set, FileReport, ScanOptions, SetVisitor, Verdict};
+use crate::aof::check::{scan_set, FileReport, ScanOptions, SetReport, SetVisitor, Verdict};
 use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
 use crate::aof::reader::AofItem;
 use crate::aof::set::{AofPart, AofSet, PartRole};
@@ -83,7 +83,7 @@ impl When {
                 command: name.to_string(),
             });
         }
-        parse_time(t)
+        crate::time::parse_time(t)
             .map(|unix| When::Time { unix })
             .map_err(|why| {
                 Error::usage(format!(
@@ -93,135 +93,6 @@ impl When {
                 ))
             })
     }
-}
-
-/// Parses a point in time given on the command line, the one parser of every command that
-/// takes a date-time (`restore --at`, also for backup locations, and `filter --since/--until`
-/// through [`parse_time_or_date`]): unix seconds (`1795364452`), RFC 3339 (`2026-11-22T10:42:16Z`,
-/// `...+01:00`, `...+0100`, `...+01`; a fraction is dropped), or `YYYY-MM-DD HH:MM:SS` (UTC
-/// unless followed by `Z`, `UTC` or an offset). Returns unix seconds or why the text is not a
-/// time.
-pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
-    let t = s.trim();
-    if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
-        return t
-            .parse::<i64>()
-            .map_err(|_| "number out of range".to_string());
-    }
-    parse_datetime(t)
-}
-
-/// [`parse_time`], or a date alone (`YYYY-MM-DD`, meaning 00:00:00 UTC that day).
-pub fn parse_time_or_date(s: &str) -> std::result::Result<i64, String> {
-    let t = s.trim();
-    if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') {
-        return parse_datetime(&format!("{t} 00:00:00"));
-    }
-    parse_time(t)
-}
-
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
-}
-
-fn digits(b: &[u8], n: usize, what: &str) -> std::result::Result<i64, String> {
-    match b.get(..n) {
-        Some(d) if d.iter().all(u8::is_ascii_digit) => {
-            Ok(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
-        }
-        _ => Err(format!("expected {n} digits for the {what}")),
-    }
-}
-
-/// `YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|UTC|±HH:MM|±HHMM|±HH]` → unix seconds (fraction dropped).
-fn parse_datetime(t: &str) -> std::result::Result<i64, String> {
-    let b = t.as_bytes();
-    if b.len() < 19 {
-        return Err("too short for a date and time".into());
-    }
-    let y = digits(b, 4, "year")?;
-    if b[4] != b'-' || b[7] != b'-' {
-        return Err("expected YYYY-MM-DD".into());
-    }
-    let mo = digits(&b[5..], 2, "month")?;
-    let d = digits(&b[8..], 2, "day")?;
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return Err("expected 'T' or a space between the date and the time".into());
-    }
-    let h = digits(&b[11..], 2, "hour")?;
-    if b[13] != b':' || b[16] != b':' {
-        return Err("expected HH:MM:SS".into());
-    }
-    let mi = digits(&b[14..], 2, "minute")?;
-    let s = digits(&b[17..], 2, "second")?;
-    if !(1..=12).contains(&mo) {
-        return Err(format!("month {mo} out of range"));
-    }
-    if d < 1 || d > days_in_month(y, mo) {
-        return Err(format!("day {d} out of range for {y:04}-{mo:02}"));
-    }
-    if h > 23 || mi > 59 || s > 60 {
-        return Err("time of day out of range".into());
-    }
-    let mut rest = &b[19..];
-    if rest.first() == Some(&b'.') || rest.first() == Some(&b',') {
-        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 {
-            return Err("expected digits after the decimal point".into());
-        }
-        rest = &rest[1 + n..];
-    }
-    let rest_s = std::str::from_utf8(rest).unwrap_or("").trim_start();
-    let offset = match rest_s {
-        "" | "Z" | "z" | "UTC" | "utc" | "GMT" => 0,
-        _ => {
-            let r = rest_s.as_bytes();
-            let sign = match r[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return Err(format!("unknown time zone '{rest_s}' (use Z or ±HH:MM)")),
-            };
-            let r = &r[1..];
-            let (oh, om) = match r.len() {
-                2 => (digits(r, 2, "zone hours")?, 0),
-                4 => (
-                    digits(r, 2, "zone hours")?,
-                    digits(&r[2..], 2, "zone minutes")?,
-                ),
-                5 if r[2] == b':' => (
-                    digits(r, 2, "zone hours")?,
-                    digits(&r[3..], 2, "zone minutes")?,
-                ),
-                _ => return Err(format!("bad zone offset '{rest_s}' (use ±HH:MM)")),
-            };
-            if oh > 23 || om > 59 {
-                return Err(format!("zone offset '{rest_s}' out of range"));
-            }
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -373,10 +244,19 @@ impl CutPlan {
     }
 }
 
-struct Planner<'t> {
-    target: &'t Target,
+/// The one rule that decides where a set is cut for a [`Target`]: fed the records of a set
+/// in load order (it is a [`SetVisitor`]), it stops the walk at the cut. [`plan_cut`] drives
+/// it over a set on disk; the replay engine drives it while replaying (so `compact --at` and
+/// `digest --at` cut exactly where `restore --at` does); `fix --truncate-to-timestamp` and
+/// `filter --until-first` are callers of [`plan_cut`]. After the walk, [`Cutter::finish`]
+/// checks the result (a time before the BASE, no stamps, a command that never occurs,
+/// damage before the cut) and gives the [`CutPlan`].
+pub struct Cutter {
+    target: Target,
     /// Resolved `(file, offset)` for offset targets.
     at_offset: Option<(usize, u64)>,
+    /// Command names of a `before:` target.
+    before: Vec<String>,
     cut: Option<CutPoint>,
     reason: Option<CutReason>,
     error: Option<Error>,
@@ -395,7 +275,77 @@ struct Planner<'t> {
     last_start: u64,
 }
 
-impl Planner<'_> {
+impl Cutter {
+    /// A cutter for `target` over `set` (resolves a `FILE:OFFSET` target's file).
+    pub fn new(set: &AofSet, target: &Target) -> Result<Cutter> {
+        if set.parts.is_empty() {
+            return Err(Error::usage(format!(
+                "{}: the manifest lists no BASE and no INCR file: nothing to restore",
+                set.dir.display()
+            )));
+        }
+        let at_offset = match target {
+            Target::Offset { file, offset } => Some((resolve_file(set, file)?, *offset)),
+            Target::When(_) => None,
+        };
+        let before = match target {
+            Target::When(When::BeforeCommand { command }) => command
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Cutter {
+            target: target.clone(),
+            at_offset,
+            before,
+            cut: None,
+            reason: None,
+            error: None,
+            commands: 0,
+            commands_at_multi: 0,
+            open_multi: None,
+            last_ts: None,
+            last_ts_at_multi: None,
+            first_ts: None,
+            timestamps: 0,
+            base_ctime: None,
+            base_first_ts: None,
+            base_keys: 0,
+            set_paths: set.parts.iter().map(|p| p.path.clone()).collect(),
+            last_start: 0,
+        })
+    }
+
+    /// Forgets an open transaction: for a caller that feeds records of separate ranges of a
+    /// file (what survives salvaging), where a `MULTI` before a gap does not enclose what
+    /// follows it.
+    pub fn reset_transaction(&mut self) {
+        self.open_multi = None;
+    }
+
+    /// The reason for the cut found so far, if any.
+    pub fn reason(&self) -> Option<&CutReason> {
+        self.reason.as_ref()
+    }
+
+    /// Takes the error that stopped the walk (an impossible target or an invalid `#TS:` for
+    /// a time target), if any.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
+    /// The cut found so far (the walk stopped there), if any.
+    pub fn cut(&self) -> Option<CutPoint> {
+        self.cut
+    }
+
+    /// True once the walk must stop: the cut was found or the target is impossible.
+    pub fn done(&self) -> bool {
+        self.cut.is_some() || self.error.is_some()
+    }
+
     fn cut_here(&mut self, file: usize, offset: u64, reason: CutReason) -> ControlFlow<()> {
         let offset = match self.open_multi {
             Some(m) => {
@@ -411,7 +361,7 @@ impl Planner<'_> {
     }
 }
 
-impl SetVisitor for Planner<'_> {
+impl SetVisitor for Cutter {
     fn rdb(&mut self, index: usize, _data: &[u8], report: &RdbReport) -> ControlFlow<()> {
         if index == 0 {
             self.base_keys = report.keys;
@@ -456,6 +406,23 @@ impl SetVisitor for Planner<'_> {
         match item {
             AofItem::Annotation(a) => {
                 let Some(ts) = a.timestamp else {
+                    let time_target = matches!(self.target, Target::When(When::Time { .. }));
+                    if time_target && crate::aof::parse_timestamp(a.text) == Some(Err(())) {
+                        // redis-check-aof --truncate-to-timestamp refuses such a file too:
+                        // where the target falls cannot be known.
+                        self.error = Some(
+                            Error::new(crate::error::ErrorKind::Corrupt {
+                                expected: "a valid #TS:<unix seconds> annotation",
+                                found: format!(
+                                    "invalid timestamp annotation '{}'",
+                                    crate::error::escape_bytes(a.text.trim_ascii_end())
+                                ),
+                            })
+                            .in_file(&self.set_paths[index])
+                            .at(a.offset),
+                        );
+                        return ControlFlow::Break(());
+                    }
                     return ControlFlow::Continue(());
                 };
                 self.timestamps += 1;
@@ -466,21 +433,19 @@ impl SetVisitor for Planner<'_> {
                     self.base_first_ts = Some(ts);
                 }
                 if let Target::When(When::Time { unix }) = self.target {
-                    if ts > *unix {
+                    if ts > unix {
                         return self.cut_here(index, a.offset, CutReason::Timestamp { stamp: ts });
                     }
                 }
                 self.last_ts = Some(ts);
             }
             AofItem::Command(c) => {
-                if let Target::When(When::BeforeCommand { command }) = self.target {
-                    if c.is(command) {
-                        let reason = CutReason::Command {
-                            name: String::from_utf8_lossy(c.name()).into_owned(),
-                            command_offset: c.offset,
-                        };
-                        return self.cut_here(index, c.offset, reason);
-                    }
+                if self.before.iter().any(|n| c.is(n)) {
+                    let reason = CutReason::Command {
+                        name: String::from_utf8_lossy(c.name()).into_owned(),
+                        command_offset: c.offset,
+                    };
+                    return self.cut_here(index, c.offset, reason);
                 }
                 if c.is("multi") {
                     self.open_multi = Some(c.offset);
@@ -551,187 +516,171 @@ pub fn plan_cut_with_progress(
     target: &Target,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CutPlan> {
-    if set.parts.is_empty() {
-        return Err(Error::usage(format!(
-            "{}: the manifest lists no BASE and no INCR file: nothing to restore",
-            set.dir.display()
-        )));
-    }
-    let at_offset = match target {
-        Target::Offset { file, offset } => Some((resolve_file(set, file)?, *offset)),
-        Target::When(_) => None,
-    };
-    let mut p = Planner {
-        target,
-        at_offset,
-        cut: None,
-        reason: None,
-        error: None,
-        commands: 0,
-        commands_at_multi: 0,
-        open_multi: None,
-        last_ts: None,
-        last_ts_at_multi: None,
-        first_ts: None,
-        timestamps: 0,
-        base_ctime: None,
-        base_first_ts: None,
-        base_keys: 0,
-        set_paths: set.parts.iter().map(|p| p.path.clone()).collect(),
-        last_start: 0,
-    };
+    let mut p = Cutter::new(set, target)?;
     let report = scan_set(set, ScanOptions::default(), &mut p, progress)?;
-    if let Some(e) = p.error.take() {
-        return Err(e);
-    }
-    // The BASE holds the state at the fork of the rewrite that wrote it; every INCR command
-    // after it ran after that fork. An RDB's `ctime` is taken by the child just after the
-    // fork, so it can be a second later than the first stamp of the next INCR: the earlier
-    // of the two bounds the restorable range.
-    let base_time = match set.parts.first() {
-        Some(b) if b.rdb && b.role != PartRole::Incr => match (p.base_ctime, p.first_ts) {
-            (Some(c), Some(f)) => Some(c.min(f)),
-            (c, _) => c,
-        },
-        Some(_) => p.base_first_ts,
-        None => None,
-    };
-    let set_path = set
-        .manifest_path
-        .clone()
-        .unwrap_or_else(|| set.parts[0].path.clone());
-    let base_path = set.parts[0].path.clone();
-    if p.cut.is_none() {
-        // Nothing stopped the walk: the whole set was read (or damage stopped it).
-        match report.verdict {
-            Verdict::Valid => {}
-            Verdict::Truncatable { file, ok_up_to }
-                if report
-                    .files
-                    .get(file)
-                    .and_then(|f| f.failure.as_ref())
-                    .is_some_and(|f| f.truncated) =>
-            {
-                p.cut = Some(CutPoint {
-                    file,
-                    offset: ok_up_to,
-                });
-                p.reason = Some(CutReason::TruncatedTail);
-            }
-            _ => {
-                let f = report.damaged_file();
-                let err = f
-                    .and_then(|f| {
-                        f.rdb_error
-                            .clone()
-                            .or_else(|| f.failure.as_ref().map(|x| x.error.clone()))
-                    })
-                    .unwrap_or_else(|| {
-                        Error::usage(format!(
-                            "{} is missing",
-                            f.map(|f| f.path.display().to_string()).unwrap_or_default()
-                        ))
-                    });
-                let hint = match f.and_then(|f| f.failure.as_ref()) {
-                    Some(x) if x.loader_goes_on => {
-                        " (redis-server's own loader skips this record, but redis-check-aof \
-                         and a cut stop there: `redsafe fix --salvage` drops just it)"
-                    }
-                    _ => "",
-                };
-                return Err(err.and_context(format!(
-                    "the AOF is damaged before the restore point ({}); repair it first \
-                     (redsafe fix) or restore to an earlier point{hint}",
-                    report.verdict.name()
-                )));
-            }
+    p.finish(set, &report)
+}
+
+impl Cutter {
+    /// Checks the walk's outcome and builds the plan: the errors of [`plan_cut`] (a time
+    /// before the BASE, no `#TS:` for a time target, a command that never occurs, damage
+    /// before the cut), and a truncated tail of the last file cut off. `report` is the walk's
+    /// report ([`scan_set`] or the replay's).
+    pub fn finish(mut self, set: &AofSet, report: &SetReport) -> Result<CutPlan> {
+        let p = &mut self;
+        let target = &p.target.clone();
+        if let Some(e) = p.error.take() {
+            return Err(e);
         }
-        match target {
-            Target::When(When::BeforeCommand { command }) => {
-                return Err(Error::usage(format!(
-                    "no {} command in the AOF ({} commands read): nothing to restore before",
-                    command.to_ascii_uppercase(),
-                    p.commands
-                ))
-                .in_file(&set_path));
+        // The BASE holds the state at the fork of the rewrite that wrote it; every INCR command
+        // after it ran after that fork. An RDB's `ctime` is taken by the child just after the
+        // fork, so it can be a second later than the first stamp of the next INCR: the earlier
+        // of the two bounds the restorable range.
+        let base_time = match set.parts.first() {
+            Some(b) if b.rdb && b.role != PartRole::Incr => match (p.base_ctime, p.first_ts) {
+                (Some(c), Some(f)) => Some(c.min(f)),
+                (c, _) => c,
+            },
+            Some(_) => p.base_first_ts,
+            None => None,
+        };
+        let set_path = set
+            .manifest_path
+            .clone()
+            .unwrap_or_else(|| set.parts[0].path.clone());
+        let base_path = set.parts[0].path.clone();
+        if p.cut.is_none() {
+            // Nothing stopped the walk: the whole set was read (or damage stopped it).
+            match report.verdict {
+                Verdict::Valid => {}
+                Verdict::Truncatable { file, ok_up_to }
+                    if report
+                        .files
+                        .get(file)
+                        .and_then(|f| f.failure.as_ref())
+                        .is_some_and(|f| f.truncated) =>
+                {
+                    p.cut = Some(CutPoint {
+                        file,
+                        offset: ok_up_to,
+                    });
+                    p.reason = Some(CutReason::TruncatedTail);
+                }
+                _ => {
+                    let f = report.damaged_file();
+                    let err = f
+                        .and_then(|f| {
+                            f.rdb_error
+                                .clone()
+                                .or_else(|| f.failure.as_ref().map(|x| x.error.clone()))
+                        })
+                        .unwrap_or_else(|| {
+                            Error::usage(format!(
+                                "{} is missing",
+                                f.map(|f| f.path.display().to_string()).unwrap_or_default()
+                            ))
+                        });
+                    let hint = match f.and_then(|f| f.failure.as_ref()) {
+                        Some(x) if x.loader_goes_on => {
+                            " (redis-server's own loader skips this record, but redis-check-aof \
+                         and a cut stop there: `redsafe fix --salvage` drops just it)"
+                        }
+                        _ => "",
+                    };
+                    return Err(err.and_context(format!(
+                        "the AOF is damaged before the restore point ({}); repair it first \
+                     (redsafe fix) or restore to an earlier point{hint}",
+                        report.verdict.name()
+                    )));
+                }
             }
-            Target::When(When::Time { .. }) if p.timestamps == 0 => {
-                return Err(Error::usage(
+            match target {
+                Target::When(When::BeforeCommand { command }) => {
+                    return Err(Error::usage(format!(
+                        "no {} command in the AOF ({} commands read): nothing to restore before",
+                        command.to_ascii_uppercase(),
+                        p.commands
+                    ))
+                    .in_file(&set_path));
+                }
+                Target::When(When::Time { .. }) if p.timestamps == 0 => {
+                    return Err(Error::usage(
                     "the AOF has no #TS: timestamp annotations (aof-timestamp-enabled was off), \
                      so it cannot be restored to a time; use --at latest, --at before:COMMAND \
                      or --at-offset FILE:OFFSET",
                 )
                 .in_file(&set_path));
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    if let Target::When(When::Time { unix }) = target {
-        if let Some(bt) = base_time {
-            if *unix < bt {
-                return Err(Error::usage(format!(
-                    "{} ({unix}) is before the BASE of this AOF was written ({} = {bt}): \
+        if let Target::When(When::Time { unix }) = target {
+            if let Some(bt) = base_time {
+                if *unix < bt {
+                    return Err(Error::usage(format!(
+                        "{} ({unix}) is before the BASE of this AOF was written ({} = {bt}): \
                      the oldest point it can restore to is {}",
-                    crate::aof::format_utc(*unix),
-                    crate::aof::format_utc(bt),
-                    crate::aof::format_utc(bt)
-                ))
-                .in_file(&base_path));
+                        crate::time::format_rfc3339(*unix),
+                        crate::time::format_rfc3339(bt),
+                        crate::time::format_rfc3339(bt)
+                    ))
+                    .in_file(&base_path));
+                }
+            }
+            if let Some(c) = p.cut {
+                if c.file == 0 && c.offset == 0 {
+                    return Err(Error::usage(format!(
+                        "the AOF has nothing before {} ({unix}): its first timestamp is {}",
+                        crate::time::format_rfc3339(*unix),
+                        p.first_ts
+                            .map(|t| format!("{} ({t})", crate::time::format_rfc3339(t)))
+                            .unwrap_or_else(|| "unknown".into())
+                    ))
+                    .in_file(&base_path));
+                }
             }
         }
         if let Some(c) = p.cut {
-            if c.file == 0 && c.offset == 0 {
-                return Err(Error::usage(format!(
-                    "the AOF has nothing before {} ({unix}): its first timestamp is {}",
-                    crate::aof::format_utc(*unix),
-                    p.first_ts
-                        .map(|t| format!("{} ({t})", crate::aof::format_utc(t)))
-                        .unwrap_or_else(|| "unknown".into())
-                ))
-                .in_file(&base_path));
+            if let Some(part) = set.parts.get(c.file) {
+                if part.rdb && c.offset < report.files.get(c.file).map_or(0, |f| f.resp_offset) {
+                    return Err(Error::usage(format!(
+                        "the restore point falls inside the RDB part of {}: an RDB cannot be cut",
+                        part.path.display()
+                    )));
+                }
             }
         }
-    }
-    if let Some(c) = p.cut {
-        if let Some(part) = set.parts.get(c.file) {
-            if part.rdb && c.offset < report.files.get(c.file).map_or(0, |f| f.resp_offset) {
-                return Err(Error::usage(format!(
-                    "the restore point falls inside the RDB part of {}: an RDB cannot be cut",
-                    part.path.display()
-                )));
-            }
-        }
-    }
-    let files = set
-        .parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| {
-            let size = report
-                .files
-                .get(i)
-                .map(|f| f.size)
-                .or(part.size)
-                .unwrap_or(0);
-            match p.cut {
-                Some(c) if i > c.file => FileKeep::Dropped,
-                Some(c) if i == c.file && c.offset < size => FileKeep::Prefix { len: c.offset },
-                _ => FileKeep::Whole { size },
-            }
+        let files = set
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let size = report
+                    .files
+                    .get(i)
+                    .map(|f| f.size)
+                    .or(part.size)
+                    .unwrap_or(0);
+                match p.cut {
+                    Some(c) if i > c.file => FileKeep::Dropped,
+                    Some(c) if i == c.file && c.offset < size => FileKeep::Prefix { len: c.offset },
+                    _ => FileKeep::Whole { size },
+                }
+            })
+            .collect();
+        Ok(CutPlan {
+            target: target.clone(),
+            cut: p.cut,
+            reason: p.reason.take(),
+            files,
+            commands_kept: p.commands,
+            base_keys: p.base_keys,
+            last_timestamp: p.last_ts,
+            first_timestamp: p.first_ts,
+            base_time,
+            timestamps_seen: p.timestamps,
         })
-        .collect();
-    Ok(CutPlan {
-        target: target.clone(),
-        cut: p.cut,
-        reason: p.reason,
-        files,
-        commands_kept: p.commands,
-        base_keys: p.base_keys,
-        last_timestamp: p.last_ts,
-        first_timestamp: p.first_ts,
-        base_time,
-        timestamps_seen: p.timestamps,
-    })
+    }
 }
 
 fn resolve_file(set: &AofSet, f: &FileRef) -> Result<usize> {

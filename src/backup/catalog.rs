@@ -240,7 +240,7 @@ impl ChainBreak {
     pub fn describe(&self) -> String {
         format!(
             "ship found the chain broken at {}: bytes Redis appended to INCR seq {} after offset {} were never shipped ({})",
-            super::timeutil::format_rfc3339(self.detected_at),
+            crate::time::format_rfc3339(self.detected_at),
             self.incr_seq,
             self.offset,
             self.reason

@@ -9,7 +9,7 @@
 //! Shorthands: `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly`
 //! (`@annually`).
 
-use super::timeutil::{civil_from_days, days_from_civil};
+use crate::time::{civil_from_days, days_from_civil};
 
 /// A parsed cron schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! `set-id` captured; segments of one set continue it, possibly across INCR rollovers. Names
 //! that do not parse are ignored by [`parse_key`].
 
-use super::timeutil::{format_compact, parse_compact};
+use crate::time::{format_compact, parse_compact};
 
 /// Directory of full backup sets.
 pub const SETS: &str = "sets/";

@@ -9,7 +9,6 @@
 //! - [`ship`]: consistent snapshots of a Redis data directory and their upload;
 //!   [`restore`]: execution of a restore plan into a new directory.
 
-pub mod aofscan;
 pub mod catalog;
 pub mod codec;
 pub mod cron;
@@ -22,7 +21,6 @@ pub mod retention;
 pub mod s3;
 pub mod ship;
 pub mod store;
-pub mod timeutil;
 
 pub use store::{Meta, ObjectInfo, Store, StoreError};
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::catalog::{Catalog, ChainBreak, SegmentEntry, SetManifest};
 use super::layout::SetName;
-use super::timeutil::format_rfc3339;
+use crate::time::format_rfc3339;
 
 /// What to restore to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

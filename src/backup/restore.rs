@@ -12,15 +12,15 @@ use std::sync::{Condvar, Mutex};
 
 use serde::Serialize;
 
-use super::aofscan::{self, AofFileKind, ManifestEntry};
 use super::catalog::FileRole;
 use super::codec::{self, Expect, FetchError};
 use super::layout::{safe_path, UnsafeName};
 use super::local::sync_dir;
 use super::plan::{PlanError, RestorePlan, Target};
 use super::store::Store;
-use super::timeutil::format_rfc3339;
+use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
 use crate::fsutil::AtomicDir;
+use crate::time::format_rfc3339;
 
 /// Errors while restoring.
 #[derive(Debug, thiserror::Error)]
@@ -263,12 +263,9 @@ pub fn restore(
     let set_id = plan.set.id.as_str();
     let written = AtomicU64::new(0);
 
-    // 1. The set's files, in parallel (the original AOF manifest is rewritten below instead).
-    let files: Vec<_> = m
-        .files
-        .iter()
-        .filter(|f| f.role != FileRole::AofManifest)
-        .collect();
+    // 1. The set's files, in parallel (the original AOF manifest is rewritten below, keeping
+    //    its entries' extra keys such as Redis 8's `startoffset`).
+    let files: Vec<_> = m.files.iter().collect();
     let next = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let first_err: Mutex<Option<RestoreError>> = Mutex::new(None);
@@ -371,6 +368,8 @@ pub fn restore(
             .map(|f| (f.seq.unwrap_or(0), file_name(&f.path)))
             .collect();
         let mut cut_done = false;
+        // A stamp after the target was staged: the cut lies at or before it.
+        let past = |ts: Option<i64>| matches!((cut_after, ts), (Some(t), Some(x)) if x > t);
         let mut last_ts = aof.base_time;
         // Whether any `#TS` annotation and any command were seen in INCR data.
         let (mut saw_ts, mut commands) = (false, 0u64);
@@ -382,21 +381,21 @@ pub fn restore(
             let p = aof_dir.join(&incrs[i].1);
             let f = File::open(&p).map_err(io_err(&p))?;
             let len = f.metadata().map_err(io_err(&p))?.len();
-            let s = super::ship::scan_file(&f, 0, len, cut_after).map_err(io_err(&p))?;
+            let s = super::ship::scan_file(&f, 0, len).map_err(io_err(&p))?;
             if let Some(d) = s.damaged {
                 return Err(RestoreError::Check {
                     file: incrs[i].1.clone(),
-                    message: d,
+                    message: d.to_string(),
                 });
             }
-            saw_ts |= s.first_ts.is_some() || s.cut_at.is_some();
+            saw_ts |= s.first_ts.is_some();
             commands += s.commands;
             if s.last_ts.is_some() {
                 last_ts = s.last_ts;
             }
-            if let Some(at) = s.cut_at {
-                truncate(&p, at)?;
-                report.cut = Some(format!("{}:{at}", incrs[i].1));
+            if past(s.max_ts) {
+                // The cut lies in this file (placed below by the one cut planner); the
+                // later files are after it.
                 for (_, name) in incrs.drain(i + 1..) {
                     let q = aof_dir.join(name);
                     fs::remove_file(&q).map_err(io_err(&q))?;
@@ -462,24 +461,22 @@ pub fn restore(
                             f.sync_all().map_err(io_err(&p))?;
                             continue;
                         }
-                        let s = super::ship::scan_file(&f, n.start, n.end - n.start, cut_after)
+                        let s = super::ship::scan_file(&f, n.start, n.end - n.start)
                             .map_err(io_err(&p))?;
                         if let Some(d) = s.damaged {
                             return Err(RestoreError::Check {
                                 file: name,
-                                message: d,
+                                message: d.to_string(),
                             });
                         }
-                        saw_ts |= s.first_ts.is_some() || s.cut_at.is_some();
+                        saw_ts |= s.first_ts.is_some();
                         commands += s.commands;
                         if s.last_ts.is_some() {
                             last_ts = s.last_ts;
                         }
                         f.sync_all().map_err(io_err(&p))?;
-                        if let Some(at) = s.cut_at {
-                            drop(f);
-                            truncate(&p, at)?;
-                            report.cut = Some(format!("{name}:{at}"));
+                        if past(s.max_ts) {
+                            // The cut lies in what is staged: no later segment is needed.
                             cut_done = true;
                             break;
                         }
@@ -531,28 +528,92 @@ pub fn restore(
             ));
         }
         report.last_ts = last_ts;
-        // The manifest: base plus the INCR files present (no history).
+        // The manifest: base plus the INCR files present (no history), with the extra keys the
+        // original manifest gave each (only read for those; names come from the set manifest).
+        let original = fs::read(aof_dir.join(&aof.manifest))
+            .ok()
+            .and_then(|b| Manifest::parse(&b).ok());
+        let extras = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+            original
+                .as_ref()
+                .and_then(|o| o.entries.iter().find(|e| e.name == name.as_bytes()))
+                .map(|e| e.extra.clone())
+                .unwrap_or_default()
+        };
         let mut entries = Vec::new();
         if let Some(b) = base {
-            entries.push(ManifestEntry {
-                name: file_name(&b.path),
-                seq: b.seq.unwrap_or(1),
-                kind: AofFileKind::Base,
-            });
+            let mut e = ManifestEntry::new(
+                file_name(&b.path).into_bytes(),
+                b.seq.unwrap_or(1) as i64,
+                FileType::Base,
+            );
+            e.extra = extras(&file_name(&b.path));
+            entries.push(e);
         }
         for (seq, name) in &incrs {
-            entries.push(ManifestEntry {
-                name: name.clone(),
-                seq: *seq,
-                kind: AofFileKind::Incr,
-            });
+            let mut e = ManifestEntry::new(name.clone().into_bytes(), *seq as i64, FileType::Incr);
+            e.extra = extras(name);
+            entries.push(e);
         }
         let mpath = aof_dir.join(&aof.manifest);
-        super::local::write_atomic(&mpath, &mut aofscan::format_manifest(&entries).as_slice())
-            .map_err(io_err(&mpath))?;
+        let write_manifest = |entries: &[ManifestEntry]| {
+            let m = Manifest {
+                entries: entries.to_vec(),
+            };
+            super::local::write_atomic(&mpath, &mut m.to_bytes().as_slice()).map_err(io_err(&mpath))
+        };
+        write_manifest(&entries)?;
+        if let (Some(t), true) = (cut_after, cut_done) {
+            // The cut itself: the one planner, as `restore DIR --at` cuts the same files.
+            let file = format!("{}/{}", aof.dir, aof.manifest);
+            let set = crate::aof::set::AofSet::open(&mpath).map_err(|e| RestoreError::Check {
+                file: file.clone(),
+                message: e.to_string(),
+            })?;
+            let target = crate::aof::pitr::When::Time { unix: t }.into();
+            let cut = crate::aof::pitr::plan_cut(&set, &target).map_err(|e| {
+                if e.is_damage() {
+                    RestoreError::Check {
+                        file: file.clone(),
+                        message: e.to_string(),
+                    }
+                } else {
+                    RestoreError::Unrestorable(e.to_string())
+                }
+            })?;
+            let mut kept = Vec::new();
+            for ((part, keep), entry) in set.parts.iter().zip(&cut.files).zip(entries) {
+                match keep {
+                    crate::aof::pitr::FileKeep::Whole { .. } => kept.push(entry),
+                    // An INCR cut to nothing is left out, as a local restore leaves it.
+                    crate::aof::pitr::FileKeep::Prefix { len: 0 }
+                        if part.role == crate::aof::set::PartRole::Incr =>
+                    {
+                        report.cut = Some(format!("{}:0", part.name_lossy()));
+                        fs::remove_file(&part.path).map_err(io_err(&part.path))?;
+                    }
+                    crate::aof::pitr::FileKeep::Prefix { len } => {
+                        truncate(&part.path, *len)?;
+                        report.cut = Some(format!("{}:{len}", part.name_lossy()));
+                        // A cut file no longer ends where it did.
+                        let mut entry = entry;
+                        entry
+                            .extra
+                            .retain(|(k, _)| !k.eq_ignore_ascii_case(b"endoffset"));
+                        kept.push(entry);
+                    }
+                    crate::aof::pitr::FileKeep::Dropped => {
+                        fs::remove_file(&part.path).map_err(io_err(&part.path))?;
+                    }
+                }
+            }
+            report.last_ts = cut.last_timestamp.or(aof.base_time);
+            entries = kept;
+            write_manifest(&entries)?;
+        }
         report.files = entries
             .iter()
-            .map(|e| format!("{}/{}", aof.dir, e.name))
+            .map(|e| format!("{}/{}", aof.dir, e.name_lossy()))
             .collect();
         report.files.push(format!("{}/{}", aof.dir, aof.manifest));
         if let Some(r) = &m.rdb {

@@ -151,7 +151,7 @@ pub fn decide(policy: &Policy, sets: &[Candidate], now: i64) -> Vec<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aof::pitr::parse_time;
+    use crate::time::parse_time;
 
     fn t(s: &str) -> i64 {
         parse_time(s).unwrap()

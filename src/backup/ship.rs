@@ -11,12 +11,11 @@
 //! without a manifest is invisible to restore and removed by retention later.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::aofscan::{self, AofFileKind, ManifestEntry};
 use super::catalog::{
     AofInfo, Catalog, ChainBreak, FileRole, RdbInfo, SetFile, SetManifest, SET_FORMAT,
 };
@@ -24,7 +23,9 @@ use super::codec::{self, Packed};
 use super::layout::{next_set_id, SegmentName, SetName, CHAIN_BREAK};
 use super::retention::{self, Candidate, Policy, Verdict};
 use super::store::{Meta, Store, StoreError};
-use super::timeutil::{format_rfc3339, now};
+use crate::aof::boundary::{scan_boundaries, Boundaries};
+use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
+use crate::time::{format_rfc3339, now};
 
 /// Errors while shipping.
 #[derive(Debug, thiserror::Error)]
@@ -146,24 +147,20 @@ fn rdb_aux_of(f: &File) -> Vec<(String, String)> {
         return vec![];
     }
     let _ = r.take(64 * 1024).read_to_end(&mut buf);
-    aofscan::rdb_aux(&buf)
+    crate::rdb::leading_aux(&buf)
 }
 
 fn aux(a: &[(String, String)], k: &str) -> Option<String> {
     a.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
 }
 
-/// Scans a pinned file's bytes `start..start+limit` for command boundaries.
-pub fn scan_file(
-    f: &File,
-    start: u64,
-    limit: u64,
-    cut_after: Option<i64>,
-) -> io::Result<aofscan::Scan> {
+/// Scans a pinned file's bytes `start..start+limit` for command boundaries
+/// ([`crate::aof::boundary::scan_boundaries`]).
+pub fn scan_file(f: &File, start: u64, limit: u64) -> io::Result<Boundaries> {
     let mut r = f;
     r.seek(SeekFrom::Start(start))?;
-    let mut br = BufReader::with_capacity(256 * 1024, r.take(limit));
-    aofscan::scan_resp(&mut br as &mut dyn BufRead, start, limit, cut_after)
+    scan_boundaries(r.take(limit), start, limit, Path::new(""))
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// The prefix (`appendfilename`) of AOF file names in a manifest.
@@ -185,11 +182,37 @@ struct AofSnap {
 /// Reads an AOF manifest, returning its bytes and entries.
 pub fn read_aof_manifest(path: &Path) -> Result<(Vec<u8>, Vec<ManifestEntry>), ShipError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let entries = aofscan::parse_manifest(&bytes).map_err(|m| ShipError::Aof {
+    let bad = |message: String| ShipError::Aof {
         path: path.to_path_buf(),
-        message: m,
-    })?;
-    Ok((bytes, entries))
+        message,
+    };
+    let m = Manifest::parse(&bytes).map_err(|e| bad(e.to_string()))?;
+    // Names become object keys: UTF-8 only.
+    for e in &m.entries {
+        if std::str::from_utf8(&e.name).is_err() {
+            return Err(bad(format!(
+                "AOF file name {:?} is not UTF-8",
+                e.name_lossy()
+            )));
+        }
+        if e.seq < 0 {
+            return Err(bad(format!(
+                "negative sequence number for {}",
+                e.name_lossy()
+            )));
+        }
+    }
+    Ok((bytes, m.entries))
+}
+
+/// An entry's name (UTF-8, checked by [`read_aof_manifest`]).
+fn ename(e: &ManifestEntry) -> &str {
+    std::str::from_utf8(&e.name).unwrap_or_default()
+}
+
+/// An entry's sequence number (not negative, checked by [`read_aof_manifest`]).
+fn eseq(e: &ManifestEntry) -> u64 {
+    u64::try_from(e.seq).unwrap_or_default()
 }
 
 fn try_snapshot_aof(dir: &Path, aof_dir_name: &str) -> Result<Option<AofSnap>, ShipError> {
@@ -202,22 +225,22 @@ fn try_snapshot_aof(dir: &Path, aof_dir_name: &str) -> Result<Option<AofSnap>, S
     let mut files = vec![];
     let live: Vec<&ManifestEntry> = entries
         .iter()
-        .filter(|e| e.kind != AofFileKind::History)
+        .filter(|e| e.file_type != FileType::History)
         .collect();
     for e in &live {
-        let p = aof_dir.join(&e.name);
+        let p = aof_dir.join(ename(e));
         let f = File::open(&p).map_err(io_err(&p))?;
         let len = f.metadata().map_err(io_err(&p))?.len();
         files.push(Pinned {
-            rel: format!("{aof_dir_name}/{}", e.name),
+            rel: format!("{aof_dir_name}/{}", ename(e)),
             file: f,
             len,
-            role: if e.kind == AofFileKind::Base {
+            role: if e.file_type == FileType::Base {
                 FileRole::AofBase
             } else {
                 FileRole::AofIncr
             },
-            seq: Some(e.seq),
+            seq: Some(eseq(e)),
         });
     }
     let m2 = std::fs::read(&mpath).map_err(io_err(&mpath))?;
@@ -243,7 +266,7 @@ fn try_snapshot_aof(dir: &Path, aof_dir_name: &str) -> Result<Option<AofSnap>, S
             version = aux(&a, "redis-ver");
             base_time = aux(&a, "ctime").and_then(|c| c.parse().ok());
         } else {
-            base_time = scan_file(&b.file, 0, 1024, None)
+            base_time = scan_file(&b.file, 0, 1024)
                 .map_err(io_err(&aof_dir))?
                 .first_ts;
         }
@@ -253,7 +276,7 @@ fn try_snapshot_aof(dir: &Path, aof_dir_name: &str) -> Result<Option<AofSnap>, S
     let (mut last_incr_seq, mut last_incr_size) = (None, 0);
     if let Some(i) = last_incr {
         let p = &mut files[i];
-        let s = scan_file(&p.file, 0, p.len, None).map_err(io_err(&aof_dir.join(&p.rel)))?;
+        let s = scan_file(&p.file, 0, p.len).map_err(io_err(&aof_dir.join(&p.rel)))?;
         if let Some(d) = s.damaged {
             return Err(ShipError::Aof {
                 path: dir.join(&p.rel),
@@ -525,14 +548,14 @@ pub fn ship_segments(
         let (_, entries) = read_aof_manifest(&aof_dir.join(&mname))?;
         let cur = entries
             .iter()
-            .find(|e| e.seq == chain.seq && e.kind != AofFileKind::Base);
+            .find(|e| eseq(e) == chain.seq && e.file_type != FileType::Base);
         let next = entries
             .iter()
-            .filter(|e| e.kind == AofFileKind::Incr && e.seq > chain.seq)
-            .map(|e| e.seq)
+            .filter(|e| e.file_type == FileType::Incr && eseq(e) > chain.seq)
+            .map(eseq)
             .min();
         let path = match cur {
-            Some(c) => aof_dir.join(&c.name),
+            Some(c) => aof_dir.join(ename(c)),
             None => aof_dir.join(format!("{}.{}.incr.aof", aof_prefix(&mname), chain.seq)),
         };
         if pinned.as_ref().is_none_or(|(s, _)| *s != chain.seq) {
@@ -578,7 +601,7 @@ pub fn ship_segments(
         }
         // A closed INCR (a later one exists) gets no more appends: ship it to its end.
         let mut end_all = len;
-        let s = scan_file(f, chain.offset, len - chain.offset, None).map_err(io_err(&path))?;
+        let s = scan_file(f, chain.offset, len - chain.offset).map_err(io_err(&path))?;
         if let Some(d) = &s.damaged {
             log(Event {
                 action: "warning",
@@ -589,7 +612,7 @@ pub fn ship_segments(
         while chain.offset < end_all {
             let want = (end_all - chain.offset).min(max_segment);
             let mut end = if want < end_all - chain.offset {
-                scan_file(f, chain.offset, want, None)
+                scan_file(f, chain.offset, want)
                     .map_err(io_err(&path))?
                     .boundary
             } else {
@@ -643,7 +666,7 @@ fn upload_segment(
             message: format!("short read at {}", chain.offset),
         });
     }
-    let s = scan_file(f, chain.offset, range_len, None).map_err(io_err(path))?;
+    let s = scan_file(f, chain.offset, range_len).map_err(io_err(path))?;
     let name = SegmentName {
         set_id: chain.set.id.clone(),
         incr_seq: chain.seq,
@@ -882,12 +905,12 @@ impl<'s> Shipper<'s> {
         let (_, entries) = read_aof_manifest(&aof_dir.join(&mname))?;
         let incrs: Vec<u64> = entries
             .iter()
-            .filter(|e| e.kind == AofFileKind::Incr)
-            .map(|e| e.seq)
+            .filter(|e| e.file_type == FileType::Incr)
+            .map(eseq)
             .collect();
         let Some(e) = entries
             .iter()
-            .find(|e| e.seq == chain.seq && e.kind != AofFileKind::Base)
+            .find(|e| eseq(e) == chain.seq && e.file_type != FileType::Base)
         else {
             let now_has = match (incrs.first(), incrs.last()) {
                 (Some(a), Some(b)) if a == b => format!("INCR seq {a}"),
@@ -899,7 +922,7 @@ impl<'s> Shipper<'s> {
                 chain.seq
             ));
         };
-        let p = aof_dir.join(&e.name);
+        let p = aof_dir.join(ename(e));
         Ok(match std::fs::metadata(&p) {
             Err(_) => format!("{} is missing", p.display()),
             Ok(md) if md.len() < chain.offset => format!(
@@ -960,11 +983,11 @@ impl<'s> Shipper<'s> {
         let (_, entries) = read_aof_manifest(&aof_dir.join(mname))?;
         let Some(e) = entries
             .iter()
-            .find(|e| e.seq == seq && e.kind != AofFileKind::Base)
+            .find(|e| eseq(e) == seq && e.file_type != FileType::Base)
         else {
             return Ok(None);
         };
-        let p = aof_dir.join(&e.name);
+        let p = aof_dir.join(ename(e));
         let Ok(mut f) = File::open(&p) else {
             return Ok(None);
         };

@@ -9,8 +9,8 @@ use redsafe::backup::plan::{self, plan_for_set};
 use redsafe::backup::restore::{restore, RestoreOptions};
 use redsafe::backup::retention;
 use redsafe::backup::ship::{apply_retention, candidates};
-use redsafe::backup::timeutil::{format_rfc3339, now};
 use redsafe::backup::{open_store, Store};
+use redsafe::time::{format_rfc3339, now};
 
 use super::output::outln;
 use super::s3args::{RetentionArgs, S3Args};

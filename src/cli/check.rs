@@ -234,18 +234,6 @@ fn run_aof(args: CheckArgs) -> Result<u8> {
     })
 }
 
-/// The top-level truncation point reported for a set: in the damaged file, else the last
-/// file's (as the last `AOF analyzed` line of redis-check-aof).
-pub(crate) fn report_ok_up_to(r: &SetReport) -> Option<u64> {
-    match r.verdict {
-        Verdict::Truncatable { ok_up_to, .. } | Verdict::DamagedNotLast { ok_up_to, .. } => {
-            Some(ok_up_to)
-        }
-        Verdict::Valid => r.files.last().map(|f| f.ok_up_to),
-        _ => None,
-    }
-}
-
 /// Warnings about things redis-check-aof accepts but Redis (or an older checker) would not.
 pub(crate) fn aof_warnings(set: &AofSet, r: &SetReport) -> Vec<String> {
     let mut w = Vec::new();
@@ -334,7 +322,7 @@ pub(crate) fn aof_json(path: &Path, set: &AofSet, r: &SetReport) -> serde_json::
         "manifest": set.manifest_path.as_ref().map(|p| p.display().to_string()),
         "verdict": r.verdict.name(),
         "fixable": r.verdict.is_truncatable(),
-        "ok_up_to": report_ok_up_to(r),
+        "ok_up_to": r.ok_up_to(),
         "damaged_file": r.damaged_file().map(|f| f.name.clone()),
         "last_timestamp": ts_json(r.last_timestamp()),
         "files": files,
@@ -375,7 +363,7 @@ pub(crate) fn failure_json(f: &aof::ReadFailure) -> serde_json::Value {
 }
 
 fn ts_text(ts: i64) -> String {
-    format!("{ts} ({})", aof::format_utc(ts))
+    format!("{ts} ({})", redsafe::time::format_rfc3339(ts))
 }
 
 fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
@@ -399,7 +387,7 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
                 rdb.keys
             );
             if let Some(c) = rdb.ctime {
-                d.push_str(&format!(", written {}", aof::format_utc(c)));
+                d.push_str(&format!(", written {}", redsafe::time::format_rfc3339(c)));
             }
             desc.push(d);
         }
@@ -415,8 +403,8 @@ fn print_aof_text(path: &Path, set: &AofSet, r: &SetReport) -> Result<()> {
             if let (Some(a), Some(b)) = (f.state.first_timestamp, f.state.timestamp) {
                 desc.push(format!(
                     "#TS {} .. {}",
-                    aof::format_utc(a),
-                    aof::format_utc(b)
+                    redsafe::time::format_rfc3339(a),
+                    redsafe::time::format_rfc3339(b)
                 ));
             }
         }

@@ -13,7 +13,9 @@ use redsafe::fsutil::AtomicFile;
 use redsafe::keyspace::save;
 
 use super::args::ReplayLimitArgs;
-use super::digest::{checker_only_notes, damage_summary, parse_at, replay_shown};
+use super::timetravel::{
+    add_cut_fields, checker_only_notes, damage_summary, reason_text, replay_shown,
+};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -28,7 +30,9 @@ Exit status: 0 written, 1 the AOF is damaged (nothing is written), 2 usage or I/
 command the engine cannot replay or one that would build a string longer than \
 --max-value-size (named with its key, file and offset; nothing is written).\n\n\
 Examples:\n  redsafe compact /var/lib/redis/appendonlydir -o /tmp/dump.rdb\n  \
-redsafe compact /var/lib/redis --at '2026-11-22 10:42:16' -o /tmp/before.rdb --json"
+redsafe compact /var/lib/redis --at '2026-11-22 10:42:16' -o /tmp/before.rdb --json\n  \
+redsafe compact /var/lib/redis --at before:FLUSHALL -o /tmp/before.rdb",
+    after_help = super::timetravel::when_help!()
 )]
 pub struct CompactArgs {
     /// The AOF: file, directory or manifest.
@@ -36,9 +40,9 @@ pub struct CompactArgs {
     /// The RDB file to write.
     #[arg(short = 'o', long = "out", value_name = "OUT.rdb")]
     pub out: PathBuf,
-    /// Replay only up to the end of this second (unix seconds or a date-time, UTC).
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    /// Replay only up to a restore point (as `restore --at`; see below).
+    #[command(flatten)]
+    pub at: super::timetravel::AtArgs,
     /// RDB version to write (10 = Redis 7.0, 11 = 7.2, 12 = 7.4).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub rdb_version: u32,
@@ -54,7 +58,7 @@ pub struct CompactArgs {
 
 /// Runs `redsafe compact`.
 pub fn run(args: CompactArgs) -> Result<u8> {
-    let until = parse_at(args.at.as_deref())?;
+    let target = args.at.target()?;
     let set = AofSet::open(&args.path)?;
     super::output::prepare_output(&args.out, &set.inputs())?;
     if !args.force && args.out.symlink_metadata().is_ok() {
@@ -63,7 +67,7 @@ pub fn run(args: CompactArgs) -> Result<u8> {
             args.out.display()
         );
     }
-    let r = replay_shown(&set, until, args.json, &args.replay)?;
+    let r = replay_shown(&set, target, args.json, &args.replay)?;
     let mut out = std::io::stdout().lock();
     if !r.set.verdict.is_ok() {
         let msg = format!(
@@ -86,7 +90,7 @@ pub fn run(args: CompactArgs) -> Result<u8> {
     f.commit()?;
     let digest = r.keyspace.digest_hex().ok();
     if args.json {
-        let j = json!({
+        let mut j = json!({
             "ok": true,
             "path": args.path.display().to_string(),
             "out": args.out.display().to_string(),
@@ -95,15 +99,19 @@ pub fn run(args: CompactArgs) -> Result<u8> {
             "rdb_keys": r.rdb_keys,
             "commands": r.commands,
             "refused": r.rejected,
-            "cut_at": until,
-            "cut": r.cut,
             "digest": digest,
             "notes": checker_only_notes(&r),
         });
+        if let Some(plan) = &r.plan {
+            add_cut_fields(&mut j, &set, plan);
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
     } else {
         for n in checker_only_notes(&r) {
             eprintln!("redsafe: note: {n}");
+        }
+        if let Some(plan) = &r.plan {
+            writeln!(out, "{}", reason_text(plan))?;
         }
         writeln!(
             out,

@@ -9,7 +9,7 @@ use redsafe::filter::KeyFilter;
 use redsafe::rdb::transform::TransformOptions;
 use redsafe::rdb::{Dialect, WriterOptions};
 
-use super::filter::run_transform;
+use super::transform::run_transform;
 
 /// Target dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,8 +17,8 @@ use redsafe::rdb::Entry;
 
 use super::args::{parse_size, KeyFilterArgs};
 use super::output::byte_progress;
-use super::stats::iso8601_ms;
 use super::{EXIT_DAMAGED, EXIT_OK};
+use redsafe::time::format_rfc3339_ms as iso8601_ms;
 
 /// Output formats of `redsafe diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

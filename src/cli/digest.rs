@@ -11,12 +11,14 @@ use serde_json::json;
 use redsafe::aof::{detect_kind, AofSet, InputKind};
 use redsafe::keyspace::digest::{digest_rdb, hex, Flavor};
 use redsafe::keyspace::load::LoadOptions;
-use redsafe::keyspace::{replay_set_with_progress, Keyspace, ReplayOptions, ReplayReport};
+use redsafe::keyspace::Keyspace;
 use redsafe::mmap::MappedFile;
-use redsafe::ErrorKind;
 
 use super::args::ReplayLimitArgs;
-use super::output::{byte_progress, error_json};
+use super::output::error_json;
+use super::timetravel::{
+    add_cut_fields, checker_only_notes, damage_summary, reason_text, replay_shown,
+};
 use super::{EXIT_DAMAGED, EXIT_OK};
 
 #[derive(Debug, Args)]
@@ -30,15 +32,15 @@ would load), 2 usage or I/O error, a command the engine cannot replay, or one th
 build a string longer than --max-value-size.\n\n\
 Examples:\n  redsafe digest /var/lib/redis/dump.rdb\n  \
 redsafe digest /var/lib/redis/appendonlydir --at '2026-11-22 10:42:16' --json\n  \
-redsafe digest dump.rdb --redis 7.4"
+redsafe digest dump.rdb --redis 7.4",
+    after_help = super::timetravel::when_help!()
 )]
 pub struct DigestArgs {
     /// An RDB file, or an AOF: file, directory or manifest.
     pub path: PathBuf,
-    /// Replay the AOF only up to the end of this second (where `redis-check-aof
-    /// --truncate-to-timestamp` cuts): unix seconds or a date-time (UTC).
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    /// Replay the AOF only up to a restore point (as `restore --at`; see below).
+    #[command(flatten)]
+    pub at: super::timetravel::AtArgs,
     /// Compute the digest as this server does: 7.0 (also 2.8 to 6.2), 7.2 (also Valkey 8),
     /// 7.4 (and later). They differ in how sorted-set scores and hash field TTLs are hashed.
     #[arg(long, value_name = "VERSION", default_value = "7.0")]
@@ -89,8 +91,8 @@ pub fn run(args: DigestArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     let kind = detect_kind(&args.path)?;
     if kind == InputKind::Rdb {
-        if args.at.is_some() {
-            bail!("--at applies to an AOF, not to an RDB file");
+        if args.at.target()?.is_some() {
+            bail!("--at and --at-offset apply to an AOF, not to an RDB file (it holds one point in time)");
         }
         let file = MappedFile::open(&args.path)?;
         let opts = LoadOptions {
@@ -131,9 +133,9 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         }
         return Ok(EXIT_OK);
     }
-    let until = parse_at(args.at.as_deref())?;
+    let target = args.at.target()?;
     let set = AofSet::open(&args.path)?;
-    let r = replay_shown(&set, until, args.json, &args.replay)?;
+    let r = replay_shown(&set, target, args.json, &args.replay)?;
     let digest = r.keyspace.digest_hex_as(fl)?;
     let damaged = !r.set.verdict.is_ok();
     if args.json {
@@ -143,7 +145,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
             .take(10)
             .map(|(file, e)| json!({"file": file, "offset": e.offset, "db": e.db, "command": e.command, "message": e.to_string()}))
             .collect();
-        let j = json!({
+        let mut j = json!({
             "ok": !damaged,
             "path": args.path.display().to_string(),
             "source": "aof",
@@ -156,14 +158,18 @@ pub fn run(args: DigestArgs) -> Result<u8> {
             "refused": r.rejected,
             "first_refused": rejections,
             "open_transactions_dropped": r.open_transactions,
-            "cut_at": until,
-            "cut": r.cut,
             "verdict": r.set.verdict.name(),
             "notes": checker_only_notes(&r),
         });
+        if let Some(plan) = &r.plan {
+            add_cut_fields(&mut j, &set, plan);
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
     } else {
         writeln!(out, "{digest}")?;
+        if let Some(plan) = &r.plan {
+            eprintln!("redsafe: {}", reason_text(plan));
+        }
         if r.rejected > 0 {
             eprintln!(
                 "redsafe: {} commands would be refused by Redis and were skipped (first: {})",
@@ -185,71 +191,4 @@ pub fn run(args: DigestArgs) -> Result<u8> {
         }
     }
     Ok(if damaged { EXIT_DAMAGED } else { EXIT_OK })
-}
-
-/// The `--at` time of `digest` and `compact` (unix seconds or a date-time), if given.
-pub(super) fn parse_at(at: Option<&str>) -> Result<Option<i64>> {
-    at.map(|t| redsafe::aof::pitr::parse_time(t).map_err(|e| anyhow::anyhow!("--at {t}: {e}")))
-        .transpose()
-}
-
-/// Replays `set` up to `until` with a progress bar (hidden when `quiet`, or not a terminal).
-pub(super) fn replay_shown(
-    set: &AofSet,
-    until: Option<i64>,
-    quiet: bool,
-    limits: &ReplayLimitArgs,
-) -> Result<ReplayReport> {
-    let pb = byte_progress(set.total_size(), quiet);
-    let opts = ReplayOptions {
-        until,
-        limits: limits.limits(),
-        ..ReplayOptions::default()
-    };
-    let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d));
-    pb.finish_and_clear();
-    match r {
-        Ok(r) => Ok(r),
-        Err(e) if matches!(e.kind(), ErrorKind::Limit(_)) => Err(anyhow::anyhow!(
-            "{e} (--max-value-size is {}; raise it to replay this AOF)",
-            limits.max_value_size
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Notes on records redis-check-aof calls damage but Redis's loader, and the replay, went
-/// past (a stray `EXEC`, a nested `MULTI`), one per file.
-pub(super) fn checker_only_notes(r: &ReplayReport) -> Vec<String> {
-    r.checker_only_damage()
-        .map(|(path, first, n)| {
-            format!(
-                "redis-check-aof calls {} damaged at offset {first} ({n} stray EXEC or nested MULTI); \
-                 redis-server's loader refuses {} and goes on, and so did this replay \
-                 (redis-check-aof --fix would cut the file there)",
-                path.display(),
-                if n == 1 { "it" } else { "them" }
-            )
-        })
-        .collect()
-}
-
-/// Where and why a replayed set is damaged, for messages: the verdict, and the damaged file
-/// with the error and its offset when known (as `check` reports them).
-pub(super) fn damage_summary(set: &redsafe::aof::SetReport) -> String {
-    let verdict = set.verdict.name();
-    let Some(f) = set.damaged_file() else {
-        return verdict.to_string();
-    };
-    match (&f.rdb_error, &f.failure) {
-        // The error names the file and the offset.
-        (Some(e), _) | (None, Some(redsafe::aof::ReadFailure { error: e, .. })) => {
-            format!("{verdict}: {e}")
-        }
-        (None, None) => format!(
-            "{verdict}: {}: valid up to byte {}",
-            f.path.display(),
-            f.ok_up_to
-        ),
-    }
 }

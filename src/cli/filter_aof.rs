@@ -9,7 +9,8 @@ use clap::Args;
 use serde_json::json;
 
 use redsafe::aof::filter::{filter_set, DropRule, FilterOptions, FilterOutput, FilterReport};
-use redsafe::aof::{format_utc, AofSet};
+use redsafe::aof::AofSet;
+use redsafe::time::format_rfc3339 as format_utc;
 
 use super::args::KeyFilterArgs;
 use super::output::byte_progress;
@@ -49,10 +50,10 @@ pub struct AofFilterArgs {
 }
 
 /// Parses unix seconds, an RFC 3339 / `YYYY-MM-DD HH:MM:SS` date-time (UTC unless a zone
-/// follows) or a date alone (`2026-11-22`): [`redsafe::aof::pitr::parse_time_or_date`], the
+/// follows) or a date alone (`2026-11-22`): [`redsafe::time::parse_time_or_date`], the
 /// shared parser.
 pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
-    redsafe::aof::pitr::parse_time_or_date(s).map_err(|why| {
+    redsafe::time::parse_time_or_date(s).map_err(|why| {
         format!("invalid time {s:?}: {why} (expected unix seconds or YYYY-MM-DDTHH:MM:SSZ)")
     })
 }

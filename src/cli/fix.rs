@@ -43,10 +43,11 @@ pub struct FixArgs {
     /// confirmation on a terminal unless --yes. Stop Redis first.
     #[arg(long)]
     pub in_place: bool,
-    /// Keep only what was written at or before this unix time (seconds): cut at the first
-    /// `#TS:` annotation above it and drop the later INCR files from the manifest.
+    /// Keep only what was written at or before this time (unix seconds, RFC 3339 or
+    /// 'YYYY-MM-DD HH:MM:SS' UTC, as `restore --at`): cut at the first `#TS:` annotation
+    /// above it and drop the later INCR files from the manifest.
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
-    pub truncate_to_timestamp: Option<i64>,
+    pub truncate_to_timestamp: Option<String>,
     /// Skip damaged regions in the middle of files (torn writes, zeroed pages), resume at the
     /// next command boundary and keep everything after it; every loss is reported.
     #[arg(long)]
@@ -96,7 +97,7 @@ fn action_json(set: &AofSet, plan: &FixPlan) -> serde_json::Value {
 }
 
 fn ts(t: Option<i64>) -> String {
-    t.map(|t| format!("{t} ({})", aof::format_utc(t)))
+    t.map(|t| format!("{t} ({})", redsafe::time::format_rfc3339(t)))
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -236,6 +237,22 @@ fn refuse_json(e: &redsafe::Error) -> Result<()> {
 
 /// Runs `redsafe fix`.
 pub fn run(args: FixArgs) -> Result<u8> {
+    let truncate_to = match args.truncate_to_timestamp.as_deref() {
+        None => None,
+        // Any integer, as redis-check-aof takes it (strtol).
+        Some(t) if let Ok(unix) = t.trim().parse::<i64>() => Some(unix),
+        Some(t) => match redsafe::aof::pitr::When::parse(t)? {
+            redsafe::aof::pitr::When::Time { unix } => Some(unix),
+            redsafe::aof::pitr::When::Latest => None,
+            redsafe::aof::pitr::When::BeforeCommand { .. } => {
+                return Err(redsafe::Error::usage(format!(
+                    "--truncate-to-timestamp {t}: fix cuts at a time; to cut before a command use \
+                     `redsafe restore --at {t}` (a loadable copy) or `redsafe filter --until-first`"
+                ))
+                .into())
+            }
+        },
+    };
     let set = match AofSet::open(&args.path) {
         Ok(s) => s,
         Err(e) if e.is_damage() => {
@@ -267,7 +284,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
         }
     }
     let opts = FixOptions {
-        truncate_to_timestamp: args.truncate_to_timestamp,
+        truncate_to_timestamp: truncate_to,
         salvage: args.salvage,
         scan: aof::ScanOptions {
             rdb: CheckOptions::default(),
@@ -341,7 +358,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
             "kind": set.kind.name(),
             "input": args.path.display().to_string(),
             "verdict_before": plan.check.verdict.name(),
-            "ok_up_to_before": super::check::report_ok_up_to(&plan.check),
+            "ok_up_to_before": plan.check.ok_up_to(),
             "output": written.map(|p| p.display().to_string()),
             "in_place": args.in_place,
             "backup": backup.map(|p| p.display().to_string()),

@@ -18,12 +18,13 @@ mod filter_aof;
 mod fix;
 mod output;
 mod restore;
-mod restore_remote;
 mod s3args;
 mod salvage;
 mod ship;
 mod stats;
 mod timeline;
+mod timetravel;
+mod transform;
 
 /// redsafe: check, repair, filter and restore Redis and Valkey RDB and AOF files.
 #[derive(Debug, Parser)]

@@ -8,8 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use redsafe::backup::retention::Policy;
-use redsafe::backup::timeutil::parse_duration;
 use redsafe::backup::S3Options;
+use redsafe::time::parse_duration;
 
 /// S3 connection options. Credentials come from the standard AWS environment variables and
 /// profiles; they are never logged.

@@ -15,8 +15,8 @@ use redsafe::backup::catalog::Catalog;
 use redsafe::backup::cron::Cron;
 use redsafe::backup::plan;
 use redsafe::backup::ship::{DataDir, Event, ShipOptions, Shipper};
-use redsafe::backup::timeutil::{format_duration, format_rfc3339, now, parse_duration};
 use redsafe::backup::{open_store, Store};
+use redsafe::time::{format_duration, format_rfc3339, now, parse_duration};
 
 use super::output::outln;
 use super::s3args::{cfg_flag, fill, RetentionArgs, S3Args};

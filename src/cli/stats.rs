@@ -183,31 +183,6 @@ fn csv_field(w: &mut dyn Write, b: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Unix ms as ISO 8601 UTC (`2100-01-01T00:00:00.000Z`).
-pub fn iso8601_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
-}
-
 fn write_key_row(w: &mut dyn Write, k: &KeyStats) -> std::io::Result<()> {
     write!(w, "{},{},", k.db, k.ty.name())?;
     csv_field(w, &k.key)?;
@@ -218,7 +193,9 @@ fn write_key_row(w: &mut dyn Write, k: &KeyStats) -> std::io::Result<()> {
         k.encoding,
         k.elements,
         k.largest_element.unwrap_or(0),
-        k.expire_ms.map(iso8601_ms).unwrap_or_default(),
+        k.expire_ms
+            .map(redsafe::time::format_rfc3339_ms)
+            .unwrap_or_default(),
         k.value_bytes
     )
 }
@@ -421,17 +398,4 @@ fn write_text(w: &mut dyn Write, args: &StatsArgs, st: &Stats) -> std::io::Resul
         writeln!(w, "\nmodules: {}", m.join(", "))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601_ms(4102444800123), "2100-01-01T00:00:00.123Z");
-        assert_eq!(iso8601_ms(951782400000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(iso8601_ms(-1), "1969-12-31T23:59:59.999Z");
-    }
 }

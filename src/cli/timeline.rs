@@ -12,7 +12,8 @@ use redsafe::aof::timeline::{
     build_timeline, find_occurrences, parse_bucket, Bucket, Flag, Occurrence, Query,
     TimelineOptions,
 };
-use redsafe::aof::{format_utc, AofSet};
+use redsafe::aof::AofSet;
+use redsafe::time::format_rfc3339 as format_utc;
 
 use super::output::{byte_progress, bytes_json};
 use super::{EXIT_DAMAGED, EXIT_OK};

@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 
 use super::load::{load_rdb, LoadOptions};
 use super::{ApplyError, Client, Keyspace, Limits};
+use crate::aof::pitr::{CutPlan, Cutter, Target};
 use crate::aof::{
     scan_set, AofItem, AofPart, AofSet, FileReport, ScanOptions, SetReport, SetVisitor,
 };
@@ -23,9 +24,10 @@ pub struct ReplayOptions {
     /// The clock (unix ms) for relative expiries and `XADD *` in commands before the first
     /// `#TS:` annotation (after one, its time is used). Default: now.
     pub now_ms: Option<i64>,
-    /// Stop before the first `#TS:` annotation later than this unix second (the cut
-    /// `redis-check-aof --truncate-to-timestamp` makes).
-    pub until: Option<i64>,
+    /// Replay only up to this restore point: the cut [`crate::aof::pitr::plan_cut`] makes
+    /// for it (the same [`Cutter`] decides), so a replay to a time, to `before:COMMAND` or to
+    /// `FILE:OFFSET` holds exactly what `restore` to that point keeps.
+    pub target: Option<Target>,
     /// Fail on the first command Redis would refuse instead of skipping it.
     pub strict: bool,
     /// Number of databases (`databases`); default 16.
@@ -52,8 +54,8 @@ pub struct ReplayReport {
     pub rejections: Vec<(String, ApplyError)>,
     /// Transactions left open at the end of a file (dropped).
     pub open_transactions: u64,
-    /// True when the replay stopped at [`ReplayOptions::until`].
-    pub cut: bool,
+    /// With a target: where the set was cut and why (as `restore` reports it).
+    pub plan: Option<CutPlan>,
 }
 
 impl ReplayReport {
@@ -78,8 +80,8 @@ struct Visitor<'o, 'c> {
     rejected: u64,
     rejections: Vec<(String, ApplyError)>,
     open: u64,
-    cut: bool,
     fatal: Option<Error>,
+    cutter: Option<Cutter>,
     default_now: i64,
     on_timestamp: &'c mut dyn FnMut(i64, &Keyspace),
 }
@@ -105,7 +107,10 @@ impl SetVisitor for Visitor<'_, '_> {
         ControlFlow::Continue(())
     }
 
-    fn rdb(&mut self, _index: usize, data: &[u8], _report: &RdbReport) -> ControlFlow<()> {
+    fn rdb(&mut self, index: usize, data: &[u8], report: &RdbReport) -> ControlFlow<()> {
+        if let Some(c) = &mut self.cutter {
+            let _ = c.rdb(index, data, report);
+        }
         match load_rdb(&mut self.ks, data, LoadOptions::default()) {
             Ok(s) => {
                 self.rdb_keys += s.keys;
@@ -118,14 +123,20 @@ impl SetVisitor for Visitor<'_, '_> {
         }
     }
 
-    fn item(&mut self, _index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+    fn item(&mut self, index: usize, item: &AofItem<'_>) -> ControlFlow<()> {
+        if let Some(c) = &mut self.cutter {
+            if c.item(index, item).is_break() {
+                // The cut (or why there is none): a transaction open here is before it only
+                // up to its MULTI, which is where the cutter puts the cut.
+                if self.client.in_multi() {
+                    self.client.discard();
+                }
+                return ControlFlow::Break(());
+            }
+        }
         match item {
             AofItem::Annotation(a) => {
                 if let Some(ts) = a.timestamp {
-                    if self.opts.until.is_some_and(|u| ts > u) {
-                        self.cut = true;
-                        return ControlFlow::Break(());
-                    }
                     (self.on_timestamp)(ts, &self.ks);
                 }
                 ControlFlow::Continue(())
@@ -158,7 +169,15 @@ impl SetVisitor for Visitor<'_, '_> {
         }
     }
 
-    fn file_end(&mut self, _index: usize, _report: &FileReport) -> ControlFlow<()> {
+    fn file_end(&mut self, index: usize, report: &FileReport) -> ControlFlow<()> {
+        if let Some(c) = &mut self.cutter {
+            if c.file_end(index, report).is_break() && c.done() {
+                if self.client.in_multi() {
+                    self.client.discard();
+                }
+                return ControlFlow::Break(());
+            }
+        }
         if self.client.in_multi() {
             self.client.discard();
             self.open += 1;
@@ -208,8 +227,12 @@ pub fn replay_set_with_progress(
         rejected: 0,
         rejections: Vec::new(),
         open: 0,
-        cut: false,
         fatal: None,
+        cutter: opts
+            .target
+            .as_ref()
+            .map(|t| Cutter::new(set, t))
+            .transpose()?,
         default_now,
         on_timestamp,
     };
@@ -221,6 +244,11 @@ pub fn replay_set_with_progress(
     if let Some(e) = v.fatal {
         return Err(e);
     }
+    let plan = v
+        .cutter
+        .take()
+        .map(|c| c.finish(set, &report))
+        .transpose()?;
     Ok(ReplayReport {
         keyspace: v.ks,
         set: report,
@@ -229,6 +257,6 @@ pub fn replay_set_with_progress(
         rejected: v.rejected,
         rejections: v.rejections,
         open_transactions: v.open,
-        cut: v.cut,
+        plan,
     })
 }

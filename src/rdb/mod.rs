@@ -36,3 +36,24 @@ pub use reader::{
 };
 pub use value::{DecodeOptions, Scratch, ValueVisitor};
 pub use writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
+
+/// The AUX fields at the start of an RDB (e.g. `ctime`, `redis-ver`), read from its first
+/// bytes (a prefix of the file is enough). Stops at the first record that is not an AUX
+/// field; an unreadable prefix gives what was read so far.
+pub fn leading_aux(prefix: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in RdbReader::new(prefix) {
+        match item {
+            Ok(it) => match it.record {
+                Record::Header(_) => {}
+                Record::Aux { key, value } => out.push((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                )),
+                _ => break,
+            },
+            Err(_) => break,
+        }
+    }
+    out
+}

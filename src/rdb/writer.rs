@@ -151,74 +151,7 @@ impl<W: Write> std::fmt::Debug for RdbWriter<W> {
     }
 }
 
-/// True when an encoded value is a collection with no elements, which Redis skips on load
-/// (and redis-check-rdb rejects) and never writes. Only looks at small values: every empty
-/// encoding is a few bytes long.
-pub fn is_empty_collection(dialect: Dialect, t: u8, raw: &[u8]) -> bool {
-    use crate::rdb::cursor::RdbStr;
-    if raw.len() > 256 {
-        return false;
-    }
-    let mut cur = Cursor::new(raw, 0);
-    let blob_count = |s: RdbStr<'_>, t: u8| -> Option<u64> {
-        let RdbStr::Raw(b) = s else { return None };
-        match t {
-            T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST => {
-                let n = u16::from_le_bytes([*b.get(8)?, *b.get(9)?]);
-                Some(if n == u16::MAX { 1 } else { n as u64 })
-            }
-            T_HASH_ZIPMAP => Some((b.first() != Some(&0xFF) && b.get(1) != Some(&0xFF)) as u64),
-            T_SET_INTSET => {
-                Some(u32::from_le_bytes([*b.get(4)?, *b.get(5)?, *b.get(6)?, *b.get(7)?]) as u64)
-            }
-            _ => {
-                let n = u16::from_le_bytes([*b.get(4)?, *b.get(5)?]);
-                Some(if n == u16::MAX { 1 } else { n as u64 })
-            }
-        }
-    };
-    let r: Option<bool> = (|| match t {
-        T_LIST | T_SET | T_ZSET | T_HASH | T_ZSET_2 => Some(cur.len("n").ok()? == 0),
-        T_22 if dialect == Dialect::Valkey => Some(cur.len("n").ok()? == 0),
-        T_HASH_METADATA if dialect == Dialect::Redis => {
-            cur.skip(8, "min").ok()?;
-            Some(cur.len("n").ok()? == 0)
-        }
-        T_22 => Some(cur.len("n").ok()? == 0),
-        T_HASH_ZIPMAP | T_LIST_ZIPLIST | T_SET_INTSET | T_ZSET_ZIPLIST | T_HASH_ZIPLIST
-        | T_HASH_LISTPACK | T_ZSET_LISTPACK | T_SET_LISTPACK => {
-            Some(blob_count(cur.string("b").ok()?, t)? == 0)
-        }
-        T_23 | T_HASH_LISTPACK_EX if dialect == Dialect::Redis => {
-            if t == T_HASH_LISTPACK_EX {
-                cur.skip(8, "min").ok()?;
-            }
-            Some(blob_count(cur.string("b").ok()?, T_HASH_LISTPACK)? == 0)
-        }
-        T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => {
-            let n = cur.len("n").ok()?;
-            for _ in 0..n {
-                if t == T_LIST_QUICKLIST_2 && cur.len("c").ok()? == QUICKLIST_NODE_PLAIN {
-                    return Some(false);
-                }
-                let c = blob_count(
-                    cur.string("b").ok()?,
-                    if t == T_LIST_QUICKLIST {
-                        t
-                    } else {
-                        T_HASH_LISTPACK
-                    },
-                )?;
-                if c != 0 {
-                    return Some(false);
-                }
-            }
-            Some(true)
-        }
-        _ => Some(false),
-    })();
-    r.unwrap_or(false)
-}
+pub use crate::rdb::encoding::header::is_empty_collection;
 
 /// Appends the expiry and LRU/LFU part of a per-key prefix, as Redis writes it for `target`.
 fn encode_prefix(

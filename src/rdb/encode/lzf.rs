@@ -258,7 +258,7 @@ mod tests {
         let mut z = LzfCompressor::default();
         let mut data = vec![0u8; 3 << 20];
         data[(1 << 20) + 7] = 1;
-        data[3 << 20 - 1] = 9;
+        data[(3 << 20) - 1] = 9;
         let mut out = Vec::new();
         assert!(z.compress(&data, data.len() - 4, &mut out));
         assert_eq!(out, lzf::compress(&data).unwrap());

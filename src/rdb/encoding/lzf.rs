@@ -10,12 +10,17 @@ const MAX_RATIO: u64 = 140;
 /// 32-byte blocks (the excess is overwritten or cut off).
 const SLACK: usize = 32;
 
+/// The largest uncompressed length [`decompress_into`] and [`validate`] accept for
+/// `compressed_len` bytes of LZF data; a string claiming more is refused as corrupt before
+/// anything is allocated. So no LZF string inflates to more than this.
+pub fn max_decompressed_len(compressed_len: usize) -> u64 {
+    (compressed_len as u64)
+        .saturating_mul(MAX_RATIO)
+        .saturating_add(64)
+}
+
 fn check_ratio(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
-    if ulen
-        > (input.len() as u64)
-            .saturating_mul(MAX_RATIO)
-            .saturating_add(64)
-    {
+    if ulen > max_decompressed_len(input.len()) {
         return Err(Error::corrupt(
             offset,
             "an LZF string whose length fits its compressed size",
@@ -42,10 +47,9 @@ fn short(offset: u64, got: usize, ulen: usize) -> Error {
 pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) -> Result<()> {
     out.clear();
     check_ratio(input, ulen, offset)?;
-    crate::fuzzing::note_inflated(ulen);
     let ulen = ulen as usize;
     out.resize(ulen + SLACK, 0);
-    match run::<true>(input, ulen, out, offset) {
+    match run::<true>(input, ulen, out, offset, usize::MAX) {
         Ok(op) => {
             out.truncate(op);
             if op != ulen {
@@ -66,21 +70,62 @@ pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) 
 pub fn validate(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
     check_ratio(input, ulen, offset)?;
     let ulen = ulen as usize;
-    let op = run::<false>(input, ulen, &mut [], offset)?;
+    let op = run::<false>(input, ulen, &mut [], offset, usize::MAX)?;
     if op != ulen {
         return Err(short(offset, op, ulen));
     }
     Ok(())
 }
 
+/// Inflates only the first `want` bytes (or all of them, when fewer) of `input`, an LZF
+/// string of `ulen` bytes, into `out` (cleared first): enough to read a header. Checks what
+/// it reads as [`decompress_into`] does; memory is bounded by `want`, not `ulen`.
+pub fn decompress_prefix(
+    input: &[u8],
+    ulen: u64,
+    want: usize,
+    out: &mut Vec<u8>,
+    offset: u64,
+) -> Result<()> {
+    out.clear();
+    check_ratio(input, ulen, offset)?;
+    let ulen = usize::try_from(ulen).unwrap_or(usize::MAX);
+    let want = want.min(ulen);
+    // One token writes at most 264 bytes (plus the block-copy slack) past where it starts.
+    out.resize(want + 264 + SLACK, 0);
+    match run::<true>(input, ulen, out, offset, want) {
+        Ok(op) => {
+            out.truncate(op.min(want));
+            if op < want {
+                return Err(short(offset, op, ulen));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            out.clear();
+            Err(e)
+        }
+    }
+}
+
 /// Walks the LZF tokens, checking every run against the input and the `ulen`-byte output;
-/// with `WRITE` also produces the bytes into `buf` (`ulen + SLACK` bytes). Returns the output
-/// length reached.
+/// with `WRITE` also produces the bytes into `buf` (`ulen + SLACK` bytes, or `stop + 264 +
+/// SLACK` when stopping early). Stops at the first token starting at or after `stop`. Returns
+/// the output length reached.
 #[inline(always)]
-fn run<const WRITE: bool>(input: &[u8], ulen: usize, buf: &mut [u8], offset: u64) -> Result<usize> {
+fn run<const WRITE: bool>(
+    input: &[u8],
+    ulen: usize,
+    buf: &mut [u8],
+    offset: u64,
+    stop: usize,
+) -> Result<usize> {
     let mut ip = 0usize;
     let mut op = 0usize;
     while let Some(&c) = input.get(ip) {
+        if op >= stop {
+            break;
+        }
         let ctrl = c as usize;
         ip += 1;
         if ctrl < 32 {
@@ -164,6 +209,19 @@ fn copy_back(buf: &mut [u8], op: usize, dist: usize, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_inflates_the_start_only() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 17) as u8 + b'a').collect();
+        let c = lzf::compress(&data).unwrap();
+        let mut out = Vec::new();
+        for want in [0, 1, 10, 100, 4999, 5000, 9000] {
+            decompress_prefix(&c, data.len() as u64, want, &mut out, 0).unwrap();
+            assert_eq!(out, data[..want.min(data.len())], "want {want}");
+        }
+        assert!(decompress_prefix(&[0xe0, 0xff, 0xff], 1000, 10, &mut out, 0).is_err());
+        assert!(decompress_prefix(&c[..3], data.len() as u64, 4000, &mut out, 0).is_err());
+    }
 
     #[test]
     fn matches_the_lzf_crate_on_compressible_data() {

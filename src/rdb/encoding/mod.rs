@@ -3,6 +3,7 @@
 //! Each walks a blob with full structural validation (the level of Redis's
 //! `sanitize-dump-payload yes`) and yields [`Elem`]s that borrow the blob.
 
+pub mod header;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;

@@ -1,6 +1,6 @@
 //! `redsafe restore s3://BUCKET/PREFIX --at WHEN -o DIR` (and `file:///DIR` backup locations):
 //! the backup-location branch of `redsafe restore` (local AOF sources are handled by
-//! [`super::restore`]).
+//! [`super`]).
 
 use std::io::Write;
 
@@ -11,13 +11,13 @@ use redsafe::aof::pitr::{Target as PitrTarget, When};
 use redsafe::backup::catalog::Catalog;
 use redsafe::backup::plan::{plan_restore, Target};
 use redsafe::backup::restore::{restore, restore_with_cut, RestoreError, RestoreOptions};
-use redsafe::backup::timeutil::format_rfc3339;
 use redsafe::backup::{open_store, Store};
+use redsafe::time::format_rfc3339;
 
-use super::output::byte_progress;
-use super::output::outln;
-use super::restore::{print_text, summary_json, LocalRestore, RestoreArgs};
-use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+use super::{print_text, summary_json, LocalRestore, RestoreArgs};
+use crate::cli::output::byte_progress;
+use crate::cli::output::outln;
+use crate::cli::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
 /// What the user asked for: a time (planned from the catalog) or a cut that needs the AOF.
 enum Want {

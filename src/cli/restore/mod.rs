@@ -2,6 +2,8 @@
 //! directory, a manifest or a single file) into a new, loadable multi-part AOF directory.
 //! The source is only read.
 
+mod remote;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -10,30 +12,28 @@ use clap::Args;
 use serde_json::json;
 
 use redsafe::aof::pitr::{
-    plan_cut_with_progress, CutPlan, CutReason, DirOutput, FileKeep, OutputSummary, RestoreOutput,
-    Target, When,
+    plan_cut_with_progress, CutPlan, DirOutput, FileKeep, OutputSummary, RestoreOutput,
 };
-use redsafe::aof::{detect_kind, format_utc, AofSet, InputKind};
+use redsafe::aof::{detect_kind, AofSet, InputKind};
+use redsafe::time::format_rfc3339 as format_utc;
 
 use super::output::outln;
 use super::output::{byte_progress, error_json};
+use super::timetravel::{add_cut_fields, parse_target, reason_text};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
 /// Arguments of `redsafe restore`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "WHEN: unix seconds (1795364452), RFC 3339 (2026-11-22T10:42:16Z, \
-2026-11-22T11:42:16+01:00), 'YYYY-MM-DD HH:MM:SS' (UTC), 'latest', or 'before:COMMAND' \
-(just before the first FLUSHALL, say; before its MULTI when inside a transaction).\n\
-A time keeps everything stamped at or before it, exactly as \
-redis-check-aof --truncate-to-timestamp cuts (at the first #TS: line after WHEN), but across \
-every file of the set.\n\n\
-Exit status: 0 restored, 1 the source is damaged before the restore point, 2 usage or I/O \
+    after_help = concat!(
+        super::timetravel::when_help!(),
+        "\n\nExit status: 0 restored, 1 the source is damaged before the restore point, 2 usage or I/O \
 error.\n\n\
 Examples:\n  redsafe restore /var/lib/redis/appendonlydir --at '2026-11-22 10:42:16' -o /tmp/r\n  \
 redsafe restore /var/lib/redis --at before:FLUSHALL -o /tmp/r --json\n  \
 redsafe restore s3://backups/redis-1 --at '2026-11-22 10:42:16' -o /tmp/r   # from `redsafe ship` backups\n  \
 redis-server --appendonly yes --dir /tmp/r"
+    )
 )]
 pub struct RestoreArgs {
     /// The AOF: a directory (appendonlydir/ or a Redis dir holding one), a manifest, or a
@@ -113,7 +113,7 @@ impl From<RestoreArgs> for LocalRestore {
 /// Runs `redsafe restore`.
 pub fn run(args: RestoreArgs) -> Result<u8> {
     if redsafe::backup::is_store_url(&args.source) {
-        return super::restore_remote::run(args);
+        return remote::run(args);
     }
     run_local(&args.into())
 }
@@ -171,12 +171,8 @@ fn restore(args: &LocalRestore) -> Result<u8> {
         ))
         .into());
     }
-    let target = match (&args.at, &args.at_offset) {
-        (Some(w), _) => Target::When(When::parse(w)?),
-        (None, Some(o)) => Target::parse_offset(o)?,
-        (None, None) => {
-            return Err(redsafe::Error::usage("give --at WHEN or --at-offset FILE:OFFSET").into())
-        }
+    let Some(target) = parse_target(args.at.as_deref(), args.at_offset.as_deref())? else {
+        return Err(redsafe::Error::usage("give --at WHEN or --at-offset FILE:OFFSET").into());
     };
     let set = AofSet::open(&source)?;
     let pb = byte_progress(set.total_size(), args.json);
@@ -206,39 +202,12 @@ fn restore(args: &LocalRestore) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn reason_text(plan: &CutPlan) -> String {
-    match &plan.reason {
-        None => "nothing cut: every file is kept whole".into(),
-        Some(CutReason::Timestamp { stamp }) => {
-            format!(
-                "cut at the first stamp after the target: #TS:{stamp} ({})",
-                format_utc(*stamp)
-            )
-        }
-        Some(CutReason::Command {
-            name,
-            command_offset,
-        }) => format!("cut just before {name} (command at offset {command_offset})"),
-        Some(CutReason::Offset) => "cut at the given offset".into(),
-        Some(CutReason::TruncatedTail) => {
-            "cut at the end of the last complete record (the last file's tail is truncated)".into()
-        }
-    }
-}
-
 pub(crate) fn summary_json(
     args: &LocalRestore,
     set: &AofSet,
     plan: &CutPlan,
     written: Option<&OutputSummary>,
 ) -> serde_json::Value {
-    let cut = plan.cut.map(|c| {
-        json!({
-            "file": set.parts.get(c.file).map(|p| p.name_lossy()),
-            "index": c.file,
-            "offset": c.offset,
-        })
-    });
     let files: Vec<_> = set
         .parts
         .iter()
@@ -258,24 +227,16 @@ pub(crate) fn summary_json(
             })
         })
         .collect();
-    json!({
+    let mut j = json!({
         "ok": true,
         "source": args.source,
         "out": if args.dry_run { None } else { args.out.as_ref().map(|o| o.display().to_string()) },
         "dry_run": args.dry_run,
-        "target": plan.target,
-        "cut": cut,
-        "reason": plan.reason,
         "files": files,
         "written": written,
-        "commands_kept": plan.commands_kept,
-        "base_keys": plan.base_keys,
-        "last_timestamp": plan.last_timestamp,
-        "last_timestamp_utc": plan.last_timestamp.map(format_utc),
-        "first_timestamp": plan.first_timestamp,
-        "base_time": plan.base_time,
-        "bytes_kept": plan.bytes_kept(),
-    })
+    });
+    add_cut_fields(&mut j, set, plan);
+    j
 }
 
 pub(crate) fn print_text(
