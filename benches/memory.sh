@@ -13,10 +13,11 @@
 #   nice -n 10 bash benches/memory.sh                # the full ~1 GB run
 #   BIN=target/ci/redsafe ONLY='digest|dump' bash benches/memory.sh
 #   KEEP=1 ...                                       # keep $DATA afterwards (default: deleted)
+#   MEMDIR=/tmp/other ...                            # where $DATA is (default /tmp/redsafe-mem)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
-DATA=${DATA:-/tmp/redsafe-mem}
+DATA=${DATA:-${MEMDIR:-/tmp/redsafe-mem}}
 BIN=${BIN:-target/ci/redsafe}
 ONLY=${ONLY:-.}
 PEAK="python3 benches/mem_peak.py"
