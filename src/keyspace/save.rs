@@ -36,8 +36,8 @@ pub fn to_rdb(v: &Value) -> rm::Value {
             rm::Value::Hash(f)
         }
         Value::Stream(s) => rm::Value::Stream(Box::new(stream_to_rdb(s))),
-        Value::Module(m) => rm::Value::Module(m.clone()),
-        Value::Other(v) => v.clone(),
+        Value::Module(m) => rm::Value::Module((**m).clone()),
+        Value::Other(v) => (**v).clone(),
     }
 }
 

@@ -235,7 +235,7 @@ pub(super) fn sort(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     if out.is_empty() {
         c.delete(store);
     } else {
-        c.set_value(store, Value::List(out.into()));
+        c.set_value(store, Value::List(Box::new(out.into())));
     }
     Ok(())
 }
