@@ -13,10 +13,11 @@
 #   nice -n 10 bash benches/memory.sh                # the full ~1 GB run
 #   BIN=target/ci/redsafe ONLY='digest|dump' bash benches/memory.sh
 #   KEEP=1 ...                                       # keep $DATA afterwards (default: deleted)
+#   MEMDIR=/tmp/other ...                            # where $DATA is (default /tmp/redsafe-mem)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
-DATA=${DATA:-/tmp/redsafe-mem}
+DATA=${DATA:-${MEMDIR:-/tmp/redsafe-mem}}
 BIN=${BIN:-target/ci/redsafe}
 ONLY=${ONLY:-.}
 PEAK="python3 benches/mem_peak.py"
@@ -59,6 +60,20 @@ PY
   echo "$SCALE" >"$DATA/scale"
 fi
 
+if [ ! -s "$DATA/setbit_used_memory" ]; then
+  # Redis's own memory for the 4x SETBIT data (jemalloc rounds each 512 MiB string up).
+  srv=$DATA/server-setbit; mkdir -p "$srv"
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$srv" --save "" --appendonly no \
+    --daemonize no --logfile "$srv/log" &
+  pid=$!
+  until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+  redis-cli -p "$port" --pipe <"$DATA/setbit.aof" >/dev/null
+  redis-cli -p "$port" INFO memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r' >"$DATA/setbit_used_memory"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$srv"
+fi
+
 RDB=$DATA/big.rdb; AOF=$DATA/aof; OUT=$DATA/out
 mb() { python3 -c "print(f'{$1/1048576:.0f}')"; }
 rdb_size=$(stat -c %s "$RDB"); aof_size=$(du -sb "$AOF" | cut -f1)
@@ -67,7 +82,7 @@ big_list=$(( $(python3 -c "print(int(500_000_000 * $SCALE) // 1000 * 1000)") ))
 big_str=$(python3 -c "print(int(200_000_000 * $SCALE))")
 echo "redsafe memory benchmark: SCALE=$SCALE, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $($BIN --version)"
 echo "RDB $RDB: $(mb "$rdb_size") MiB; AOF $AOF: $(mb "$aof_size") MiB; largest values: list $(mb "$big_list") MiB (1000-byte elements), string $(mb "$big_str") MiB (zero bytes)"
-echo "redis-server 7.0 used_memory for the data: $(mb "$used") MiB"
+echo "redis-server 7.0 used_memory for the data: $(mb "$used") MiB; for the 4x SETBIT data: $(mb "$(cat "$DATA/setbit_used_memory")") MiB"
 echo
 echo "| command | peak RssAnon (MiB) | wall (s) | exit |"
 echo "| --- | ---: | ---: | ---: |"

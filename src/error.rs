@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Io(String),
     /// A usage error (bad arguments, conflicting options).
     Usage(String),
+    /// The work would exceed a configured limit (e.g. the largest string the replay engine
+    /// may build). The input is not damaged.
+    Limit(String),
 }
 
 /// An option of the failed operation that would get past the error. The library names it;
@@ -271,6 +274,7 @@ impl Error {
             ErrorKind::Unsupported(s) => format!("unsupported: {s}"),
             ErrorKind::Io(s) => format!("I/O error: {s}"),
             ErrorKind::Usage(s) => s.clone(),
+            ErrorKind::Limit(s) => format!("limit exceeded: {s}"),
         }
     }
 }

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use redsafe::filter::{parse_type, ExpiryFilter, Glob, KeyFilter};
+use redsafe::keyspace::Limits;
 
 /// Key selection: flatten into a command with `#[command(flatten)]`, then call
 /// [`KeyFilterArgs::to_filter`] once after parsing.
@@ -46,6 +47,25 @@ fn os_bytes(s: &OsString) -> Vec<u8> {
     #[cfg(not(unix))]
     {
         s.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+/// Limits of the replay engine: flatten into a command that replays an AOF.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayLimitArgs {
+    /// Stop (exit 2) at a command that would build a string longer than this (bytes; k, M,
+    /// G suffixes). The default is Redis's proto-max-bulk-len, the longest string SETBIT can
+    /// make in Redis.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    pub max_value_size: u64,
+}
+
+impl ReplayLimitArgs {
+    /// The library's limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_string: usize::try_from(self.max_value_size).unwrap_or(usize::MAX),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use redsafe::aof::AofSet;
 use redsafe::fsutil::AtomicFile;
 use redsafe::keyspace::save;
 
+use super::args::ReplayLimitArgs;
 use super::timetravel::{
     add_cut_fields, checker_only_notes, damage_summary, reason_text, replay_shown,
 };
@@ -26,7 +27,8 @@ resulting dataset as a single RDB file: offline compaction of a BASE and its INC
 point-in-time restore into one dump with --at. The output is written atomically (temporary \
 file, fsync, rename) and an existing file is only replaced with --force.\n\n\
 Exit status: 0 written, 1 the AOF is damaged (nothing is written), 2 usage or I/O error, or a \
-command the engine cannot replay (named with its file and offset).\n\n\
+command the engine cannot replay or one that would build a string longer than \
+--max-value-size (named with its key, file and offset; nothing is written).\n\n\
 Examples:\n  redsafe compact /var/lib/redis/appendonlydir -o /tmp/dump.rdb\n  \
 redsafe compact /var/lib/redis --at '2026-11-22 10:42:16' -o /tmp/before.rdb --json\n  \
 redsafe compact /var/lib/redis --at before:FLUSHALL -o /tmp/before.rdb",
@@ -50,6 +52,8 @@ pub struct CompactArgs {
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub replay: ReplayLimitArgs,
 }
 
 /// Runs `redsafe compact`.
@@ -63,7 +67,7 @@ pub fn run(args: CompactArgs) -> Result<u8> {
             args.out.display()
         );
     }
-    let r = replay_shown(&set, target, args.json)?;
+    let r = replay_shown(&set, target, args.json, &args.replay)?;
     let mut out = std::io::stdout().lock();
     if !r.set.verdict.is_ok() {
         let msg = format!(

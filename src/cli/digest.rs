@@ -14,6 +14,7 @@ use redsafe::keyspace::load::LoadOptions;
 use redsafe::keyspace::Keyspace;
 use redsafe::mmap::MappedFile;
 
+use super::args::ReplayLimitArgs;
 use super::output::error_json;
 use super::timetravel::{
     add_cut_fields, checker_only_notes, damage_summary, reason_text, replay_shown,
@@ -27,7 +28,8 @@ use super::{EXIT_DAMAGED, EXIT_OK};
 or an AOF (a file, an appendonlydir/, a Redis dir holding one, or a manifest) replayed command \
 by command with the replay engine, as Redis loads it.\n\n\
 Exit status: 0 computed, 1 the input is damaged (the digest printed is that of what Redis \
-would load), 2 usage or I/O error, or a command the engine cannot replay.\n\n\
+would load), 2 usage or I/O error, a command the engine cannot replay, or one that would \
+build a string longer than --max-value-size.\n\n\
 Examples:\n  redsafe digest /var/lib/redis/dump.rdb\n  \
 redsafe digest /var/lib/redis/appendonlydir --at '2026-11-22 10:42:16' --json\n  \
 redsafe digest dump.rdb --redis 7.4",
@@ -53,6 +55,8 @@ pub struct DigestArgs {
     /// Do not verify an RDB file's CRC-64 checksum.
     #[arg(long)]
     pub no_checksum: bool,
+    #[command(flatten)]
+    pub replay: ReplayLimitArgs,
 }
 
 fn flavor(v: &str) -> Result<Flavor> {
@@ -131,7 +135,7 @@ pub fn run(args: DigestArgs) -> Result<u8> {
     }
     let target = args.at.target()?;
     let set = AofSet::open(&args.path)?;
-    let r = replay_shown(&set, target, args.json)?;
+    let r = replay_shown(&set, target, args.json, &args.replay)?;
     let digest = r.keyspace.digest_hex_as(fl)?;
     let damaged = !r.set.verdict.is_ok();
     if args.json {

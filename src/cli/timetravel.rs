@@ -10,7 +10,9 @@ use redsafe::aof::pitr::{CutPlan, CutReason, Target, When};
 use redsafe::aof::AofSet;
 use redsafe::keyspace::replay::{replay_set_with_progress, ReplayOptions, ReplayReport};
 use redsafe::time::format_rfc3339;
+use redsafe::ErrorKind;
 
+use super::args::ReplayLimitArgs;
 use super::output::byte_progress;
 
 /// The grammar of WHEN, for `after_help` texts (a macro so that `concat!` can add to it).
@@ -104,16 +106,30 @@ pub fn add_cut_fields(j: &mut serde_json::Value, set: &AofSet, plan: &CutPlan) {
     }
 }
 
-/// Replays `set` up to `target` with a progress bar (hidden when `quiet`, or not a terminal).
-pub fn replay_shown(set: &AofSet, target: Option<Target>, quiet: bool) -> Result<ReplayReport> {
+/// Replays `set` up to `target` with a progress bar (hidden when `quiet`, or not a terminal),
+/// within `limits`; a command above them is an error naming `--max-value-size`.
+pub fn replay_shown(
+    set: &AofSet,
+    target: Option<Target>,
+    quiet: bool,
+    limits: &ReplayLimitArgs,
+) -> Result<ReplayReport> {
     let pb = byte_progress(set.total_size(), quiet);
     let opts = ReplayOptions {
         target,
+        limits: limits.limits(),
         ..ReplayOptions::default()
     };
-    let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d))?;
+    let r = replay_set_with_progress(set, &opts, &mut |_, _| {}, &mut |d| pb.set_position(d));
     pb.finish_and_clear();
-    Ok(r)
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) if matches!(e.kind(), ErrorKind::Limit(_)) => Err(anyhow::anyhow!(
+            "{e} (--max-value-size is {}; raise it to replay this AOF)",
+            limits.max_value_size
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Notes on records redis-check-aof calls damage but Redis's loader, and the replay, went

@@ -79,12 +79,12 @@ fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry, fl: Flavor) -
     match &e.value {
         Value::String(s) => mix_digest(d, s),
         Value::List(l) => {
-            for v in l {
+            for v in l.iter() {
                 mix_digest(d, v);
             }
         }
         Value::Set(s) => {
-            for m in s {
+            for m in s.iter() {
                 xor_digest(d, m);
             }
         }
@@ -97,7 +97,7 @@ fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry, fl: Flavor) -
             }
         }
         Value::Hash(h) => {
-            for (f, v) in h {
+            for (f, v) in h.iter() {
                 let mut ed = [0u8; 20];
                 mix_digest(&mut ed, f);
                 mix_digest(&mut ed, &v.value);

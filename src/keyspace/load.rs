@@ -126,8 +126,8 @@ pub(crate) fn key_to_load<'a>(
 pub fn from_rdb(v: rdb::Value) -> Value {
     match v {
         rdb::Value::String(s) => Value::String(s),
-        rdb::Value::List(l) => Value::List(VecDeque::from(l)),
-        rdb::Value::Set(s) => Value::Set(s.into_iter().collect::<HashSet<_>>()),
+        rdb::Value::List(l) => Value::List(Box::new(VecDeque::from(l))),
+        rdb::Value::Set(s) => Value::Set(Box::new(s.into_iter().collect::<HashSet<_>>())),
         rdb::Value::Zset(z) => {
             let mut out = Zset::default();
             out.set_skiplist();
@@ -135,9 +135,9 @@ pub fn from_rdb(v: rdb::Value) -> Value {
                 out.insert(m, s);
             }
             out.settle_after_load();
-            Value::Zset(out)
+            Value::Zset(Box::new(out))
         }
-        rdb::Value::Hash(h) => Value::Hash(
+        rdb::Value::Hash(h) => Value::Hash(Box::new(
             h.into_iter()
                 .map(|f| {
                     (
@@ -149,10 +149,10 @@ pub fn from_rdb(v: rdb::Value) -> Value {
                     )
                 })
                 .collect(),
-        ),
+        )),
         rdb::Value::Stream(s) => Value::Stream(Box::new(stream_from_rdb(*s))),
-        rdb::Value::Module(m) => Value::Module(m),
-        other @ rdb::Value::Array { .. } => Value::Other(other),
+        rdb::Value::Module(m) => Value::Module(Box::new(m)),
+        other @ rdb::Value::Array { .. } => Value::Other(Box::new(other)),
     }
 }
 

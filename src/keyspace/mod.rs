@@ -101,8 +101,14 @@ pub enum ApplyErrorKind {
     UnknownCommand,
     /// A command the engine knows but cannot reproduce exactly in this form.
     Unsupported(String),
-    /// The result would exceed the engine's configured size limit.
-    Limit(String),
+    /// The result would exceed the engine's configured size limit ([`Limits`]); Redis
+    /// itself may accept the command.
+    Limit {
+        /// The key the command would have built or grown.
+        key: Vec<u8>,
+        /// What would exceed the limit, e.g. "a string of 536870912 bytes (limit 1048576)".
+        what: String,
+    },
 }
 
 impl From<Reject> for ApplyErrorKind {
@@ -150,10 +156,13 @@ impl std::fmt::Display for ApplyError {
                 "{} at offset {} (db {}) cannot be replayed exactly: {why}",
                 self.command, self.offset, self.db
             ),
-            ApplyErrorKind::Limit(why) => write!(
+            ApplyErrorKind::Limit { key, what } => write!(
                 f,
-                "{} at offset {} (db {}) exceeds a limit: {why}",
-                self.command, self.offset, self.db
+                "{} at offset {} (db {}) exceeds a limit: key \"{}\" would hold {what}",
+                self.command,
+                self.offset,
+                self.db,
+                escape_bytes(key)
             ),
         }
     }
@@ -162,7 +171,17 @@ impl std::fmt::Display for ApplyError {
 impl std::error::Error for ApplyError {}
 
 impl From<ApplyError> for Error {
+    /// A limit becomes [`ErrorKind::Limit`] naming the key; anything else
+    /// [`ErrorKind::Unsupported`].
     fn from(e: ApplyError) -> Error {
+        if let ApplyErrorKind::Limit { key, what } = &e.kind {
+            return Error::new(ErrorKind::Limit(format!(
+                "{} would build {what}",
+                e.command
+            )))
+            .at(e.offset)
+            .with_key(Some(e.db), key);
+        }
         let msg = e.to_string();
         Error::new(ErrorKind::Unsupported(msg))
             .at(e.offset)
@@ -208,8 +227,9 @@ impl Client {
 /// Limits that bound what a command may make the engine allocate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest string a command may create (`APPEND`, `SETRANGE`, `SETBIT`): Redis's
-    /// `proto-max-bulk-len`, 512 MiB by default.
+    /// Largest string a command may build (`APPEND`, `SETRANGE`, `SETBIT`, `BITFIELD`,
+    /// `RESTORE`, a `SORT … STORE` result): by default 512 MiB, Redis's
+    /// `proto-max-bulk-len` and the largest string `SETBIT` can make in Redis.
     pub max_string: usize,
 }
 

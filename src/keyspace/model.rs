@@ -7,26 +7,28 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::rdb::model::{ModuleValue, StreamId};
 
-/// A key's value.
+/// A key's value. Everything but a string is boxed, so that a value is 24 bytes and a key's
+/// slot in its database's table stays small (most keys of a big keyspace hold short
+/// strings); `size_of` is checked by a test.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string (integers are kept as their decimal text, as Redis reports them).
     String(Vec<u8>),
     /// A list, head to tail.
-    List(VecDeque<Vec<u8>>),
+    List(Box<VecDeque<Vec<u8>>>),
     /// A set.
-    Set(HashSet<Vec<u8>>),
+    Set(Box<HashSet<Vec<u8>>>),
     /// A sorted set.
-    Zset(Zset),
+    Zset(Box<Zset>),
     /// A hash.
-    Hash(Hash),
+    Hash(Box<Hash>),
     /// A stream.
     Stream(Box<Stream>),
     /// A module value, kept as its raw RDB body (no command can change it).
-    Module(ModuleValue),
+    Module(Box<ModuleValue>),
     /// Any other value read from an RDB (e.g. a Redis 8.8 array), kept as decoded; no
     /// command can change it.
-    Other(crate::rdb::Value),
+    Other(Box<crate::rdb::Value>),
 }
 
 impl Value {
@@ -322,5 +324,18 @@ impl Stream {
     /// Recomputes `first_id` from the entries (0-0 when empty).
     pub fn update_first_id(&mut self) {
         self.first_id = self.entries.keys().next().copied().unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key's slot in its database's table is its key (24 bytes) and its entry: boxing every
+    /// value but a string keeps the entry at 40 bytes (a 24-byte value and its expiry).
+    #[test]
+    fn values_and_entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
     }
 }

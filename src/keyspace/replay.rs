@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 
 use super::load::{load_rdb, LoadOptions};
-use super::{ApplyError, Client, Keyspace};
+use super::{ApplyError, Client, Keyspace, Limits};
 use crate::aof::pitr::{CutPlan, Cutter, Target};
 use crate::aof::{
     scan_set, AofItem, AofPart, AofSet, FileReport, ScanOptions, SetReport, SetVisitor,
@@ -32,6 +32,9 @@ pub struct ReplayOptions {
     pub strict: bool,
     /// Number of databases (`databases`); default 16.
     pub databases: Option<u64>,
+    /// What a command may make the engine allocate; a command above them stops the replay
+    /// with [`crate::ErrorKind::Limit`].
+    pub limits: Limits,
 }
 
 /// What a replay did.
@@ -213,6 +216,7 @@ pub fn replay_set_with_progress(
     if let Some(n) = opts.databases {
         ks.databases = n;
     }
+    ks.limits = opts.limits;
     let mut v = Visitor {
         ks,
         client: Client::new(default_now),

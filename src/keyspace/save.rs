@@ -4,10 +4,11 @@
 
 use std::io::Write;
 
-use super::model::{Stream, Value};
+use super::model::{HashValue, Stream, Value};
 use super::Keyspace;
 use crate::error::Result;
-use crate::rdb::model::{self as rm, StreamEntry, StreamMeta};
+use crate::rdb::encode::collection::Flat;
+use crate::rdb::model::{self as rm, StreamEntry, StreamMeta, ValueType};
 use crate::rdb::{Dialect, EntryMeta, RdbWriter};
 
 /// Converts a keyspace value to the RDB writer's model (sets, hashes in member order; sorted
@@ -35,8 +36,8 @@ pub fn to_rdb(v: &Value) -> rm::Value {
             rm::Value::Hash(f)
         }
         Value::Stream(s) => rm::Value::Stream(Box::new(stream_to_rdb(s))),
-        Value::Module(m) => rm::Value::Module(m.clone()),
-        Value::Other(v) => v.clone(),
+        Value::Module(m) => rm::Value::Module((**m).clone()),
+        Value::Other(v) => (**v).clone(),
     }
 }
 
@@ -117,6 +118,7 @@ pub fn write_rdb<W: Write>(ks: &Keyspace, w: W, version: u32) -> Result<W> {
     for code in ks.functions.values() {
         wr.function(code)?;
     }
+    let mut flat = Flat::default();
     for (&db, d) in &ks.dbs {
         if d.is_empty() {
             continue;
@@ -130,8 +132,59 @@ pub fn write_rdb<W: Write>(ks: &Keyspace, w: W, version: u32) -> Result<W> {
                 expire_ms: e.expire_ms,
                 ..EntryMeta::default()
             };
-            wr.entry_value(key, &meta, &to_rdb(&e.value))?;
+            write_value(&mut wr, &mut flat, key, &meta, &e.value)?;
         }
     }
     wr.finish()
+}
+
+/// Writes one key without copying its value into the writer's model: strings by reference,
+/// collections through `flat` (one copy of their elements, in the order [`to_rdb`] gives).
+fn write_value<W: Write>(
+    wr: &mut RdbWriter<W>,
+    flat: &mut Flat,
+    key: &[u8],
+    meta: &EntryMeta,
+    v: &Value,
+) -> Result<()> {
+    flat.clear();
+    let ty = match v {
+        Value::String(s) => {
+            wr.entry_string(key, meta, s)?;
+            return Ok(());
+        }
+        Value::List(l) => {
+            l.iter().for_each(|i| flat.push(i));
+            ValueType::List
+        }
+        Value::Set(s) => {
+            let mut m: Vec<&Vec<u8>> = s.iter().collect();
+            m.sort();
+            m.into_iter().for_each(|i| flat.push(i));
+            ValueType::Set
+        }
+        Value::Zset(z) => {
+            for (m, score) in z.iter() {
+                flat.push(m);
+                flat.scores.push(score);
+            }
+            ValueType::Zset
+        }
+        Value::Hash(h) => {
+            let mut f: Vec<(&Vec<u8>, &HashValue)> = h.iter().collect();
+            f.sort_by(|a, b| a.0.cmp(b.0));
+            for (field, hv) in f {
+                flat.push(field);
+                flat.push(&hv.value);
+                flat.ttls.push(hv.expire_ms.unwrap_or(0));
+            }
+            ValueType::Hash
+        }
+        Value::Stream(_) | Value::Module(_) | Value::Other(_) => {
+            wr.entry_value(key, meta, &to_rdb(v))?;
+            return Ok(());
+        }
+    };
+    wr.entry_flat(key, meta, ty, flat)?;
+    Ok(())
 }

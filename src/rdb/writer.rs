@@ -29,7 +29,7 @@ use crate::rdb::crc::Crc64;
 use crate::rdb::cursor::Cursor;
 use crate::rdb::encode::collection::{CollectionEncoder, Flat, FlatVisitor, Target, Thresholds};
 use crate::rdb::encode::stream::{downgrade_losses, stream_version, write_nodes, write_tail};
-use crate::rdb::encode::{write_len, StringEncoder};
+use crate::rdb::encode::{write_len, Body, StringEncoder};
 use crate::rdb::format::*;
 use crate::rdb::model::*;
 use crate::rdb::reader::{Entry, ValueHandle};
@@ -303,6 +303,23 @@ impl<W: Write> RdbWriter<W> {
         } else {
             self.buf.extend_from_slice(b);
             self.maybe_flush()
+        }
+    }
+
+    /// Appends `s` as an RDB string; the body of a long one goes straight to the sink
+    /// instead of through the buffer.
+    fn put_string(&mut self, s: &[u8]) -> Result<()> {
+        if s.len() < FLUSH_AT / 4 {
+            self.s.write(&mut self.buf, s);
+            return Ok(());
+        }
+        match self.s.write_head(&mut self.buf, s) {
+            Body::None => Ok(()),
+            Body::Input => self.put(s),
+            Body::Compressed => {
+                let c = self.s.take_compressed();
+                self.put(&c)
+            }
         }
     }
 
@@ -674,6 +691,60 @@ impl<W: Write> RdbWriter<W> {
         }
     }
 
+    /// Writes `key` with a string value given by reference (see [`Self::entry_value`]); a
+    /// long string goes to the sink without being copied.
+    pub fn entry_string(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        value: &[u8],
+    ) -> Result<EntryOutcome> {
+        if let Some(why) = self.meta_unfit(meta) {
+            return self.drop_or_fail(key, &why);
+        }
+        self.encode_string(key, meta, value)
+    }
+
+    /// Writes `key` with a list, set, sorted set or hash whose elements are collected in
+    /// `flat` (sets and hashes in the order to write them, sorted sets in rank order; see
+    /// [`Flat`]), choosing the encoding as [`Self::entry_value`] does. Empty collections are
+    /// not written ([`EntryOutcome::Empty`]).
+    pub fn entry_flat(
+        &mut self,
+        key: &[u8],
+        meta: &EntryMeta,
+        ty: ValueType,
+        flat: &Flat,
+    ) -> Result<EntryOutcome> {
+        if !matches!(
+            ty,
+            ValueType::List | ValueType::Set | ValueType::Zset | ValueType::Hash
+        ) {
+            return Err(unsupported(format!(
+                "a {} value cannot be written from collected elements",
+                ty.name()
+            ))
+            .with_key(None, key));
+        }
+        if let Some(why) = self.meta_unfit(meta) {
+            return self.drop_or_fail(key, &why);
+        }
+        self.encode_flat(key, meta, ty, flat)
+    }
+
+    fn encode_string(&mut self, key: &[u8], meta: &EntryMeta, s: &[u8]) -> Result<EntryOutcome> {
+        let lost = self.prefix_checked(key, meta)?;
+        self.buf.push(T_STRING);
+        self.s.write(&mut self.buf, key);
+        self.put_string(s)?;
+        self.maybe_flush()?;
+        Ok(if lost.is_empty() {
+            EntryOutcome::Reencoded
+        } else {
+            EntryOutcome::Lossy(lost)
+        })
+    }
+
     fn encode_flat(
         &mut self,
         key: &[u8],
@@ -681,7 +752,10 @@ impl<W: Write> RdbWriter<W> {
         ty: ValueType,
         flat: &Flat,
     ) -> Result<EntryOutcome> {
-        if ty != ValueType::String && flat.is_empty() {
+        if ty == ValueType::String {
+            return self.encode_string(key, meta, flat.get(0));
+        }
+        if flat.is_empty() {
             return Ok(EntryOutcome::Empty);
         }
         let mut lost = Vec::new();
@@ -714,10 +788,6 @@ impl<W: Write> RdbWriter<W> {
             Ok(())
         };
         let tb = match ty {
-            ValueType::String => {
-                self.s.write(&mut self.buf, flat.get(0));
-                T_STRING
-            }
             ValueType::List => self
                 .coll
                 .list(t, &mut self.s, flat, &mut self.buf, &mut pace)?,
@@ -855,10 +925,7 @@ impl<W: Write> RdbWriter<W> {
         let mut flat = std::mem::take(&mut self.flat.flat);
         flat.clear();
         let res = match value {
-            Value::String(s) => {
-                flat.push(s);
-                self.encode_flat(key, meta, ty, &flat)
-            }
+            Value::String(s) => self.encode_string(key, meta, s),
             Value::List(items) | Value::Set(items) => {
                 for i in items {
                     flat.push(i);

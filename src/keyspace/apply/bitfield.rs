@@ -249,14 +249,12 @@ pub(super) fn bitfield(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         return Ok(());
     }
     let len = (highest >> 3) as usize + 1;
-    c.check_len(len as u64)?;
+    c.check_len(a[1], len as u64)?;
     if !exists {
         c.set_value(a[1], Value::String(Vec::new()));
     }
     if let Some(s) = c.string_mut(a[1])? {
-        if s.len() < len {
-            s.resize(len, 0);
-        }
+        super::strings::grow_zeroed(s, len);
         for w in &writes {
             apply(s, w);
         }

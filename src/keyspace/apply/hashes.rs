@@ -8,7 +8,7 @@ use crate::keyspace::Reject;
 
 fn hash_or_create<'c>(c: &'c mut Ctx<'_>, key: &[u8]) -> R<&'c mut Hash> {
     if c.hash(key)?.is_none() {
-        c.create(key, Value::Hash(Hash::new()));
+        c.create(key, Value::Hash(Box::default()));
     }
     match c.hash_mut(key)? {
         Some(h) => Ok(h),

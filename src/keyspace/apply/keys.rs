@@ -283,7 +283,7 @@ pub(super) fn restore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         return Err(bad_format().into());
     }
     if let Value::String(s) = &value {
-        c.check_len(s.len() as u64)?;
+        c.check_len(a[1], s.len() as u64)?;
     }
     let expire_ms = match ttl {
         0 => None,

@@ -1,7 +1,5 @@
 //! List commands.
 
-use std::collections::VecDeque;
-
 use super::{Ctx, R};
 use crate::keyspace::args::{int, is, non_negative, rank_range, strtod};
 use crate::keyspace::model::Value;
@@ -19,7 +17,7 @@ fn push_generic(c: &mut Ctx<'_>, a: &[&[u8]], end: End, only_existing: bool) -> 
         if only_existing {
             return Ok(());
         }
-        c.create(a[1], Value::List(VecDeque::new()));
+        c.create(a[1], Value::List(Box::default()));
     }
     if let Some(l) = c.list_mut(a[1])? {
         for v in &a[2..] {
@@ -184,7 +182,7 @@ fn lmove_generic(c: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) ->
     };
     let Some(v) = v else { return Ok(()) };
     if c.list(dst)?.is_none() {
-        c.create(dst, Value::List(VecDeque::new()));
+        c.create(dst, Value::List(Box::default()));
     }
     if let Some(l) = c.list_mut(dst)? {
         match to {

@@ -408,14 +408,17 @@ impl Ctx<'_> {
     typed_getters!(hash, hash_mut, Hash, Hash);
     typed_getters!(stream, stream_mut, Stream, Box<Stream>);
 
-    /// A string longer than the engine's limit is refused. (Redis does not apply its
-    /// `proto-max-bulk-len` check to commands it loads from an AOF.)
-    pub fn check_len(&self, len: u64) -> R<()> {
+    /// A string of `len` bytes at `key` longer than the engine's limit is refused. (Redis
+    /// does not apply its `proto-max-bulk-len` check to commands it loads from an AOF.)
+    pub fn check_len(&self, key: &[u8], len: u64) -> R<()> {
         if len > self.ks.limits.max_string as u64 {
-            return Err(ApplyErrorKind::Limit(format!(
-                "a string of {len} bytes (limit {})",
-                self.ks.limits.max_string
-            )));
+            return Err(ApplyErrorKind::Limit {
+                key: key.to_vec(),
+                what: format!(
+                    "a string of {len} bytes (limit {})",
+                    self.ks.limits.max_string
+                ),
+            });
         }
         Ok(())
     }

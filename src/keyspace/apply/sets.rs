@@ -9,7 +9,7 @@ use crate::keyspace::{ApplyErrorKind, Reject};
 
 pub(super) fn sadd(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     if c.set(a[1])?.is_none() {
-        c.create(a[1], Value::Set(HashSet::new()));
+        c.create(a[1], Value::Set(Box::default()));
     }
     if let Some(s) = c.set_mut(a[1])? {
         for m in &a[2..] {
@@ -86,7 +86,7 @@ fn store(c: &mut Ctx<'_>, dst: &[u8], result: HashSet<Vec<u8>>) {
     if result.is_empty() {
         c.delete(dst);
     } else {
-        c.set_value(dst, Value::Set(result));
+        c.set_value(dst, Value::Set(Box::new(result)));
     }
 }
 

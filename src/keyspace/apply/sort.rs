@@ -204,10 +204,13 @@ pub(super) fn sort(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let mut push = |v: Vec<u8>, out: &mut Vec<Vec<u8>>| -> R<()> {
         bytes += v.len() as u64 + 16;
         if bytes > c.ks.limits.max_string as u64 {
-            return Err(ApplyErrorKind::Limit(format!(
-                "a SORT result of more than {} bytes",
-                c.ks.limits.max_string
-            )));
+            return Err(ApplyErrorKind::Limit {
+                key: store.to_vec(),
+                what: format!(
+                    "a SORT result of more than {} bytes",
+                    c.ks.limits.max_string
+                ),
+            });
         }
         out.push(v);
         Ok(())
@@ -232,7 +235,7 @@ pub(super) fn sort(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     if out.is_empty() {
         c.delete(store);
     } else {
-        c.set_value(store, Value::List(out.into()));
+        c.set_value(store, Value::List(Box::new(out.into())));
     }
     Ok(())
 }

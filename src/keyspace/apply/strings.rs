@@ -255,16 +255,37 @@ pub(super) fn append(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     let len = match c.string(a[1])? {
         Some(s) => s.len(),
         None => {
-            c.check_len(a[2].len() as u64)?;
+            c.check_len(a[1], a[2].len() as u64)?;
             c.set_value(a[1], Value::String(a[2].to_vec()));
             return Ok(());
         }
     };
-    c.check_len(len as u64 + a[2].len() as u64)?;
+    c.check_len(a[1], len as u64 + a[2].len() as u64)?;
     if let Some(s) = c.string_mut(a[1])? {
         s.extend_from_slice(a[2]);
     }
     Ok(())
+}
+
+/// Growth (bytes) from which [`grow_zeroed`] takes a fresh zeroed allocation.
+const LAZY_ZERO_MIN: usize = 64 << 10;
+
+/// Extends `s` with zero bytes to `len` (Redis's `sdsgrowzero`). When the zeros are most of
+/// the result (`len` at least twice the current length, and 64 KiB more), the string moves to
+/// a fresh zeroed allocation (`calloc`), whose untouched pages the system maps lazily: a
+/// sparse bitmap (`SETBIT k 4294967295 1`) or a `SETRANGE` far past the end takes memory only
+/// where bytes are written, while every byte still reads as Redis holds it.
+pub(super) fn grow_zeroed(s: &mut Vec<u8>, len: usize) {
+    if len <= s.len() {
+        return;
+    }
+    if len - s.len() >= LAZY_ZERO_MIN && len / 2 >= s.len() && len > s.capacity() {
+        let mut grown = vec![0u8; len];
+        grown[..s.len()].copy_from_slice(s);
+        *s = grown;
+    } else {
+        s.resize(len, 0);
+    }
 }
 
 pub(super) fn setrange(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
@@ -278,15 +299,13 @@ pub(super) fn setrange(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
         return Ok(());
     }
     let end = (offset as u64).saturating_add(val.len() as u64);
-    c.check_len(end)?;
+    c.check_len(a[1], end)?;
     if !exists {
         c.set_value(a[1], Value::String(Vec::new()));
     }
     if let Some(s) = c.string_mut(a[1])? {
         let off = offset as usize;
-        if s.len() < end as usize {
-            s.resize(end as usize, 0);
-        }
+        grow_zeroed(s, end as usize);
         s[off..off + val.len()].copy_from_slice(val);
     }
     Ok(())
@@ -305,14 +324,12 @@ pub(super) fn setbit(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     };
     let byte = (off as u64 >> 3) as usize;
     let exists = c.string(a[1])?.is_some();
-    c.check_len(byte as u64 + 1)?;
+    c.check_len(a[1], byte as u64 + 1)?;
     if !exists {
         c.set_value(a[1], Value::String(Vec::new()));
     }
     if let Some(s) = c.string_mut(a[1])? {
-        if s.len() <= byte {
-            s.resize(byte + 1, 0);
-        }
+        grow_zeroed(s, byte + 1);
         let bit = 7 - (off & 7) as u32;
         if on {
             s[byte] |= 1 << bit;

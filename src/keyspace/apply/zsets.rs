@@ -83,7 +83,7 @@ fn zadd_generic(c: &mut Ctx<'_>, a: &[&[u8]], incr_cmd: bool) -> R<()> {
         // Redis 7.0 picks the encoding from the first member alone (7.2's zsetTypeCreate
         // looks at all of them); later members convert it as they are added.
         let first_len = pairs.first().map(|(_, m)| m.len()).unwrap_or(0);
-        c.create(a[1], Value::Zset(Zset::with_hint(1, first_len)));
+        c.create(a[1], Value::Zset(Box::new(Zset::with_hint(1, first_len))));
     }
     let Some(z) = c.zset_mut(a[1])? else {
         return Ok(());
@@ -399,7 +399,7 @@ pub(super) fn store_result(c: &mut Ctx<'_>, key: &[u8], members: Vec<(Vec<u8>, f
         z.insert(m, s);
     }
     z.settle_after_load();
-    c.set_value(key, Value::Zset(z));
+    c.set_value(key, Value::Zset(Box::new(z)));
 }
 
 pub(super) fn zunionstore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
@@ -517,6 +517,6 @@ pub(super) fn zrangestore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     for (m, s) in result {
         z.insert(m, s);
     }
-    c.set_value(a[1], Value::Zset(z));
+    c.set_value(a[1], Value::Zset(Box::new(z)));
     Ok(())
 }

@@ -12,6 +12,8 @@ const HSIZE: usize = 1 << HLOG;
 const MAX_LIT: usize = 1 << 5;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
+/// Output budget from which [`LzfCompressor::compress`] uses a fresh zeroed buffer.
+const LAZY_OUT: usize = 1 << 20;
 
 /// A reusable LZF compressor (keeps its 256 KiB hash table between calls).
 #[derive(Clone)]
@@ -44,8 +46,24 @@ impl LzfCompressor {
     /// Compresses `input` into `out` (cleared first) using at most `max_out` bytes.
     /// Returns false (and leaves `out` unspecified) when the data does not fit, like
     /// `lzf_compress` returning 0.
+    ///
+    /// For a large `max_out` the output buffer is a fresh zeroed allocation, trimmed to the
+    /// output afterwards: pages the output never reaches are never touched, so compressing a
+    /// long, compressible string takes about the size of its output.
     pub fn compress(&mut self, input: &[u8], max_out: usize, out: &mut Vec<u8>) -> bool {
+        let large = max_out >= LAZY_OUT;
+        if large {
+            *out = Vec::new();
+            *out = vec![0; max_out + 1];
+        }
         let r = self.compress_inner(input, max_out, out);
+        if large {
+            if r {
+                out.shrink_to_fit();
+            } else {
+                *out = Vec::new();
+            }
+        }
         // Reset only the slots this call used, so the next call starts from a zeroed table.
         if self.touched.len() > HSIZE / 4 {
             self.htab.iter_mut().for_each(|x| *x = 0);
@@ -68,13 +86,16 @@ impl LzfCompressor {
 
     fn compress_inner(&mut self, input: &[u8], max_out: usize, out: &mut Vec<u8>) -> bool {
         let in_len = input.len();
-        out.clear();
         if in_len == 0 || max_out == 0 || in_len >= u32::MAX as usize {
             return false;
         }
         // Like Redis (`zmalloc(outlen + 1)`): the run-start byte may land one past `max_out`
         // before the bound checks refuse the output.
-        out.resize(max_out + 1, 0);
+        // (`compress` gives a large budget a fresh zeroed buffer of that size.)
+        if max_out < LAZY_OUT {
+            out.clear();
+            out.resize(max_out + 1, 0);
+        }
         let out_end = max_out;
         let mut ip = 0usize;
         let mut op = 1usize; // start run
@@ -225,6 +246,34 @@ mod tests {
         let mut out = Vec::new();
         assert!(!z.compress(&data, data.len() - 4, &mut out));
         let run = vec![b'x'; 100];
+        assert!(z.compress(&run, 96, &mut out));
+        assert_eq!(inflate(&out, 100), run);
+    }
+
+    /// Budgets from `LAZY_OUT` up take the fresh-buffer path: the output is the same as the
+    /// lzf crate's, trimmed to its size, and a refusal leaves `out` empty; a small call after
+    /// a large one still works.
+    #[test]
+    fn large_budgets_compress_like_the_lzf_crate() {
+        let mut z = LzfCompressor::default();
+        let mut data = vec![0u8; 3 << 20];
+        data[(1 << 20) + 7] = 1;
+        data[(3 << 20) - 1] = 9;
+        let mut out = Vec::new();
+        assert!(z.compress(&data, data.len() - 4, &mut out));
+        assert_eq!(out, lzf::compress(&data).unwrap());
+        assert_eq!(out.capacity(), out.len());
+        assert_eq!(inflate(&out, data.len()), data);
+        let mut seed = 1u64;
+        let noise: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (seed >> 33) as u8
+            })
+            .collect();
+        assert!(!z.compress(&noise, noise.len() - 4, &mut out));
+        assert_eq!(out.capacity(), 0);
+        let run = vec![b'y'; 100];
         assert!(z.compress(&run, 96, &mut out));
         assert_eq!(inflate(&out, 100), run);
     }

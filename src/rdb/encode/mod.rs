@@ -67,6 +67,17 @@ pub fn write_int_encoded(out: &mut Vec<u8>, v: i64) -> bool {
     true
 }
 
+/// What follows the header [`StringEncoder::write_head`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing: the header was the whole encoding (an int-encoded string).
+    None,
+    /// The input string, raw.
+    Input,
+    /// [`StringEncoder::take_compressed`].
+    Compressed,
+}
+
 /// Writes RDB strings with Redis's `rdbSaveRawString` rules (§4.2): canonical integers of at
 /// most 11 bytes that fit in 32 bits as int8/16/32; with compression on, strings longer than
 /// 20 bytes LZF-compressed when that saves at least 4 bytes; everything else raw.
@@ -116,6 +127,34 @@ impl StringEncoder {
         }
         write_len(out, s.len() as u64);
         out.extend_from_slice(s);
+    }
+
+    /// Like [`Self::write`], but leaves the body of the encoding out of `out`: appends the
+    /// header (and, for a short string, everything) and returns what must follow it, either
+    /// `s` itself or its LZF-compressed form ([`Self::take_compressed`]). Lets a writer send a long
+    /// string straight to its sink instead of copying it into a buffer.
+    pub fn write_head(&mut self, out: &mut Vec<u8>, s: &[u8]) -> Body {
+        if s.len() <= 11 {
+            if let Some(v) = parse_i64_canonical(s) {
+                if write_int_encoded(out, v) {
+                    return Body::None;
+                }
+            }
+        }
+        if self.compression && s.len() > 20 && self.lzf.compress(s, s.len() - 4, &mut self.buf) {
+            out.push(0xC3);
+            write_len(out, self.buf.len() as u64);
+            write_len(out, s.len() as u64);
+            return Body::Compressed;
+        }
+        write_len(out, s.len() as u64);
+        Body::Input
+    }
+
+    /// The compressed bytes of the last [`Self::write_head`] that returned
+    /// [`Body::Compressed`] (the encoder allocates a new buffer next time).
+    pub fn take_compressed(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// Appends an integer the way `rdbSaveLongLongAsStringObject` does: int-encoded when it
