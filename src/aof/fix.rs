@@ -614,7 +614,8 @@ fn salvage_resp<S: Read + Seek>(
     loop {
         let len = w.len;
         w.src.seek(SeekFrom::Start(seg)).map_err(io)?;
-        let mut r = AofStream::new(&mut w.src, seg, len, ts).in_file(path);
+        // Not `in_file`: a loss's reason is reported under the file's name already.
+        let mut r = AofStream::new(&mut w.src, seg, len, ts);
         // The reader starts in db 0; carry the db across a resynchronisation.
         let mut saw_multi = false;
         let mut first_ts: Option<i64> = None;
@@ -623,7 +624,7 @@ fn salvage_resp<S: Read + Seek>(
         while let Some(item) = r.next_item() {
             let item = match item {
                 Ok(i) => i,
-                Err(e) if !e.is_damage() => return Err(e),
+                Err(e) if !e.is_damage() => return Err(e.in_file(path)),
                 Err(_) => break,
             };
             match item {
