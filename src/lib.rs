@@ -18,8 +18,6 @@ pub mod error;
 pub mod export;
 pub mod filter;
 pub mod fsutil;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod keyspace;
 pub mod mmap;
 pub mod rdb;

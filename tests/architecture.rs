@@ -70,15 +70,16 @@ fn no_module_uses_a_layer_above_it() {
                                 LAYERS[own].0,
                                 LAYERS[l].0
                             )),
+                            // The fuzz harness's hook, until the harness leaves the library
+                            // (issue #19): the one use this test still allows.
+                            None if used == "fuzzing" && f.ends_with("rdb/encoding/lzf.rs") => {}
                             // Crate-root re-exports (`crate::Error`, `crate::Result`).
                             None if used.starts_with(|c: char| c.is_ascii_uppercase()) => {}
-                            None if used != *m && !used.is_empty() => {
-                                violations.push(format!(
-                                    "{}:{}: {m} uses {used}, which is in no layer",
-                                    f.display(),
-                                    n + 1
-                                ))
-                            }
+                            None if used != *m && !used.is_empty() => violations.push(format!(
+                                "{}:{}: {m} uses {used}, which is in no layer",
+                                f.display(),
+                                n + 1
+                            )),
                             _ => {}
                         }
                     }

@@ -1,7 +1,7 @@
 //! Replays the fuzz seed corpus (`fuzz/corpus/<target>/`) and every regression input
 //! (`fixtures/regressions/<target>/`) through the same entry points the libFuzzer targets call
-//! (`redsafe::fuzzing`), with the same counting allocator, so a plain `cargo test` catches
-//! regressions without a fuzzer. Also runs a few thousand deterministic mutations of the seeds
+//! (the `redsafe-fuzz-harness` crate in `fuzz/harness`), with the same counting allocator, so
+//! a plain `cargo test` catches regressions without a fuzzer. Also runs a few thousand deterministic mutations of the seeds
 //! per target, and `rdb_file` over every whole RDB in `../shared/fixtures`.
 //!
 //! `cargo test --test fuzz_replay -- --ignored regenerate_seed_corpus` rebuilds the seed corpus
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use redsafe::fuzzing::{self, CountingAlloc, TARGETS};
+use redsafe_fuzz_harness::{self as fuzzing, CountingAlloc, TARGETS};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -116,6 +116,110 @@ fn counting_allocator_is_installed_and_enforced() {
     assert!(msg.contains("exceeds the budget"), "{msg}");
     // Outside a budgeted run nothing is limited.
     std::hint::black_box(vec![0u8; 2 << 20]);
+}
+
+/// An RDB string encoded as LZF: `0xC3`, compressed length, uncompressed length, the bytes.
+fn lzf_string(comp: &[u8], ulen: u64) -> Vec<u8> {
+    let mut v = vec![0xC3];
+    fuzzing::push_len(&mut v, comp.len() as u64);
+    fuzzing::push_len(&mut v, ulen);
+    v.extend_from_slice(comp);
+    v
+}
+
+/// The LZF bound of the allocation budget, on hand-made strings: each counted once, side by
+/// side summed, one nested in another's compressed bytes not added to it, a claim beyond the
+/// decoder's cap (140 × 1 + 64 bytes for one compressed byte) or a cut string not counted.
+#[test]
+fn lzf_bound_on_hand_made_strings() {
+    let one = lzf_string(b"abc", 10);
+    assert_eq!(fuzzing::lzf_inflatable(&one), 10);
+    assert_eq!(
+        fuzzing::lzf_inflatable(&[one.clone(), one.clone()].concat()),
+        20
+    );
+    assert_eq!(fuzzing::lzf_inflatable(&lzf_string(b"x", 204)), 204);
+    assert_eq!(fuzzing::lzf_inflatable(&lzf_string(b"x", 205)), 0);
+    let outer = lzf_string(&lzf_string(b"xyz", 50), 20);
+    assert_eq!(fuzzing::lzf_inflatable(&outer), 50);
+    assert_eq!(fuzzing::lzf_inflatable(&one[..one.len() - 1]), 0);
+    assert_eq!(fuzzing::lzf_inflatable(b"\xc3"), 0);
+}
+
+/// A string that inflates far beyond 64 × its file: 8 MiB of one byte compressed by the
+/// independent `lzf` crate into a ~100 KiB RDB that redis-check-rdb accepts. The budget
+/// without the LZF bound would refuse the decoder's 8 MiB buffer; with it, `rdb_file` passes.
+#[test]
+fn lzf_inflation_counts_as_data() {
+    let big = vec![b'a'; 8 << 20];
+    let comp = lzf::compress(&big).expect("compressible");
+    let mut rdb = b"REDIS0009\xfe\x00\x00\x01k".to_vec();
+    rdb.extend_from_slice(&lzf_string(&comp, big.len() as u64));
+    rdb.push(0xff);
+    rdb.extend_from_slice(&[0; 8]); // checksum not computed
+    assert!(
+        fuzzing::alloc_limit(rdb.len()) < big.len(),
+        "the test needs a string the input length alone does not allow"
+    );
+    assert!(fuzzing::lzf_inflatable(&rdb) >= big.len());
+    let dir = common::TempDir::new("fuzz-lzf");
+    let path = dir.path().join("big.rdb");
+    std::fs::write(&path, &rdb).unwrap();
+    let o = std::process::Command::new("redis-check-rdb")
+        .arg(&path)
+        .output()
+        .expect("redis-check-rdb (redis-tools) is installed");
+    assert!(
+        o.status.success(),
+        "redis-check-rdb rejects the test file: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    run_one("rdb_file", fuzzing::rdb_file, "8 MiB LZF string", &rdb).unwrap();
+}
+
+/// The LZF bound covers every LZF string value real servers wrote (each value stored as one
+/// RDB string: plain strings, ziplists, listpacks, intsets, zipmaps).
+#[test]
+fn lzf_bound_covers_the_fixtures_strings() {
+    use redsafe::rdb::cursor::{Cursor, RdbStr};
+    use redsafe::rdb::format::T_HASH_LISTPACK_EX;
+    use redsafe::rdb::{Dialect, RdbReader, Record};
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let mut files_with_lzf = 0;
+    for p in shared_rdbs(&shared) {
+        let data = std::fs::read(&p).unwrap();
+        let mut real = 0usize;
+        for item in RdbReader::new(&data) {
+            let Ok(item) = item else { break };
+            let Record::Entry(e) = item.record else {
+                continue;
+            };
+            let v = e.value;
+            let t = v.type_byte();
+            if !seeds::is_string_like(t) || (t > 21 && v.ctx().dialect != Dialect::Redis) {
+                continue;
+            }
+            let skip = if t == T_HASH_LISTPACK_EX { 8 } else { 0 };
+            let Some(raw) = v.raw().get(skip..) else {
+                continue;
+            };
+            if let Ok(RdbStr::Lzf { ulen, .. }) = Cursor::new(raw, 0).string("a value") {
+                real += ulen as usize;
+            }
+        }
+        if real > 0 {
+            files_with_lzf += 1;
+        }
+        let bound = fuzzing::lzf_inflatable(&data);
+        assert!(
+            bound >= real,
+            "{}: LZF bound {bound} below the {real} bytes its strings inflate to",
+            p.display()
+        );
+    }
+    assert!(files_with_lzf > 0, "no fixture has an LZF string value");
 }
 
 #[test]
@@ -342,7 +446,8 @@ mod seeds {
         (v.type_byte(), e.expire_ms.is_some(), enc)
     }
 
-    fn is_string_like(t: u8) -> bool {
+    /// Type bytes whose value is one RDB string (T_HASH_LISTPACK_EX after its 8-byte TTL).
+    pub fn is_string_like(t: u8) -> bool {
         matches!(
             t,
             T_STRING
@@ -590,7 +695,7 @@ mod seeds {
         shared: &Path,
         resp: &BTreeMap<String, Vec<u8>>,
     ) -> BTreeMap<String, Vec<u8>> {
-        let sep = redsafe::fuzzing::FILE_SEP;
+        let sep = redsafe_fuzz_harness::FILE_SEP;
         let fx = shared.join("fixtures");
         let mut out = BTreeMap::new();
         for (name, data) in resp {

@@ -1,9 +1,9 @@
-//! `rdb_value`: see `redsafe::fuzzing::rdb_value` for the input format and the invariants checked.
+//! `rdb_value`: see `redsafe_fuzz_harness::rdb_value` for the input format and the invariants checked.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]
-static ALLOC: redsafe::fuzzing::CountingAlloc = redsafe::fuzzing::CountingAlloc;
+static ALLOC: redsafe_fuzz_harness::CountingAlloc = redsafe_fuzz_harness::CountingAlloc;
 
-fuzz_target!(|data: &[u8]| redsafe::fuzzing::rdb_value(data));
+fuzz_target!(|data: &[u8]| redsafe_fuzz_harness::rdb_value(data));

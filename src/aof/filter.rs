@@ -329,9 +329,8 @@ struct Engine<'o> {
     pos: Vec<usize>,
     /// The cut rule for `until_first` (`before:` those commands), fed every record.
     cutter: Option<crate::aof::pitr::Cutter>,
-    /// Index of the part being filtered, and of the next one.
+    /// Index of the part being filtered.
     part: usize,
-    next_part: usize,
 }
 
 fn key_hash(db: u64, key: &[u8]) -> u64 {
@@ -369,7 +368,6 @@ impl<'o> Engine<'o> {
             pos: Vec::new(),
             cutter: None,
             part: 0,
-            next_part: 0,
         }
     }
 
@@ -1096,8 +1094,8 @@ fn filter_part(
         written: 0,
         path: out_path.to_path_buf(),
     };
-    engine.part = engine.next_part;
-    engine.next_part += 1;
+    // Every part filtered so far left its summary.
+    engine.part = engine.report.files.len();
     if engine.cut {
         // Everything after the cut point is removed: the file is written empty.
         engine.report.files.push(summary);

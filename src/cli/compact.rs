@@ -13,7 +13,7 @@ use redsafe::fsutil::AtomicFile;
 use redsafe::keyspace::save;
 
 use super::timetravel::{
-    checker_only_notes, cut_fields, damage_summary, reason_text, replay_shown,
+    add_cut_fields, checker_only_notes, damage_summary, reason_text, replay_shown,
 };
 use super::{EXIT_DAMAGED, EXIT_OK};
 
@@ -98,8 +98,8 @@ pub fn run(args: CompactArgs) -> Result<u8> {
             "digest": digest,
             "notes": checker_only_notes(&r),
         });
-        if let (Some(plan), Some(m)) = (&r.plan, j.as_object_mut()) {
-            m.extend(cut_fields(&set, plan));
+        if let Some(plan) = &r.plan {
+            add_cut_fields(&mut j, &set, plan);
         }
         writeln!(out, "{}", serde_json::to_string_pretty(&j)?)?;
     } else {

@@ -240,7 +240,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
     let truncate_to = match args.truncate_to_timestamp.as_deref() {
         None => None,
         // Any integer, as redis-check-aof takes it (strtol).
-        Some(t) if t.trim().parse::<i64>().is_ok() => t.trim().parse::<i64>().ok(),
+        Some(t) if let Ok(unix) = t.trim().parse::<i64>() => Some(unix),
         Some(t) => match redsafe::aof::pitr::When::parse(t)? {
             redsafe::aof::pitr::When::Time { unix } => Some(unix),
             redsafe::aof::pitr::When::Latest => None,

@@ -74,8 +74,9 @@ pub fn reason_text(plan: &CutPlan) -> String {
     }
 }
 
-/// The JSON fields describing a cut, the same in `restore`, `compact` and `digest`.
-pub fn cut_fields(set: &AofSet, plan: &CutPlan) -> serde_json::Map<String, serde_json::Value> {
+/// Adds the JSON fields describing a cut to the object `j`: the same fields in `restore`,
+/// `compact` and `digest`.
+pub fn add_cut_fields(j: &mut serde_json::Value, set: &AofSet, plan: &CutPlan) {
     let cut = plan.cut.map(|c| {
         json!({
             "file": set.parts.get(c.file).map(|p| p.name_lossy()),
@@ -95,9 +96,8 @@ pub fn cut_fields(set: &AofSet, plan: &CutPlan) -> serde_json::Map<String, serde
         "base_time": plan.base_time,
         "bytes_kept": plan.bytes_kept(),
     });
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
+    if let (Some(j), serde_json::Value::Object(m)) = (j.as_object_mut(), v) {
+        j.extend(m);
     }
 }
 

@@ -421,43 +421,27 @@ pub fn digest_rdb(data: &[u8], opts: super::load::LoadOptions, fl: Flavor) -> Re
     let mut reader = RdbReader::new(data);
     while let Some(item) = reader.next() {
         let item = item?;
-        let e = match item.record {
-            Record::Entry(e) => e,
-            Record::Eof { checksum, .. } => {
-                if opts.verify_checksum {
-                    reader.verify_checksum(checksum)?;
-                }
-                continue;
-            }
-            Record::ResizeDb { db_size, .. } => {
-                // A hint: bounded by what the file can hold, and ignored when it cannot be
-                // reserved.
-                let n = (db_size as usize).min(data.len() / 8);
-                let _ = fingerprints.try_reserve(n);
-                continue;
-            }
-            // Libraries are not part of the digest, but a load fails on the same records.
-            Record::Function { code } => {
-                super::functions::library_name(&code).map_err(|why| {
-                    Error::corrupt(item.offset, "a function library Redis loads", why)
-                })?;
-                continue;
-            }
-            Record::FunctionPreGa { .. } => {
-                return Err(Error::new(ErrorKind::Unsupported(
-                    "a pre-release (7.0-rc) function record".into(),
-                ))
-                .at(item.offset));
-            }
-            _ => continue,
-        };
-        if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
-            if exp < before {
-                stats.expired += 1;
-                continue;
-            }
+        if let Record::ResizeDb { db_size, .. } = item.record {
+            // A hint: bounded by what the file can hold, and ignored when it cannot be
+            // reserved.
+            let n = (db_size as usize).min(data.len() / 8);
+            let _ = fingerprints.try_reserve(n);
+            continue;
         }
-        let kd = match key_digest(&e, item.offset, fl, &mut scratch)? {
+        // Libraries are not part of the digest, but a load fails on the same records.
+        let offset = item.offset;
+        let Some(e) = super::load::key_to_load(
+            &reader,
+            offset,
+            item.record,
+            &opts,
+            &mut stats,
+            &mut |_, _| {},
+        )?
+        else {
+            continue;
+        };
+        let kd = match key_digest(&e, offset, fl, &mut scratch)? {
             KeyDigest::Digest(d) => d,
             KeyDigest::Empty => {
                 stats.empty += 1;

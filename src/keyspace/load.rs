@@ -38,41 +38,24 @@ pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<Loa
     let mut reader = RdbReader::new(data);
     while let Some(item) = reader.next() {
         let item = item?;
-        let e = match item.record {
-            Record::Eof { checksum, .. } => {
-                if opts.verify_checksum {
-                    reader.verify_checksum(checksum)?;
-                }
-                continue;
-            }
-            Record::Entry(e) => e,
-            Record::Function { code } => {
-                let name = super::functions::library_name(&code).map_err(|why| {
-                    crate::Error::corrupt(item.offset, "a function library Redis loads", why)
-                })?;
-                ks.functions.insert(name, code);
-                continue;
-            }
-            // Redis 7.0 GA refuses this format too ("Pre-release function format not
-            // supported"); dropping it would lose the function silently.
-            Record::FunctionPreGa { .. } => {
-                return Err(crate::Error::new(crate::ErrorKind::Unsupported(
-                    "a pre-release (7.0-rc) function record".into(),
-                ))
-                .at(item.offset));
-            }
-            _ => continue,
+        let offset = item.offset;
+        let Some(e) = key_to_load(
+            &reader,
+            offset,
+            item.record,
+            &opts,
+            &mut stats,
+            &mut |n, c| {
+                ks.functions.insert(n, c);
+            },
+        )?
+        else {
+            continue;
         };
-        if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
-            if exp < before {
-                stats.expired += 1;
-                continue;
-            }
-        }
         let value = e
             .value
             .materialize()
-            .map_err(|er| er.at(item.offset).with_key(Some(e.db), &e.key))?;
+            .map_err(|er| er.at(offset).with_key(Some(e.db), &e.key))?;
         let value = from_rdb(value);
         if value.is_empty_collection() {
             stats.empty += 1;
@@ -89,6 +72,54 @@ pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<Loa
         stats.keys += 1;
     }
     Ok(stats)
+}
+
+/// The rules every load of an RDB follows for one record (`load_rdb` and the streaming
+/// digest): the CRC-64 is verified at the end (with [`LoadOptions::verify_checksum`]), a
+/// function library must name itself as Redis requires (and is handed to `library`), the
+/// pre-release function format is refused as Redis 7.0 GA refuses it, and a key whose expiry
+/// is before [`LoadOptions::drop_expired_before`] is dropped (counted in `stats`). Returns the
+/// key to load, `None` for every other record.
+pub(crate) fn key_to_load<'a>(
+    reader: &RdbReader<'a>,
+    offset: u64,
+    record: Record<'a>,
+    opts: &LoadOptions,
+    stats: &mut LoadStats,
+    library: &mut dyn FnMut(Vec<u8>, Vec<u8>),
+) -> Result<Option<crate::rdb::Entry<'a>>> {
+    let e = match record {
+        Record::Eof { checksum, .. } => {
+            if opts.verify_checksum {
+                reader.verify_checksum(checksum)?;
+            }
+            return Ok(None);
+        }
+        Record::Entry(e) => e,
+        Record::Function { code } => {
+            let name = super::functions::library_name(&code).map_err(|why| {
+                crate::Error::corrupt(offset, "a function library Redis loads", why)
+            })?;
+            library(name, code);
+            return Ok(None);
+        }
+        // Redis 7.0 GA refuses this format too ("Pre-release function format not
+        // supported"); dropping it would lose the function silently.
+        Record::FunctionPreGa { .. } => {
+            return Err(crate::Error::new(crate::ErrorKind::Unsupported(
+                "a pre-release (7.0-rc) function record".into(),
+            ))
+            .at(offset));
+        }
+        _ => return Ok(None),
+    };
+    if let (Some(before), Some(exp)) = (opts.drop_expired_before, e.expire_ms) {
+        if exp < before {
+            stats.expired += 1;
+            return Ok(None);
+        }
+    }
+    Ok(Some(e))
 }
 
 /// Converts a decoded RDB value into the keyspace's model.

@@ -51,8 +51,6 @@ pub struct ReplayReport {
     pub rejections: Vec<(String, ApplyError)>,
     /// Transactions left open at the end of a file (dropped).
     pub open_transactions: u64,
-    /// True when the replay stopped at a cut for [`ReplayOptions::target`].
-    pub cut: bool,
     /// With a target: where the set was cut and why (as `restore` reports it).
     pub plan: Option<CutPlan>,
 }
@@ -79,7 +77,6 @@ struct Visitor<'o, 'c> {
     rejected: u64,
     rejections: Vec<(String, ApplyError)>,
     open: u64,
-    cut: bool,
     fatal: Option<Error>,
     cutter: Option<Cutter>,
     default_now: i64,
@@ -131,7 +128,6 @@ impl SetVisitor for Visitor<'_, '_> {
                 if self.client.in_multi() {
                     self.client.discard();
                 }
-                self.cut = c.cut().is_some();
                 return ControlFlow::Break(());
             }
         }
@@ -176,7 +172,6 @@ impl SetVisitor for Visitor<'_, '_> {
                 if self.client.in_multi() {
                     self.client.discard();
                 }
-                self.cut = c.cut().is_some();
                 return ControlFlow::Break(());
             }
         }
@@ -228,7 +223,6 @@ pub fn replay_set_with_progress(
         rejected: 0,
         rejections: Vec::new(),
         open: 0,
-        cut: false,
         fatal: None,
         cutter: opts
             .target
@@ -259,7 +253,6 @@ pub fn replay_set_with_progress(
         rejected: v.rejected,
         rejections: v.rejections,
         open_transactions: v.open,
-        cut: v.cut,
         plan,
     })
 }

@@ -8,8 +8,8 @@ use crate::rdb::cursor::{Cursor, RdbStr};
 use crate::rdb::format::*;
 use crate::rdb::model::{module_name, Value, ValueType};
 use crate::rdb::value::{
-    module_opcodes, value_type_of, DecodeOptions, IgnoreVisitor, Scratch, ValueCtx, ValueVisitor,
-    Walker,
+    module_opcodes, value_type_of, visit_value, DecodeOptions, IgnoreVisitor, Scratch, ValueCtx,
+    ValueVisitor, Walker,
 };
 
 /// The file header: dialect and version from the 9-byte magic.
@@ -145,14 +145,7 @@ impl<'a> ValueHandle<'a> {
         opts: DecodeOptions,
     ) -> Result<()> {
         let mut cur = Cursor::new(self.raw, self.offset);
-        let mut w = Walker {
-            ctx: self.ctx,
-            skip: false,
-            deep: opts.deep,
-            visitor,
-            scratch,
-        };
-        w.value(&mut cur, self.type_byte)?;
+        visit_value(&mut cur, self.ctx, self.type_byte, visitor, scratch, opts)?;
         if !cur.is_empty() {
             return Err(Error::corrupt(
                 cur.offset(),
@@ -772,15 +765,7 @@ impl<'a> RdbReader<'a> {
 
 /// Walks a value of type `t` only to find its end.
 fn skip_value(cur: &mut Cursor<'_>, header: Header, t: u8) -> Result<()> {
-    let mut scratch = Scratch::default();
-    Walker {
-        ctx: header.ctx(),
-        skip: true,
-        deep: false,
-        visitor: &mut IgnoreVisitor,
-        scratch: &mut scratch,
-    }
-    .value(cur, t)
+    crate::rdb::value::skip_value(cur, header.ctx(), t)
 }
 
 /// The visitor, scratch space and options of a fused walk (see [`RdbReader::next_visiting`]).

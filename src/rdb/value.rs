@@ -385,6 +385,45 @@ pub(crate) struct Walker<'v, V: ValueVisitor + ?Sized = dyn ValueVisitor> {
     pub(crate) scratch: &'v mut Scratch,
 }
 
+/// Walks one value of type byte `t` at the cursor only to find where it ends: the lengths
+/// are followed, but no LZF string is inflated and no inner encoding (listpack, ziplist, …)
+/// is read, so a value that skips cleanly may still fail [`visit_value`]. On success the
+/// cursor is just past the value; on error, where the walk stopped.
+pub fn skip_value(cur: &mut Cursor<'_>, ctx: ValueCtx, t: u8) -> Result<()> {
+    Walker {
+        ctx,
+        skip: true,
+        deep: false,
+        visitor: &mut IgnoreVisitor,
+        scratch: &mut Scratch::default(),
+    }
+    .value(cur, t)
+}
+
+/// Decodes and validates one value of type byte `t` at the cursor (every inner encoding,
+/// and with `opts.deep` what Redis checks only with `sanitize-dump-payload yes`), streaming
+/// its elements to `visitor`. The building block of [`crate::rdb::ValueHandle::visit`] for
+/// a value that is not in a file, such as the body of a DUMP payload; unlike `visit` it
+/// does not require the input to end with the value. On success the cursor is just past the
+/// value; on error, where the walk stopped.
+pub fn visit_value<V: ValueVisitor + ?Sized>(
+    cur: &mut Cursor<'_>,
+    ctx: ValueCtx,
+    t: u8,
+    visitor: &mut V,
+    scratch: &mut Scratch,
+    opts: DecodeOptions,
+) -> Result<()> {
+    Walker {
+        ctx,
+        skip: false,
+        deep: opts.deep,
+        visitor,
+        scratch,
+    }
+    .value(cur, t)
+}
+
 fn corrupt(at: u64, expected: &'static str, found: impl Into<String>) -> Error {
     Error::corrupt(at, expected, found)
 }
@@ -1069,8 +1108,9 @@ impl<V: ValueVisitor + ?Sized> Walker<'_, V> {
     }
 }
 
-/// Skips a module opcode stream up to and including its EOF opcode (§7.9).
-pub(crate) fn module_opcodes(cur: &mut Cursor<'_>) -> Result<()> {
+/// Skips a module opcode stream (the body of a module value after its type id, §7.9) up to
+/// and including its EOF opcode, checking every opcode and operand.
+pub fn module_opcodes(cur: &mut Cursor<'_>) -> Result<()> {
     loop {
         let at = cur.offset();
         let op = cur.len("a module opcode")?;

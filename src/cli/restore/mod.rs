@@ -19,7 +19,7 @@ use redsafe::time::format_rfc3339 as format_utc;
 
 use super::output::outln;
 use super::output::{byte_progress, error_json};
-use super::timetravel::{cut_fields, parse_target, reason_text};
+use super::timetravel::{add_cut_fields, parse_target, reason_text};
 use super::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 
 /// Arguments of `redsafe restore`.
@@ -235,9 +235,7 @@ pub(crate) fn summary_json(
         "files": files,
         "written": written,
     });
-    if let Some(m) = j.as_object_mut() {
-        m.extend(cut_fields(set, plan));
-    }
+    add_cut_fields(&mut j, set, plan);
     j
 }
 

@@ -10,12 +10,17 @@ const MAX_RATIO: u64 = 140;
 /// 32-byte blocks (the excess is overwritten or cut off).
 const SLACK: usize = 32;
 
+/// The largest uncompressed length [`decompress_into`] and [`validate`] accept for
+/// `compressed_len` bytes of LZF data; a string claiming more is refused as corrupt before
+/// anything is allocated. So no LZF string inflates to more than this.
+pub fn max_decompressed_len(compressed_len: usize) -> u64 {
+    (compressed_len as u64)
+        .saturating_mul(MAX_RATIO)
+        .saturating_add(64)
+}
+
 fn check_ratio(input: &[u8], ulen: u64, offset: u64) -> Result<()> {
-    if ulen
-        > (input.len() as u64)
-            .saturating_mul(MAX_RATIO)
-            .saturating_add(64)
-    {
+    if ulen > max_decompressed_len(input.len()) {
         return Err(Error::corrupt(
             offset,
             "an LZF string whose length fits its compressed size",
@@ -42,7 +47,6 @@ fn short(offset: u64, got: usize, ulen: usize) -> Error {
 pub fn decompress_into(input: &[u8], ulen: u64, out: &mut Vec<u8>, offset: u64) -> Result<()> {
     out.clear();
     check_ratio(input, ulen, offset)?;
-    crate::fuzzing::note_inflated(ulen);
     let ulen = ulen as usize;
     out.resize(ulen + SLACK, 0);
     match run::<true>(input, ulen, out, offset, usize::MAX) {

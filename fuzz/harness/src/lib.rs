@@ -1,15 +1,17 @@
-//! Fuzzing entry points: each function takes arbitrary bytes and panics when an invariant
-//! breaks. The thin libFuzzer targets in `fuzz/fuzz_targets/` call them, and
-//! `tests/fuzz_replay.rs` runs the same functions over the committed seed corpus
-//! (`fuzz/corpus/<target>/`) and the regression inputs (`fixtures/regressions/<target>/`), so a
-//! plain `cargo test` catches regressions without a fuzzer (the wasmparser layout).
+//! The fuzz logic of redsafe, a crate of its own over the library's public API (the library
+//! knows nothing of it). Each entry point takes arbitrary bytes and panics when an invariant
+//! breaks. The thin libFuzzer targets in `fuzz/fuzz_targets/` call them, and the main crate's
+//! `tests/fuzz_replay.rs` (this crate is its dev-dependency) runs the same functions over the
+//! committed seed corpus (`fuzz/corpus/<target>/`) and the regression inputs
+//! (`fixtures/regressions/<target>/`), so a plain `cargo test` catches regressions without a
+//! fuzzer (the wasmparser layout).
 //!
 //! Invariants checked on every input:
 //! - no panic, and no error that is not "damage" (a parser never reports I/O or usage errors);
 //! - every error carries an offset inside the input (`base ..= base + len`);
-//! - no single allocation larger than [`alloc_limit`] of the bytes seen (the input plus what
-//!   LZF decompression produced, itself bounded at 140× its input), when [`CountingAlloc`] is
-//!   the global allocator (both harnesses install it);
+//! - no single allocation larger than [`alloc_limit`] of the data (the input plus what its LZF
+//!   strings can inflate to, [`lzf_inflatable`]), when [`CountingAlloc`] is the global
+//!   allocator (both harnesses install it);
 //! - the checker and the reader agree: a file the checker calls valid reads to its EOF and
 //!   every value materialises; one it calls damaged fails in the reader at the same offset
 //!   (or, for a checksum mismatch, reads completely and fails the CRC);
@@ -21,24 +23,23 @@
 //! - LZF decompression agrees with the independent `lzf` crate.
 //!
 //! Infinite loops are caught by the fuzzer's `-timeout` and by the replay test's watchdog.
-//!
-//! Not part of the stable API.
 #![allow(missing_docs)]
 
 use std::cell::Cell;
 use std::collections::HashSet;
 
-use crate::error::{Error, ErrorKind};
-use crate::rdb::check::{check_rdb, CheckOptions, ChecksumStatus};
-use crate::rdb::cursor::Cursor;
-use crate::rdb::encoding::Elem;
-use crate::rdb::format::*;
-use crate::rdb::materialize::Materializer;
-use crate::rdb::model::{StreamId, Value, ValueType};
-use crate::rdb::value::{
-    module_opcodes, ArrayItem, IgnoreVisitor, Scratch, ValueCtx, ValueVisitor, Walker,
+use redsafe::error::{Error, ErrorKind};
+use redsafe::rdb::check::{check_rdb, CheckOptions, ChecksumStatus};
+use redsafe::rdb::cursor::Cursor;
+use redsafe::rdb::encoding::Elem;
+use redsafe::rdb::format::*;
+use redsafe::rdb::materialize::Materializer;
+use redsafe::rdb::model::{StreamId, Value, ValueType};
+use redsafe::rdb::value::{
+    module_opcodes, skip_value, visit_value, ArrayItem, DecodeOptions, IgnoreVisitor, Scratch,
+    ValueCtx, ValueVisitor,
 };
-use crate::rdb::{RdbReader, Record};
+use redsafe::rdb::{RdbReader, Record};
 
 /// A fuzz target: its name (the directory under `fuzz/corpus/` and `fixtures/regressions/`)
 /// and its entry point.
@@ -59,10 +60,38 @@ pub const TARGETS: &[Target] = &[
 // ---------------------------------------------------------------------------------------------
 // Allocation budget
 
-/// The largest single allocation allowed while processing `data_len` bytes of input (plus
-/// inflated LZF output): 64 × that + 1 MiB.
+/// The largest single allocation allowed while processing `data_len` bytes of data (the
+/// input and what its LZF strings can inflate to, see [`lzf_inflatable`]): 64 × that + 1 MiB.
 pub fn alloc_limit(data_len: usize) -> usize {
     data_len.saturating_mul(64).saturating_add(1 << 20)
+}
+
+/// An upper bound on what LZF decompression can produce while `data` is read as RDB content
+/// (a file, a value, an AOF with an RDB preamble or `RESTORE` payloads): the largest total
+/// uncompressed length of disjoint byte ranges of `data` that each parse as an LZF-encoded
+/// RDB string (`0xC3`, compressed length, uncompressed length, the compressed bytes) claiming
+/// no more than [`redsafe::rdb::encoding::lzf::max_decompressed_len`] (the decoder refuses
+/// more before allocating). Every LZF string a parser inflates is such a range, and two
+/// strings of one input never overlap, so this bounds what the library inflates (each string
+/// counted once) without any hook in the library.
+pub fn lzf_inflatable(data: &[u8]) -> usize {
+    use redsafe::rdb::cursor::RdbStr;
+    use redsafe::rdb::encoding::lzf::max_decompressed_len;
+    // best[i]: the bound for data[i..] (weighted interval scheduling, right to left).
+    let mut best = vec![0usize; data.len() + 1];
+    for i in (0..data.len()).rev() {
+        let mut b = best[i + 1];
+        if data[i] == 0xC0 | ENC_LZF {
+            let mut cur = Cursor::new(&data[i..], 0);
+            if let Ok(RdbStr::Lzf { data: c, ulen, .. }) = cur.string("an LZF string") {
+                if ulen <= max_decompressed_len(c.len()) {
+                    b = b.max((ulen as usize).saturating_add(best[i + cur.pos()]));
+                }
+            }
+        }
+        best[i] = b;
+    }
+    best[0]
 }
 
 /// Above this an over-budget allocation is refused outright (the process aborts with
@@ -94,15 +123,23 @@ pub fn counting_alloc_installed() -> bool {
     INSTALLED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Records that LZF decompression is about to produce `n` bytes: they count as data for the
-/// allocation budget of the current fuzz run (a no-op outside one).
-#[inline]
-pub(crate) fn note_inflated(n: u64) {
+/// Adds `n` bytes to the data of the current budgeted run (a no-op outside one): for data the
+/// harness builds and then feeds to the library (a written file read back, a wrapped blob).
+fn note_data(n: usize) {
     let _ = BUDGET.try_with(|s| {
         if s.active.get() {
-            s.data.set(s.data.get().saturating_add(n as usize));
+            s.data.set(s.data.get().saturating_add(n));
         }
     });
+}
+
+/// Counts what the LZF strings of `bytes`, which the harness built and is about to feed to the
+/// library, can inflate to ([`lzf_inflatable`], computed outside the budget).
+fn note_lzf_in(bytes: &[u8]) {
+    let active = BUDGET.with(|s| s.active.replace(false));
+    let n = lzf_inflatable(bytes);
+    BUDGET.with(|s| s.active.set(active));
+    note_data(n);
 }
 
 /// Checks one allocation against the budget; false = refuse it.
@@ -174,14 +211,15 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Runs `f` with the allocation budget of an input of `input_len` bytes and panics afterwards
-/// if a single allocation exceeded it. Nested calls run under the outer budget.
-pub fn with_alloc_budget<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with the allocation budget for `data_len` bytes of data ([`alloc_limit`]) and
+/// panics afterwards if a single allocation exceeded it. Nested calls run under the outer
+/// budget.
+pub fn with_alloc_budget<R>(data_len: usize, f: impl FnOnce() -> R) -> R {
     if BUDGET.with(|s| s.active.get()) {
         return f();
     }
     BUDGET.with(|s| {
-        s.data.set(input_len);
+        s.data.set(data_len);
         s.worst.set(0);
         s.worst_limit.set(0);
         s.active.set(true);
@@ -199,10 +237,16 @@ pub fn with_alloc_budget<R>(input_len: usize, f: impl FnOnce() -> R) -> R {
     if worst > 0 {
         panic!(
             "invariant: an allocation of {worst} bytes exceeds the budget of {limit} bytes \
-             (64 × data + 1 MiB) for {input_len} bytes of input ({data} with inflated LZF data)"
+             (64 × data + 1 MiB) for {data} bytes of data (the input and what its LZF strings \
+             can inflate to)"
         );
     }
     r
+}
+
+/// [`with_alloc_budget`] for one fuzz input: its length plus [`lzf_inflatable`] of it.
+fn with_input_budget<R>(input: &[u8], f: impl FnOnce() -> R) -> R {
+    with_alloc_budget(input.len().saturating_add(lzf_inflatable(input)), f)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,7 +291,7 @@ fn check_value(v: &Value) {
             assert!(
                 seen.insert(i),
                 "invariant: deep validation accepted a duplicate {what} {:?}",
-                crate::error::escape_bytes(i)
+                redsafe::error::escape_bytes(i)
             );
         }
     }
@@ -375,7 +419,7 @@ fn read_all(data: &[u8], base: u64) -> ReadOutcome {
 
 /// The whole RDB reader and checker on arbitrary bytes.
 pub fn rdb_file(data: &[u8]) {
-    with_alloc_budget(data.len(), || rdb_file_inner(data));
+    with_input_budget(data, || rdb_file_inner(data));
 }
 
 fn rdb_file_inner(data: &[u8]) {
@@ -486,7 +530,11 @@ fn rdb_file_inner(data: &[u8]) {
 /// Panics unless two reports of the same file have the same verdict and error, and, for a
 /// valid file, the same counts (on damage the counts are of what was read before stopping,
 /// which depends on how far each thread got).
-pub fn assert_same_report(a: &crate::rdb::RdbReport, b: &crate::rdb::RdbReport, threads: usize) {
+pub fn assert_same_report(
+    a: &redsafe::rdb::RdbReport,
+    b: &redsafe::rdb::RdbReport,
+    threads: usize,
+) {
     assert_eq!(
         a.error, b.error,
         "invariant: checking split between {threads} threads finds another error"
@@ -552,34 +600,39 @@ impl ContractVisitor {
 }
 
 impl ValueVisitor for ContractVisitor {
-    fn begin(&mut self, ty: ValueType, _t: u8, n: Option<u64>) -> crate::Result<()> {
+    fn begin(&mut self, ty: ValueType, _t: u8, n: Option<u64>) -> redsafe::Result<()> {
         assert!(self.ty.is_none(), "invariant: begin called twice");
         self.ty = Some(ty);
         self.hint = n;
         Ok(())
     }
-    fn string(&mut self, v: Elem<'_>) -> crate::Result<()> {
+    fn string(&mut self, v: Elem<'_>) -> redsafe::Result<()> {
         self.event(ValueType::String);
         self.string_len = Some(v.to_vec().len() as u64);
         Ok(())
     }
-    fn list_item(&mut self, _i: Elem<'_>) -> crate::Result<()> {
+    fn list_item(&mut self, _i: Elem<'_>) -> redsafe::Result<()> {
         self.event(ValueType::List);
         Ok(())
     }
-    fn set_member(&mut self, _m: Elem<'_>) -> crate::Result<()> {
+    fn set_member(&mut self, _m: Elem<'_>) -> redsafe::Result<()> {
         self.event(ValueType::Set);
         Ok(())
     }
-    fn zset_member(&mut self, _m: Elem<'_>, _s: f64) -> crate::Result<()> {
+    fn zset_member(&mut self, _m: Elem<'_>, _s: f64) -> redsafe::Result<()> {
         self.event(ValueType::Zset);
         Ok(())
     }
-    fn hash_field(&mut self, _f: Elem<'_>, _v: Elem<'_>, _e: Option<u64>) -> crate::Result<()> {
+    fn hash_field(&mut self, _f: Elem<'_>, _v: Elem<'_>, _e: Option<u64>) -> redsafe::Result<()> {
         self.event(ValueType::Hash);
         Ok(())
     }
-    fn stream_entry(&mut self, _id: StreamId, f: &[Elem<'_>], v: &[Elem<'_>]) -> crate::Result<()> {
+    fn stream_entry(
+        &mut self,
+        _id: StreamId,
+        f: &[Elem<'_>],
+        v: &[Elem<'_>],
+    ) -> redsafe::Result<()> {
         assert_eq!(
             f.len(),
             v.len(),
@@ -588,7 +641,7 @@ impl ValueVisitor for ContractVisitor {
         self.event(ValueType::Stream);
         Ok(())
     }
-    fn module_value(&mut self, _id: u64, body: &[u8]) -> crate::Result<()> {
+    fn module_value(&mut self, _id: u64, body: &[u8]) -> redsafe::Result<()> {
         assert_eq!(
             body.last(),
             Some(&0),
@@ -597,11 +650,11 @@ impl ValueVisitor for ContractVisitor {
         self.event(ValueType::Module);
         Ok(())
     }
-    fn array_item(&mut self, _i: u64, _v: ArrayItem<'_>) -> crate::Result<()> {
+    fn array_item(&mut self, _i: u64, _v: ArrayItem<'_>) -> redsafe::Result<()> {
         self.event(ValueType::Array);
         Ok(())
     }
-    fn end(&mut self) -> crate::Result<()> {
+    fn end(&mut self) -> redsafe::Result<()> {
         assert!(self.ty.is_some(), "invariant: end without begin");
         assert!(!self.ended, "invariant: end called twice");
         self.ended = true;
@@ -632,17 +685,20 @@ fn walk(
     skip: bool,
     deep: bool,
     visitor: &mut dyn ValueVisitor,
-) -> (crate::Result<()>, usize) {
-    let mut scratch = Scratch::default();
+) -> (redsafe::Result<()>, usize) {
     let mut cur = Cursor::new(value, base);
-    let mut w = Walker {
-        ctx,
-        skip,
-        deep,
-        visitor,
-        scratch: &mut scratch,
+    let r = if skip {
+        skip_value(&mut cur, ctx, t)
+    } else {
+        visit_value(
+            &mut cur,
+            ctx,
+            t,
+            visitor,
+            &mut Scratch::default(),
+            DecodeOptions { deep },
+        )
     };
-    let r = w.value(&mut cur, t);
     (r, cur.pos())
 }
 
@@ -652,7 +708,7 @@ fn walk(
 /// length first, module opcodes) and is wrapped into a value of type `t` here, and also fed to
 /// the matching decoder directly.
 pub fn rdb_value(data: &[u8]) {
-    with_alloc_budget(data.len(), || rdb_value_inner(data));
+    with_input_budget(data, || rdb_value_inner(data));
 }
 
 fn rdb_value_inner(data: &[u8]) {
@@ -685,6 +741,8 @@ fn rdb_value_inner(data: &[u8]) {
                 [a, b, rest @ ..] => (u16::from_le_bytes([*a, *b]) as u64, rest),
                 _ => return,
             };
+            // The wrapped string below inflates to `ulen` bytes.
+            note_data(ulen as usize);
             lzf_differential(comp, ulen);
             v.push(0xC3);
             push_len(&mut v, comp.len() as u64);
@@ -711,7 +769,7 @@ fn rdb_value_inner(data: &[u8]) {
             v.extend_from_slice(payload);
         }
         T_STREAM_LISTPACKS..=T_STREAM_LISTPACKS_5
-            if crate::rdb::value::value_type_of(dialect, t) == Some(ValueType::Stream) =>
+            if redsafe::rdb::value::value_type_of(dialect, t) == Some(ValueType::Stream) =>
         {
             push_len(&mut v, 1);
             push_str(&mut v, &[0u8; 16]);
@@ -739,8 +797,8 @@ fn rdb_value_inner(data: &[u8]) {
 
 /// Runs the matching inner decoder over `blob` (for the blob-encoded types); returns its error.
 fn direct_decode(blob: &[u8], base: u64, t: u8) -> Option<Error> {
-    use crate::rdb::encoding::{intset::Intset, listpack::Listpack, ziplist::Ziplist, zipmap};
-    let r: crate::Result<()> = match t {
+    use redsafe::rdb::encoding::{intset::Intset, listpack::Listpack, ziplist::Ziplist, zipmap};
+    let r: redsafe::Result<()> = match t {
         T_HASH_ZIPMAP => zipmap::pairs(blob, base).map(|_| ()),
         T_SET_INTSET => Intset::parse(blob, base).map(|s| assert_eq!(s.iter().count(), s.len())),
         T_LIST_ZIPLIST | T_ZSET_ZIPLIST | T_HASH_ZIPLIST | T_LIST_QUICKLIST => {
@@ -776,10 +834,10 @@ fn dump_payload_agrees(value: &[u8], ctx: ValueCtx, t: u8) {
     p.push(t);
     p.extend_from_slice(value);
     p.extend_from_slice(&(ctx.version as u16).to_le_bytes());
-    let crc = crate::rdb::crc::crc64(&p);
+    let crc = redsafe::rdb::crc::crc64(&p);
     p.extend_from_slice(&crc.to_le_bytes());
     let (skip, skip_end) = walk(value, 1, ctx, t, true, false, &mut IgnoreVisitor);
-    match crate::rdb::ValueHandle::from_dump_payload(&p) {
+    match redsafe::rdb::ValueHandle::from_dump_payload(&p) {
         Ok(h) => {
             assert!(
                 skip.is_ok(),
@@ -796,7 +854,7 @@ fn dump_payload_agrees(value: &[u8], ctx: ValueCtx, t: u8) {
                 "invariant: payload materialise vs deep walk"
             );
         }
-        Err(crate::rdb::DumpPayloadError::BadFormat(_)) => {
+        Err(redsafe::rdb::DumpPayloadError::BadFormat(_)) => {
             assert!(
                 skip.is_err(),
                 "invariant: a payload the skip walk reads was refused"
@@ -808,7 +866,7 @@ fn dump_payload_agrees(value: &[u8], ctx: ValueCtx, t: u8) {
 
 /// Skip walk, shallow and deep decode, and materialisation of one value; returns the deep
 /// decode's result.
-fn value_walks(value: &[u8], base: u64, ctx: ValueCtx, t: u8) -> crate::Result<()> {
+fn value_walks(value: &[u8], base: u64, ctx: ValueCtx, t: u8) -> redsafe::Result<()> {
     let len = value.len();
     let (skip, skip_end) = walk(value, base, ctx, t, true, false, &mut IgnoreVisitor);
     let (shallow, shallow_end) = walk(value, base, ctx, t, false, false, &mut IgnoreVisitor);
@@ -880,7 +938,7 @@ fn value_walks(value: &[u8], base: u64, ctx: ValueCtx, t: u8) -> crate::Result<(
 /// LZF decompression against the `lzf` crate.
 fn lzf_differential(comp: &[u8], ulen: u64) {
     let mut out = Vec::new();
-    let ours = crate::rdb::encoding::lzf::decompress_into(comp, ulen, &mut out, 0);
+    let ours = redsafe::rdb::encoding::lzf::decompress_into(comp, ulen, &mut out, 0);
     if let Err(e) = &ours {
         check_error(e, 0, comp.len(), "LZF");
     }
@@ -931,12 +989,12 @@ const WRITE_TARGETS: [(Dialect, u32); 16] = [
 /// values (sets, zsets and hashes compared as sets; what the writer reported lost is left out
 /// of the comparison). Flags: bit 0 compression, bit 1 checksum.
 pub fn roundtrip(data: &[u8]) {
-    with_alloc_budget(data.len(), || roundtrip_inner(data));
+    with_input_budget(data, || roundtrip_inner(data));
 }
 
 /// A value in comparable form.
 fn norm(v: &Value, lossy: bool) -> Value {
-    use crate::rdb::model::{ArrayElem, ConsumerGroup, Stream};
+    use redsafe::rdb::model::{ArrayElem, ConsumerGroup, Stream};
     match v.clone() {
         Value::Set(mut s) => {
             s.sort();
@@ -972,7 +1030,7 @@ fn norm(v: &Value, lossy: bool) -> Value {
                         consumers: g
                             .consumers
                             .iter()
-                            .map(|c| crate::rdb::model::Consumer {
+                            .map(|c| redsafe::rdb::model::Consumer {
                                 active_time_ms: None,
                                 ..c.clone()
                             })
@@ -1113,7 +1171,7 @@ impl Gen<'_> {
     }
 
     fn value(&mut self) -> Value {
-        use crate::rdb::model::*;
+        use redsafe::rdb::model::*;
         use std::collections::{BTreeMap, BTreeSet};
         match self.u8() % 9 {
             0 => Value::String(self.bytes()),
@@ -1235,7 +1293,7 @@ impl Gen<'_> {
     }
 
     fn stream(&mut self) -> Value {
-        use crate::rdb::model::*;
+        use redsafe::rdb::model::*;
         let n = (self.u8() % 40) as usize;
         let mut id = self.id();
         let mut entries = Vec::new();
@@ -1346,13 +1404,13 @@ fn compare_roundtrip(written: &[(Vec<u8>, Option<i64>, Value, bool)], out: &[u8]
             norm(v, *lossy),
             norm(gv, *lossy),
             "invariant: value of key {:?} changed through the writer (RDB {version})",
-            crate::error::escape_bytes(k)
+            redsafe::error::escape_bytes(k)
         );
     }
 }
 
 fn roundtrip_inner(data: &[u8]) {
-    use crate::rdb::writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
+    use redsafe::rdb::writer::{EntryMeta, EntryOutcome, RdbWriter, WriterOptions};
     let [mode, target, flags, rest @ ..] = data else {
         return;
     };
@@ -1449,6 +1507,8 @@ fn roundtrip_inner(data: &[u8]) {
         }
     }
     let out = w.finish().expect("finish into a Vec");
+    // Reading the output back inflates what the writer compressed.
+    note_lzf_in(&out);
     compare_roundtrip(&written, &out, version);
 }
 
@@ -1488,7 +1548,7 @@ struct RespOutcome {
 }
 
 fn failure_key(
-    f: Option<&crate::aof::ReadFailure>,
+    f: Option<&redsafe::aof::ReadFailure>,
 ) -> Option<(u64, u64, bool, Option<u64>, String)> {
     f.map(|f| {
         (
@@ -1503,7 +1563,7 @@ fn failure_key(
 
 /// Reads `data` (at file offset `base`) with the in-memory reader, checking every record.
 fn resp_read(data: &[u8], base: u64) -> RespOutcome {
-    use crate::aof::{AofItem, AofReader};
+    use redsafe::aof::{AofItem, AofReader};
     let mut r = AofReader::new(data, base);
     let mut items = Vec::new();
     let mut expect = base;
@@ -1547,12 +1607,14 @@ fn resp_read(data: &[u8], base: u64) -> RespOutcome {
                 assert_eq!(args.first().copied().unwrap_or(&[]), c.name());
                 // Re-encoding the arguments gives one canonical command with the same ones.
                 let mut enc = Vec::new();
-                crate::aof::encode_command(&args, &mut enc);
-                match crate::aof::resp::parse_record(&enc, 0, enc.len() as u64) {
-                    crate::aof::resp::Step::Record(r) => {
-                        assert_eq!((r.start, r.end), (0, enc.len()));
-                        let again: Vec<&[u8]> = crate::aof::ArgIter::new(&enc).collect();
-                        assert_eq!(again, args, "invariant: re-encoded arguments differ");
+                redsafe::aof::encode_command(&args, &mut enc);
+                // As the loader reads (a lone EXEC or MULTI is a command like any other); the
+                // record must span the whole encoding.
+                match redsafe::aof::AofReader::new(&enc, 0).as_loader().next() {
+                    Some(Ok(AofItem::Command(r))) => {
+                        assert_eq!((r.offset, r.end), (0, enc.len() as u64));
+                        let back: Vec<&[u8]> = r.args().collect();
+                        assert_eq!(back, args, "invariant: re-encoded arguments differ");
                     }
                     other => panic!("invariant: a re-encoded command does not parse: {other:?}"),
                 }
@@ -1583,7 +1645,7 @@ fn resp_read(data: &[u8], base: u64) -> RespOutcome {
 
 /// The same with the streaming reader fed in chunks.
 fn resp_stream(data: &[u8], base: u64, sizes: &[u8]) -> RespOutcome {
-    use crate::aof::AofStream;
+    use redsafe::aof::AofStream;
     let src = Chunked {
         data,
         pos: 0,
@@ -1597,7 +1659,7 @@ fn resp_stream(data: &[u8], base: u64, sizes: &[u8]) -> RespOutcome {
             Ok(i) => items.push((
                 i.offset(),
                 i.end(),
-                matches!(i, crate::aof::AofItem::Command(_)),
+                matches!(i, redsafe::aof::AofItem::Command(_)),
             )),
             Err(e) => {
                 check_error(&e, base, data.len(), "AOF stream");
@@ -1618,6 +1680,7 @@ fn resp_stream(data: &[u8], base: u64, sizes: &[u8]) -> RespOutcome {
 /// in-memory reader sees, and cutting the input at `ok_up_to` (what `redis-check-aof --fix`
 /// does) leaves a stream that reads without error.
 pub fn resp(data: &[u8]) {
+    // No RDB content, so no LZF.
     with_alloc_budget(data.len(), || resp_inner(data));
 }
 
@@ -1656,12 +1719,13 @@ fn resp_inner(data: &[u8]) {
 /// order Redis writes it, and that text parses to the same entries and writes identically;
 /// names are safe; every line's `sdssplitargs` tokens survive quoting.
 pub fn manifest(data: &[u8]) {
+    // No RDB content, so no LZF.
     with_alloc_budget(data.len(), || manifest_inner(data));
 }
 
 fn manifest_inner(data: &[u8]) {
-    use crate::aof::manifest::{quote_token, split_args, unsafe_name_reason, FileType};
-    use crate::aof::Manifest;
+    use redsafe::aof::manifest::{quote_token, split_args, unsafe_name_reason, FileType};
+    use redsafe::aof::Manifest;
     match Manifest::parse(data) {
         Ok(m) => {
             assert!(
@@ -1676,7 +1740,7 @@ fn manifest_inner(data: &[u8]) {
                 assert!(
                     unsafe_name_reason(&e.name).is_none(),
                     "invariant: an unsafe name was accepted: {:?}",
-                    crate::error::escape_bytes(&e.name)
+                    redsafe::error::escape_bytes(&e.name)
                 );
                 if e.file_type == FileType::Incr {
                     assert!(
@@ -1713,13 +1777,13 @@ fn manifest_inner(data: &[u8]) {
 }
 
 /// Writes a manifest and parses it back.
-fn manifest_rewrite(m: &crate::aof::Manifest) {
-    use crate::aof::manifest::FileType;
-    use crate::aof::Manifest;
+fn manifest_rewrite(m: &redsafe::aof::Manifest) {
+    use redsafe::aof::manifest::FileType;
+    use redsafe::aof::Manifest;
     let text = m.to_bytes();
     if text
         .split(|&c| c == b'\n')
-        .any(|l| l.len() >= crate::aof::manifest::MANIFEST_MAX_LINE)
+        .any(|l| l.len() >= redsafe::aof::manifest::MANIFEST_MAX_LINE)
     {
         // Names with many bytes that need `\xHH` quoting can make a written line longer
         // than the 1024 bytes Redis (and redsafe) read; Redis's own writer has the same
@@ -1743,7 +1807,7 @@ fn manifest_rewrite(m: &crate::aof::Manifest) {
         }
         Err(e) => panic!(
             "invariant: a written manifest does not parse: {e}\n  text: {:?}",
-            crate::error::escape_bytes(&text)
+            redsafe::error::escape_bytes(&text)
         ),
     }
 }
@@ -1807,8 +1871,8 @@ fn split_files(data: &[u8]) -> Vec<&[u8]> {
 /// `appendonly.aof`; otherwise a manifest (the first part) and the files it loads (BASE,
 /// then INCRs) from the following parts, missing ones left missing. `None` when the manifest
 /// does not parse or names files that cannot be created here.
-fn build_set(layout: &[u8], dir: &std::path::Path) -> Option<crate::aof::AofSet> {
-    use crate::aof::{AofSet, Manifest};
+fn build_set(layout: &[u8], dir: &std::path::Path) -> Option<redsafe::aof::AofSet> {
+    use redsafe::aof::{AofSet, Manifest};
     let inp = dir.join("in");
     std::fs::create_dir_all(&inp).ok()?;
     let parts = split_files(layout);
@@ -1820,7 +1884,7 @@ fn build_set(layout: &[u8], dir: &std::path::Path) -> Option<crate::aof::AofSet>
     let m = Manifest::parse(parts[0]).ok()?;
     if m.to_bytes()
         .split(|&c| c == b'\n')
-        .any(|l| l.len() >= crate::aof::manifest::MANIFEST_MAX_LINE)
+        .any(|l| l.len() >= redsafe::aof::manifest::MANIFEST_MAX_LINE)
     {
         // Names or values with many bytes that need `\xHH` quoting make a written line
         // longer than the 1024 bytes Redis reads (Redis's own writer has the same limit):
@@ -1837,7 +1901,7 @@ fn build_set(layout: &[u8], dir: &std::path::Path) -> Option<crate::aof::AofSet>
         if e.name.len() > 200 || e.name == b"appendonly.aof.manifest" {
             return None;
         }
-        std::fs::write(inp.join(crate::aof::set::name_to_os(&e.name)), bytes).ok()?;
+        std::fs::write(inp.join(redsafe::aof::set::name_to_os(&e.name)), bytes).ok()?;
     }
     std::fs::write(&mpath, parts[0]).ok()?;
     match AofSet::open_manifest(&mpath) {
@@ -1849,27 +1913,27 @@ fn build_set(layout: &[u8], dir: &std::path::Path) -> Option<crate::aof::AofSet>
 /// Opens a set written to `out` as Redis would: by the input's manifest name (a file of the
 /// set may itself be named `*.manifest`, which makes the directory ambiguous to `open`).
 fn open_output(
-    set: &crate::aof::AofSet,
+    set: &redsafe::aof::AofSet,
     out: &std::path::Path,
-) -> crate::Result<crate::aof::AofSet> {
+) -> redsafe::Result<redsafe::aof::AofSet> {
     match set.manifest_name() {
-        Some(m) if set.kind == crate::aof::AofKind::MultiPartAof => {
-            crate::aof::AofSet::open_manifest(&out.join(m))
+        Some(m) if set.kind == redsafe::aof::AofKind::MultiPartAof => {
+            redsafe::aof::AofSet::open_manifest(&out.join(m))
         }
-        _ => crate::aof::AofSet::open(out),
+        _ => redsafe::aof::AofSet::open(out),
     }
 }
 
 /// Every valid `#TS:` stamp of the set's files, in order.
-fn set_timestamps(set: &crate::aof::AofSet) -> Vec<i64> {
+fn set_timestamps(set: &redsafe::aof::AofSet) -> Vec<i64> {
     let mut out = Vec::new();
     for part in &set.parts {
         let Ok(data) = std::fs::read(&part.path) else {
             continue;
         };
-        for item in crate::aof::AofReader::new(&data, 0) {
+        for item in redsafe::aof::AofReader::new(&data, 0) {
             match item {
-                Ok(crate::aof::AofItem::Annotation(a)) => out.extend(a.timestamp),
+                Ok(redsafe::aof::AofItem::Annotation(a)) => out.extend(a.timestamp),
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -1880,7 +1944,7 @@ fn set_timestamps(set: &crate::aof::AofSet) -> Vec<i64> {
 
 /// Where the RESP part of a part starts (after its RDB, when it has one), or `None` when
 /// that RDB is damaged.
-fn resp_start(part: &crate::aof::AofPart, data: &[u8]) -> Option<u64> {
+fn resp_start(part: &redsafe::aof::AofPart, data: &[u8]) -> Option<u64> {
     if !part.rdb {
         return Some(0);
     }
@@ -1905,12 +1969,12 @@ fn resp_start(part: &crate::aof::AofPart, data: &[u8]) -> Option<u64> {
 /// separated by [`FILE_SEP`]; flags bit 0 salvage, bit 1 cut at a `#TS:` stamp of the input
 /// (bits 3.. pick which, bit 2 just before it), bit 7 keep reading after damage.
 pub fn aof_set(data: &[u8]) {
-    with_alloc_budget(data.len(), || aof_set_inner(data));
+    with_input_budget(data, || aof_set_inner(data));
 }
 
 fn aof_set_inner(data: &[u8]) {
-    use crate::aof::{check_set, plan_fix, write_fixed, FileStatus, FixOptions};
-    use crate::aof::{AofReader, ScanOptions, Verdict};
+    use redsafe::aof::{check_set, plan_fix, write_fixed, FileStatus, FixOptions};
+    use redsafe::aof::{AofReader, ScanOptions, Verdict};
     let [flags, layout @ ..] = data else {
         return;
     };
@@ -2075,7 +2139,7 @@ type Listing = Vec<(u64, Vec<Vec<u8>>)>;
 
 /// Commands of a set in load order, each with its database, without the `SELECT n`s (two
 /// arguments), `MULTI`s and `EXEC`s the filter handles itself.
-fn set_commands(set: &crate::aof::AofSet) -> Listing {
+fn set_commands(set: &redsafe::aof::AofSet) -> Listing {
     let mut out = Vec::new();
     let mut ts = None;
     for part in &set.parts {
@@ -2085,9 +2149,9 @@ fn set_commands(set: &crate::aof::AofSet) -> Listing {
         let Some(start) = resp_start(part, &data) else {
             continue;
         };
-        let mut r = crate::aof::AofReader::with_timestamp(&data[start as usize..], start, ts);
+        let mut r = redsafe::aof::AofReader::with_timestamp(&data[start as usize..], start, ts);
         for item in r.by_ref() {
-            let Ok(crate::aof::AofItem::Command(c)) = item else {
+            let Ok(redsafe::aof::AofItem::Command(c)) = item else {
                 continue;
             };
             if is_db_select(&c) || c.is("multi") || c.is("exec") {
@@ -2102,7 +2166,7 @@ fn set_commands(set: &crate::aof::AofSet) -> Listing {
 
 /// A `SELECT` that changes the database: two arguments, the second a database number (the
 /// AOF reader's rule: 1 to 10 digits). `SELECT x` is an ordinary command to the filter.
-fn is_db_select(c: &crate::aof::Command<'_>) -> bool {
+fn is_db_select(c: &redsafe::aof::Command<'_>) -> bool {
     c.is("select")
         && c.argc() == 2
         && c.args()
@@ -2110,7 +2174,7 @@ fn is_db_select(c: &crate::aof::Command<'_>) -> bool {
             .is_some_and(|a| (1..=10).contains(&a.len()) && a.iter().all(u8::is_ascii_digit))
 }
 
-/// What the filter must do with one command, by the rules of `crate::aof::filter`'s
+/// What the filter must do with one command, by the rules of `redsafe::aof::filter`'s
 /// documentation, worked out independently of its engine.
 enum ModelDecision {
     Keep,
@@ -2122,11 +2186,11 @@ enum ModelDecision {
 }
 
 fn model_decide(
-    opts: &crate::aof::filter::FilterOptions,
+    opts: &redsafe::aof::filter::FilterOptions,
     db: u64,
     argv: &[&[u8]],
 ) -> ModelDecision {
-    use crate::aof::keys::{key_positions, special, Special};
+    use redsafe::aof::keys::{key_positions, special, Special};
     let name = argv.first().copied().unwrap_or_default();
     if opts
         .drop_commands
@@ -2214,8 +2278,8 @@ fn model_decide(
 /// The commands the filter must write for a valid `set` (as [`set_commands`] lists them), or
 /// why it must refuse.
 fn filter_model(
-    set: &crate::aof::AofSet,
-    opts: &crate::aof::filter::FilterOptions,
+    set: &redsafe::aof::AofSet,
+    opts: &redsafe::aof::filter::FilterOptions,
 ) -> Result<Listing, String> {
     let kf = opts.keys.as_ref().filter(|k| !k.is_pass_all());
     let window = |ts: Option<i64>| {
@@ -2235,10 +2299,10 @@ fn filter_model(
                 return Err("a key filter over an RDB part with keys".into());
             }
         }
-        let mut r = crate::aof::AofReader::with_timestamp(&data[start as usize..], start, ts);
+        let mut r = redsafe::aof::AofReader::with_timestamp(&data[start as usize..], start, ts);
         let mut txn_start = None;
         for item in r.by_ref() {
-            let Ok(crate::aof::AofItem::Command(c)) = item else {
+            let Ok(redsafe::aof::AofItem::Command(c)) = item else {
                 continue;
             };
             let name = c.name();
@@ -2301,13 +2365,13 @@ fn filter_model(
 /// 5 cut at the first FLUSHALL, 6 split multi-key commands, 7 only inside a time window
 /// picked from the input's stamps by the window byte.
 pub fn filter(data: &[u8]) {
-    with_alloc_budget(data.len(), || filter_inner(data));
+    with_input_budget(data, || filter_inner(data));
 }
 
 fn filter_inner(data: &[u8]) {
-    use crate::aof::filter::{filter_set, DropRule, FilterOptions, FilterOutput};
-    use crate::aof::{check_set, ScanOptions};
-    use crate::filter::{Glob, KeyFilter};
+    use redsafe::aof::filter::{filter_set, DropRule, FilterOptions, FilterOutput};
+    use redsafe::aof::{check_set, ScanOptions};
+    use redsafe::filter::{Glob, KeyFilter};
     let [o, win, layout @ ..] = data else {
         return;
     };
@@ -2436,7 +2500,10 @@ fn filter_inner(data: &[u8]) {
         let show = |v: &Listing| {
             v.iter()
                 .map(|(db, args)| {
-                    let a: Vec<_> = args.iter().map(|a| crate::error::escape_bytes(a)).collect();
+                    let a: Vec<_> = args
+                        .iter()
+                        .map(|a| redsafe::error::escape_bytes(a))
+                        .collect();
                     format!("{db}:{}", a.join(" "))
                 })
                 .collect::<Vec<_>>()
@@ -2458,23 +2525,23 @@ fn filter_inner(data: &[u8]) {
 
 /// The command replay engine on arbitrary commands: the input is read as an AOF (RESP
 /// commands; reading stops at the first damaged record) and every command is applied to a
-/// [`crate::keyspace::Keyspace`]. Invariants:
+/// [`redsafe::keyspace::Keyspace`]. Invariants:
 /// - no panic; no allocation beyond the budget (strings a command may build are capped in
 ///   proportion to the input);
 /// - an error names the command's offset, and a refused command (or one the engine cannot
 ///   reproduce) leaves the keyspace exactly as it was;
 /// - the keyspace never holds an empty list, set, sorted set or hash;
 /// - replaying the same input twice gives the same keyspace;
-/// - the keyspace written as an RDB file by [`crate::rdb::RdbWriter`] and loaded back is the
+/// - the keyspace written as an RDB file by [`redsafe::rdb::RdbWriter`] and loaded back is the
 ///   keyspace Redis would have after a save and a load (sorted sets re-encoded as a listpack
 ///   when small), with the same `DEBUG DIGEST` in every flavor.
 pub fn replay(data: &[u8]) {
-    with_alloc_budget(data.len(), || replay_inner(data));
+    with_input_budget(data, || replay_inner(data));
 }
 
-fn replay_run(data: &[u8], check_atomic: bool) -> crate::keyspace::Keyspace {
-    use crate::aof::{AofItem, AofReader};
-    use crate::keyspace::{ApplyErrorKind, Client, Keyspace};
+fn replay_run(data: &[u8], check_atomic: bool) -> redsafe::keyspace::Keyspace {
+    use redsafe::aof::{AofItem, AofReader};
+    use redsafe::keyspace::{ApplyErrorKind, Client, Keyspace};
     let mut ks = Keyspace::new();
     ks.limits.max_string = data.len().saturating_mul(4).saturating_add(64);
     let mut client = Client::new(1_700_000_000_000);
@@ -2515,16 +2582,16 @@ fn replay_run(data: &[u8], check_atomic: bool) -> crate::keyspace::Keyspace {
 }
 
 fn replay_inner(data: &[u8]) {
-    use crate::keyspace::digest::Flavor;
-    use crate::keyspace::load::{load_rdb, LoadOptions};
-    use crate::keyspace::{save, Keyspace, Value};
+    use redsafe::keyspace::digest::Flavor;
+    use redsafe::keyspace::load::{load_rdb, LoadOptions};
+    use redsafe::keyspace::{save, Keyspace, Value};
     let ks = replay_run(data, true);
     for (db, d) in &ks.dbs {
         for (k, e) in &d.keys {
             assert!(
                 !e.value.is_empty_collection(),
                 "invariant: empty collection kept at db {db} key {:?}",
-                crate::error::escape_bytes(k)
+                redsafe::error::escape_bytes(k)
             );
             assert!(
                 e.expire_ms != Some(-1),
@@ -2552,6 +2619,7 @@ fn replay_inner(data: &[u8]) {
         Ok(b) => b,
         Err(e) => panic!("invariant: the RDB writer refused the keyspace: {e}"),
     };
+    note_lzf_in(&rdb);
     let mut loaded = Keyspace::new();
     if let Err(e) = load_rdb(&mut loaded, &rdb, LoadOptions::default()) {
         panic!("invariant: the written RDB does not load: {e}");
@@ -2572,22 +2640,22 @@ fn replay_inner(data: &[u8]) {
     }
 }
 
-fn keyspace_difference(a: &crate::keyspace::Keyspace, b: &crate::keyspace::Keyspace) -> String {
+fn keyspace_difference(a: &redsafe::keyspace::Keyspace, b: &redsafe::keyspace::Keyspace) -> String {
     let dbs: std::collections::BTreeSet<u64> = a.dbs.keys().chain(b.dbs.keys()).copied().collect();
     for db in dbs {
-        let empty = crate::keyspace::Db::default();
+        let empty = redsafe::keyspace::Db::default();
         let da = a.dbs.get(&db).unwrap_or(&empty);
         let dbb = b.dbs.get(&db).unwrap_or(&empty);
         for k in da.keys.keys().chain(dbb.keys.keys()) {
             let (x, y) = (da.keys.get(k), dbb.keys.get(k));
             if x != y {
-                let show = |e: Option<&crate::keyspace::Entry>| {
+                let show = |e: Option<&redsafe::keyspace::Entry>| {
                     let s = format!("{e:?}");
                     s.chars().take(600).collect::<String>()
                 };
                 return format!(
                     "db {db} key {:?}: expected {} / got {}",
-                    crate::error::escape_bytes(k),
+                    redsafe::error::escape_bytes(k),
                     show(x),
                     show(y)
                 );
