@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
-DATA=${DATA:-/tmp/redsafe-mem}
+MEMDIR=${MEMDIR:-/tmp/redsafe-mem}
+DATA=${DATA:-$MEMDIR}
 BIN=${BIN:-target/ci/redsafe}
 ONLY=${ONLY:-.}
 PEAK="python3 benches/mem_peak.py"

@@ -1052,4 +1052,59 @@ mod tests {
         let r = find_resync(&mut w, 1).unwrap().unwrap();
         assert_eq!(r as usize, data.len() - cmd(&["SET", "k2", "v"]).len());
     }
+    #[test]
+    fn salvage_streams_across_window_chunks() {
+        // Damage at the end of the first chunk, 3 MiB of zeros, then a value larger than a
+        // chunk where records parse again: same ranges as the offsets built here, and the
+        // window never holds the zeroed region.
+        let chunk = WINDOW_CHUNK as usize;
+        let mut data = Vec::new();
+        let mut i = 0;
+        while data.len() < chunk - 20 {
+            data.extend(cmd(&["SET", &format!("a{i}"), "v"]));
+            i += 1;
+        }
+        let damage_start = data.len();
+        data.extend(cmd(&["SET", "half", &"h".repeat(100)]));
+        let zero_from = damage_start + 8;
+        data.resize(data.len() + 3 * chunk, 0);
+        let resume = data.len();
+        let big = "b".repeat(chunk * 3 / 2);
+        data.extend(cmd(&["SET", "big", &big]));
+        for i in 0..5 {
+            data.extend(cmd(&["SET", &format!("c{i}"), "v"]));
+        }
+        for b in &mut data[zero_from..resume] {
+            *b = 0;
+        }
+        let s = salvage_resp(
+            std::io::Cursor::new(&data[..]),
+            data.len() as u64,
+            0,
+            None,
+            0,
+            "f",
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.keep,
+            vec![0..damage_start as u64, resume as u64..data.len() as u64]
+        );
+        assert_eq!(s.losses.len(), 1);
+        assert_eq!(
+            (s.losses[0].start, s.losses[0].end),
+            (damage_start as u64, resume as u64)
+        );
+        let mut w = Window::new(std::io::Cursor::new(&data[..]), data.len() as u64);
+        assert_eq!(
+            find_resync(&mut w, zero_from as u64).unwrap(),
+            Some(resume as u64)
+        );
+        assert!(
+            w.buf.capacity() <= 4 * chunk,
+            "window holds {} bytes",
+            w.buf.capacity()
+        );
+    }
 }
