@@ -18,12 +18,13 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::aof::check::{check_set, FileStatus, ScanOptions, SetReport};
 use crate::aof::manifest::{FileType, Manifest, ManifestEntry};
-use crate::aof::reader::{AofItem, AofReader, AofStream};
+use crate::aof::reader::{AofItem, AofStream};
 use crate::aof::resp::{parse_record, parse_timestamp, RawKind, Step};
 use crate::aof::set::{name_to_os, AofKind, AofPart, AofSet};
 use crate::error::{Error, ErrorKind, Result};
@@ -253,8 +254,17 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
         // Which ranges of the RESP part survive the damage.
         let mut kept: Vec<Range<u64>>;
         if fr.status == FileStatus::Damaged && opts.salvage {
-            let data = part.read()?;
-            let s = salvage_resp(data.bytes(), fr.resp_offset as usize, carry_ts, i, &name);
+            // Streamed, not mapped: a live INCR file may be truncated under a mapping.
+            let (f, meta) = crate::mmap::open_input(&part.path)?;
+            let s = salvage_resp(
+                f,
+                meta.len(),
+                fr.resp_offset,
+                carry_ts,
+                i,
+                &name,
+                &part.path,
+            )?;
             kept = one(0..fr.resp_offset);
             kept.extend(s.keep);
             losses.extend(s.losses);
@@ -436,46 +446,140 @@ struct Salvaged {
     losses: Vec<Loss>,
 }
 
-/// True when `data[c..]` starts a run of valid records (see [`RESYNC_RECORDS`]).
-fn resync_ok(data: &[u8], c: usize) -> bool {
-    let total = data.len() as u64;
+/// Bytes read at a time while looking for a resynchronisation point.
+const WINDOW_CHUNK: u64 = 1 << 20;
+
+/// A window over a seekable input, read on demand: salvage parses candidate records in it,
+/// in memory bounded by the records it looks at (plus [`WINDOW_CHUNK`]), not by the file.
+struct Window<S> {
+    src: S,
+    /// Size of the input (smaller when it turned out shorter).
+    len: u64,
+    /// Offset of `buf[0]`.
+    base: u64,
+    buf: Vec<u8>,
+}
+
+impl<S: Read + Seek> Window<S> {
+    fn new(src: S, len: u64) -> Self {
+        Window {
+            src,
+            len,
+            base: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// End of the bytes held.
+    fn held_end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Makes the window hold `[keep_from, end)` (clamped to the input), dropping what lies
+    /// before `keep_from` when more has to be read.
+    fn cover(&mut self, keep_from: u64, end: u64) -> std::io::Result<()> {
+        let end = end.min(self.len);
+        if keep_from >= self.base && end <= self.held_end() {
+            return Ok(());
+        }
+        if keep_from < self.base || keep_from > self.held_end() {
+            self.buf.clear();
+            self.base = keep_from;
+        } else {
+            self.buf.drain(..(keep_from - self.base) as usize);
+            self.base = keep_from;
+        }
+        let have = self.held_end();
+        if end <= have {
+            return Ok(());
+        }
+        let want = usize::try_from(end - have).unwrap_or(usize::MAX);
+        self.src.seek(SeekFrom::Start(have))?;
+        let old = self.buf.len();
+        self.buf.resize(old + want, 0);
+        let mut got = 0;
+        while got < want {
+            match self.src.read(&mut self.buf[old + got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.buf.truncate(old + got);
+        if got < want {
+            // The input is shorter than announced: it ends here.
+            self.len = self.held_end();
+        }
+        Ok(())
+    }
+
+    /// Parses the record at absolute offset `pos` (≥ `keep_from`), reading as much as it
+    /// needs; the positions in the step are relative to `self.base`.
+    fn record(&mut self, keep_from: u64, pos: u64) -> std::io::Result<Step> {
+        if pos < self.base {
+            self.cover(keep_from, pos + WINDOW_CHUNK)?;
+        }
+        loop {
+            let rel = (pos - self.base) as usize;
+            let step = parse_record(&self.buf, rel, self.len - self.base);
+            if !matches!(step, Step::NeedMore) {
+                return Ok(step);
+            }
+            let have = self.held_end();
+            let grow = (have - keep_from).max(WINDOW_CHUNK);
+            self.cover(keep_from, have.saturating_add(grow))?;
+        }
+    }
+}
+
+/// True when the input at `c` starts a run of valid records (see [`RESYNC_RECORDS`]).
+fn resync_ok<S: Read + Seek>(w: &mut Window<S>, c: u64) -> std::io::Result<bool> {
     let mut pos = c;
     let mut cmds = 0;
     loop {
-        match parse_record(data, pos, total) {
+        match w.record(c, pos)? {
             Step::Record(r) => {
                 if r.kind == RawKind::Command {
                     cmds += 1;
                     if cmds >= RESYNC_RECORDS {
-                        return true;
+                        return Ok(true);
                     }
                 } else if pos == c {
                     // Only a valid #TS: line starts a resynchronisation, never arbitrary text.
-                    let line = data.get(r.start..r.end).unwrap_or(&[]);
+                    let line = w.buf.get(r.start..r.end).unwrap_or(&[]);
                     if !matches!(parse_timestamp(line), Some(Ok(_))) || r.crlfs == 0 {
-                        return false;
+                        return Ok(false);
                     }
                 }
-                pos = r.end;
+                pos = w.base + r.end as u64;
             }
-            Step::End => return cmds > 0,
-            Step::Error(_) | Step::NeedMore => return false,
+            Step::End => return Ok(cmds > 0),
+            Step::Error(_) | Step::NeedMore => return Ok(false),
         }
     }
 }
 
 /// The first offset ≥ `from` where records parse again.
-pub fn find_resync(data: &[u8], from: usize) -> Option<usize> {
+fn find_resync<S: Read + Seek>(w: &mut Window<S>, from: u64) -> std::io::Result<Option<u64>> {
     let mut p = from;
-    while p < data.len() {
-        let i = memchr::memchr2(b'*', b'#', &data[p..])?;
-        let c = p + i;
-        if resync_ok(data, c) {
-            return Some(c);
+    while p < w.len {
+        w.cover(p, p.saturating_add(WINDOW_CHUNK))?;
+        if p >= w.held_end() {
+            break;
+        }
+        let rel = (p - w.base) as usize;
+        let Some(i) = memchr::memchr2(b'*', b'#', &w.buf[rel..]) else {
+            p = w.held_end();
+            continue;
+        };
+        let c = p + i as u64;
+        if resync_ok(w, c)? {
+            return Ok(Some(c));
         }
         p = c + 1;
     }
-    None
+    Ok(None)
 }
 
 struct Pending {
@@ -486,14 +590,19 @@ struct Pending {
     db_before: u64,
 }
 
-fn salvage_resp(
-    data: &[u8],
-    start: usize,
+/// Salvages the RESP part of one file (`len` bytes of `src`, records from `start`), reading
+/// it as a stream: memory is bounded by the largest record looked at, not by the file.
+fn salvage_resp<S: Read + Seek>(
+    src: S,
+    len: u64,
+    start: u64,
     carry_ts: Option<i64>,
     file: usize,
     name: &str,
-) -> Salvaged {
-    let len = data.len() as u64;
+    path: &Path,
+) -> Result<Salvaged> {
+    let io = |e: std::io::Error| Error::io(path, &e);
+    let mut w = Window::new(src, len);
     let mut keep = Vec::new();
     let mut losses = Vec::new();
     let mut seg = start;
@@ -503,15 +612,21 @@ fn salvage_resp(
     let mut pending: Option<Pending> = None;
     let mut pending_done: Vec<(Pending, Option<i64>, Option<u64>)> = Vec::new();
     loop {
-        let slice = data.get(seg..).unwrap_or(&[]);
-        let mut r = AofReader::with_timestamp(slice, seg as u64, ts);
+        let len = w.len;
+        w.src.seek(SeekFrom::Start(seg)).map_err(io)?;
+        // Not `in_file`: a loss's reason is reported under the file's name already.
+        let mut r = AofStream::new(&mut w.src, seg, len, ts);
         // The reader starts in db 0; carry the db across a resynchronisation.
         let mut saw_multi = false;
         let mut first_ts: Option<i64> = None;
         let mut first_select: Option<u64> = None;
         let mut cur_db = db;
-        for item in r.by_ref() {
-            let Ok(item) = item else { break };
+        while let Some(item) = r.next_item() {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) if !e.is_damage() => return Err(e.in_file(path)),
+                Err(_) => break,
+            };
             match item {
                 AofItem::Command(c) => {
                     if c.is("multi") {
@@ -532,6 +647,10 @@ fn salvage_resp(
         }
         let fail = r.failure().cloned();
         let end_ts = r.state().timestamp;
+        if r.size() < len {
+            w.len = r.size();
+        }
+        let len = w.len;
         if let Some(f) = &fail {
             let orphan_exec = !f.truncated
                 && f.multi.is_none()
@@ -542,14 +661,15 @@ fn salvage_resp(
                 && !saw_multi;
             if orphan_exec {
                 // The transaction's MULTI was in the damaged region: drop the rest of it.
-                let rs = f.record_offset as usize;
-                if let Step::Record(rec) = parse_record(data, rs, len) {
+                let rs = f.record_offset;
+                if let Step::Record(rec) = w.record(rs, rs).map_err(io)? {
+                    let rec_end = w.base + rec.end as u64;
                     if let Some(p) = pending.as_mut() {
-                        p.end = rec.end as u64;
+                        p.end = rec_end;
                         p.reason
                             .push_str("; the rest of a transaction whose MULTI was lost");
                     }
-                    seg = rec.end;
+                    seg = rec_end;
                     ts = end_ts;
                     continue;
                 }
@@ -562,22 +682,22 @@ fn salvage_resp(
         }
         match fail {
             None => {
-                if seg as u64 != len {
-                    keep.push(seg as u64..len);
+                if seg != len {
+                    keep.push(seg..len);
                 }
                 break;
             }
             Some(f) => {
-                if f.ok_up_to > seg as u64 {
-                    keep.push(seg as u64..f.ok_up_to);
+                if f.ok_up_to > seg {
+                    keep.push(seg..f.ok_up_to);
                 }
                 let reason = f.error.to_string();
-                match find_resync(data, f.record_offset as usize + 1) {
+                match find_resync(&mut w, f.record_offset + 1).map_err(io)? {
                     None => {
                         pending_done.push((
                             Pending {
                                 start: f.ok_up_to,
-                                end: len,
+                                end: w.len,
                                 reason,
                                 from_ts: f.timestamp,
                                 db_before: cur_db,
@@ -590,7 +710,7 @@ fn salvage_resp(
                     Some(rpos) => {
                         pending = Some(Pending {
                             start: f.ok_up_to,
-                            end: rpos as u64,
+                            end: rpos,
                             reason,
                             from_ts: f.timestamp,
                             db_before: cur_db,
@@ -603,6 +723,7 @@ fn salvage_resp(
             }
         }
     }
+    let len = w.len;
     for (p, to_ts, next_select) in pending_done {
         let tail = p.end == len;
         losses.push(Loss {
@@ -623,7 +744,7 @@ fn salvage_resp(
             db_uncertain: !tail && dbs_seen.iter().any(|&d| d != p.db_before),
         });
     }
-    Salvaged { keep, losses }
+    Ok(Salvaged { keep, losses })
 }
 
 /// The manifest of the output: the input's, without removed files and HISTORY entries, and
@@ -896,7 +1017,16 @@ mod tests {
         for b in &mut data[zero_from..zero_to] {
             *b = 0;
         }
-        let s = salvage_resp(&data, 0, None, 0, "f");
+        let s = salvage_resp(
+            std::io::Cursor::new(&data[..]),
+            data.len() as u64,
+            0,
+            None,
+            0,
+            "f",
+            Path::new("f"),
+        )
+        .unwrap();
         assert_eq!(
             s.keep,
             vec![0..damage_start as u64, resume as u64..data.len() as u64]
@@ -918,7 +1048,63 @@ mod tests {
         // Damage the first command's header: resync must not land inside its value (only 3
         // commands parse there, then the value's end breaks the run).
         data[1] = b'x';
-        let r = find_resync(&data, 1).unwrap();
-        assert_eq!(r, data.len() - cmd(&["SET", "k2", "v"]).len());
+        let mut w = Window::new(std::io::Cursor::new(&data[..]), data.len() as u64);
+        let r = find_resync(&mut w, 1).unwrap().unwrap();
+        assert_eq!(r as usize, data.len() - cmd(&["SET", "k2", "v"]).len());
+    }
+    #[test]
+    fn salvage_streams_across_window_chunks() {
+        // Damage at the end of the first chunk, 3 MiB of zeros, then a value larger than a
+        // chunk where records parse again: same ranges as the offsets built here, and the
+        // window never holds the zeroed region.
+        let chunk = WINDOW_CHUNK as usize;
+        let mut data = Vec::new();
+        let mut i = 0;
+        while data.len() < chunk - 20 {
+            data.extend(cmd(&["SET", &format!("a{i}"), "v"]));
+            i += 1;
+        }
+        let damage_start = data.len();
+        data.extend(cmd(&["SET", "half", &"h".repeat(100)]));
+        let zero_from = damage_start + 8;
+        data.resize(data.len() + 3 * chunk, 0);
+        let resume = data.len();
+        let big = "b".repeat(chunk * 3 / 2);
+        data.extend(cmd(&["SET", "big", &big]));
+        for i in 0..5 {
+            data.extend(cmd(&["SET", &format!("c{i}"), "v"]));
+        }
+        for b in &mut data[zero_from..resume] {
+            *b = 0;
+        }
+        let s = salvage_resp(
+            std::io::Cursor::new(&data[..]),
+            data.len() as u64,
+            0,
+            None,
+            0,
+            "f",
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.keep,
+            vec![0..damage_start as u64, resume as u64..data.len() as u64]
+        );
+        assert_eq!(s.losses.len(), 1);
+        assert_eq!(
+            (s.losses[0].start, s.losses[0].end),
+            (damage_start as u64, resume as u64)
+        );
+        let mut w = Window::new(std::io::Cursor::new(&data[..]), data.len() as u64);
+        assert_eq!(
+            find_resync(&mut w, zero_from as u64).unwrap(),
+            Some(resume as u64)
+        );
+        assert!(
+            w.buf.capacity() <= 4 * chunk,
+            "window holds {} bytes",
+            w.buf.capacity()
+        );
     }
 }
