@@ -55,6 +55,8 @@ pub enum Remedy {
     Salvage,
     /// Restore up to a gap in a backup's history instead of refusing.
     AllowGap,
+    /// Rewrite a multi-key command to the keys a filter keeps.
+    SplitMultiKey,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -137,26 +137,32 @@ fn library_messages_name_no_cli_flag() {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
+        // Whether the current line starts inside a string literal (one continued with `\`).
+        let mut inside = false;
         for (n, line) in text.lines().enumerate() {
             if line.trim_start().starts_with("#[cfg(test)]") {
                 break;
             }
             let t = line.trim_start();
-            if t.starts_with("//") {
+            if !inside && t.starts_with("//") {
                 continue;
             }
-            // The contents of the string literals on the line.
-            let mut inside = false;
+            // The contents of the string literals on the line ('"' is a char, not a quote).
+            let line = line.replace("'\"'", "");
             let mut lit = String::new();
-            let mut prev = ' ';
+            let mut escaped = false;
             for c in line.chars() {
-                if c == '"' && prev != '\\' {
+                if inside && escaped {
+                    escaped = false;
+                    lit.push(c);
+                } else if inside && c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
                     inside = !inside;
                     lit.push('\u{0}');
                 } else if inside {
                     lit.push(c);
                 }
-                prev = c;
             }
             let b = lit.as_bytes();
             if (0..b.len().saturating_sub(2))

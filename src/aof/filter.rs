@@ -544,10 +544,11 @@ impl<'o> Engine<'o> {
         } else {
             self.pos = pos;
             return Err(err(format!(
-                "{} touches kept and removed keys ({kept} kept, {removed} removed); use \
-                 --split-multikey to keep only the kept keys",
+                "{} touches kept and removed keys ({kept} kept, {removed} removed); splitting \
+                 multi-key commands keeps only the kept keys",
                 c.display()
-            )));
+            ))
+            .with_remedy(crate::error::Remedy::SplitMultiKey));
         };
         self.pos = pos;
         Ok(decision)

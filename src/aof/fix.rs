@@ -302,7 +302,7 @@ pub fn plan_fix(set: &AofSet, opts: &FixOptions, progress: &mut dyn FnMut(u64)) 
                     notes.push(format!(
                         "redis-server's own loader goes on past the {} at offset {} of {name} \
                          (redis-check-aof calls it damage): this cut drops {} bytes Redis would \
-                         load; --salvage skips only that record (or its transaction) and keeps what follows",
+                         load; salvaging skips only that record (or its transaction) and keeps what follows",
                         f.command
                             .as_deref()
                             .map(crate::error::escape_bytes)

@@ -585,7 +585,7 @@ impl Cutter {
                     let hint = match f.and_then(|f| f.failure.as_ref()) {
                         Some(x) if x.loader_goes_on => {
                             " (redis-server's own loader skips this record, but redis-check-aof \
-                         and a cut stop there: `redsafe fix --salvage` drops just it)"
+                         and a cut stop there: salvaging the AOF drops just it)"
                         }
                         _ => "",
                     };
@@ -608,8 +608,8 @@ impl Cutter {
                 Target::When(When::Time { .. }) if p.timestamps == 0 => {
                     return Err(Error::usage(
                     "the AOF has no #TS: timestamp annotations (aof-timestamp-enabled was off), \
-                     so it cannot be restored to a time; use --at latest, --at before:COMMAND \
-                     or --at-offset FILE:OFFSET",
+                     so it cannot be restored to a time; restore the latest state, to before a \
+                     command, or to a file offset",
                 )
                 .in_file(&set_path));
                 }

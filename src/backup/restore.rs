@@ -518,9 +518,9 @@ pub fn restore(
                     .map(|x| format!("{} ({x})", format_rfc3339(x)))
                     .unwrap_or_else(|| "unknown".into());
                 if !opts.allow_gap {
-                    return Err(RestoreError::Unrestorable(format!(
+                    return Err(RestoreError::Gap(format!(
                         "{} ({t}) falls in a gap of the backups: set {} holds data only up to {upto}, then {why}; \
-                         restore an earlier time, or pass --allow-gap to restore the last consistent point ({upto})",
+                         restore an earlier time, or up to the gap: the last consistent point ({upto})",
                         format_rfc3339(t),
                         plan.set.id
                     )));

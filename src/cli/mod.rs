@@ -141,6 +141,7 @@ pub(crate) fn remedy_hint(r: redsafe::Remedy) -> &'static str {
         Remedy::Lossy => "use --lossy to drop what the target cannot hold",
         Remedy::Salvage => "use --salvage to skip the damaged region and keep what follows it",
         Remedy::AllowGap => "--allow-gap restores up to the gap",
+        Remedy::SplitMultiKey => "use --split-multikey to keep only the kept keys",
         _ => "see --help",
     }
 }

@@ -46,7 +46,7 @@ pub fn payload_version(v: &ValueHandle<'_>, target: Option<u32>) -> Result<u16> 
         Some(n) if n <= target && (target >= 8 || v.len() < (1usize << 32)) => Ok(target as u16),
         _ => Err(Error::usage(format!(
             "the target (RDB {target}) cannot load a {} value, which needs RDB {}; \
-             use --format resp (commands) for older targets",
+             write commands (RESP) instead for older targets",
             v.encoding_name(),
             need.map_or("?".to_string(), |n| n.to_string()),
         ))
