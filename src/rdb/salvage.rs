@@ -11,12 +11,13 @@
 //! AUX fields, functions and module AUX records, never holds a key twice in a database, and
 //! ends with a fresh checksum.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::rdb::cursor::{Cursor, RdbStr};
 use crate::rdb::encode::collection::Target;
 use crate::rdb::encoding::hash_bytes;
 use crate::rdb::format::*;
@@ -133,13 +134,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// True when `pos` starts a run of plausible records.
-    fn plausible_boundary(&mut self, pos: usize, db: u64, seen: &HashSet<(u64, u128)>) -> bool {
+    fn plausible_boundary(&mut self, pos: usize, db: u64, seen: &KeyIndex<'_>) -> bool {
         if self.eof_at_end(pos) {
             return true;
         }
         let mut p = pos;
         let mut d = db;
-        let mut keys: HashSet<(u64, u128)> = HashSet::new();
+        let mut keys: Vec<(u64, Cow<'a, [u8]>)> = Vec::new();
         for _ in 0..LOOKAHEAD_RECORDS {
             if self.eof_at_end(p) {
                 return true;
@@ -150,14 +151,14 @@ impl<'a> Ctx<'a> {
             };
             match &s.item.record {
                 Record::Entry(e) => {
-                    let k = (e.db, key_hash(&e.key));
                     if e.key.is_empty()
                         || e.key.len() > MAX_RESYNC_KEY
-                        || seen.contains(&k)
-                        || !keys.insert(k)
+                        || seen.contains(e.db, &e.key)
+                        || keys.iter().any(|(d, k)| *d == e.db && *k == e.key)
                     {
                         return false;
                     }
+                    keys.push((e.db, e.key.clone()));
                     // When (nearly) every key read so far was text, so must these be.
                     let text_file = self.keys_text * 100 >= self.keys_seen * 99;
                     if text_file && !is_text(&e.key) {
@@ -196,7 +197,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The first plausible boundary at or after `from` (or the end of the input).
-    fn resync(&mut self, from: usize, db: u64, seen: &HashSet<(u64, u128)>) -> usize {
+    fn resync(&mut self, from: usize, db: u64, seen: &KeyIndex<'_>) -> usize {
         let mut p = from;
         while p < self.data.len() {
             let b = self.data[p];
@@ -214,12 +215,173 @@ fn value_type_ok(d: Dialect, b: u8) -> bool {
     crate::rdb::value::value_type_of(d, b).is_some() && b != T_MODULE_PRE_GA
 }
 
-fn key_hash(k: &[u8]) -> u128 {
-    let mut h2: u64 = 0xcbf2_9ce4_8422_2325;
-    for &c in k {
-        h2 = (h2 ^ c as u64).wrapping_mul(0x100_0000_01b3);
+/// Shards of the key index: each grows on its own, so a rehash never needs a second copy of
+/// the whole index, and the shards' fill levels average out between rehashes.
+const SHARDS: usize = 256;
+/// Bits of a slot holding the key's offset; the bits above hold a tag from the key's hash.
+const OFFSET_BITS: u32 = 48;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+
+/// The keys written so far, as the input offsets of their key strings: 8 bytes a slot in
+/// open-addressing tables (at most 4/5 full), about 10–16 bytes a key. A lookup hashes the
+/// key and its database and compares the key read back from the input where a slot's tag
+/// matches, so the answer is exact (no false duplicates on a hash collision). A key's
+/// database is found from the runs of offsets written in one database.
+struct KeyIndex<'a> {
+    data: &'a [u8],
+    shards: Vec<Shard>,
+    /// (offset of the first key of a run, its database), in offset order.
+    runs: Vec<(u64, u64)>,
+    /// False when offsets need all 64 bits of a slot (an input of 256 TiB or more).
+    tagged: bool,
+    scratch: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// 0 is an empty slot; otherwise `tag << OFFSET_BITS | key offset`.
+    slots: Vec<u64>,
+    len: usize,
+}
+
+/// The hash of a key in a database: its top byte picks the shard, bits 32..48 are the
+/// slot tag, the low bits the first slot probed.
+fn spread(db: u64, key: &[u8]) -> u64 {
+    let mut h = hash_bytes(key) ^ db.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 31;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 29)
+}
+
+impl<'a> KeyIndex<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        KeyIndex {
+            data,
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            runs: Vec::new(),
+            tagged: (data.len() as u64) < OFFSET_MASK,
+            scratch: Vec::new(),
+        }
     }
-    ((hash_bytes(k) as u128) << 64) | h2 as u128
+
+    fn tag(&self, h: u64) -> u64 {
+        if self.tagged {
+            ((h >> 32) & 0xffff) << OFFSET_BITS
+        } else {
+            0
+        }
+    }
+
+    fn offset_of(&self, slot: u64) -> u64 {
+        if self.tagged {
+            slot & OFFSET_MASK
+        } else {
+            slot
+        }
+    }
+
+    /// The database of the key written at `off`.
+    fn db_at(&self, off: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|r| r.0 <= off);
+        Some(self.runs.get(i.checked_sub(1)?)?.1)
+    }
+
+    /// The key string at `off` (it decoded when it was added).
+    fn key_at(&self, off: u64) -> Option<RdbStr<'a>> {
+        let mut c = Cursor::new(self.data, 0);
+        c.set_pos(usize::try_from(off).ok()?);
+        c.string("a key").ok()
+    }
+
+    fn same_key(&self, off: u64, db: u64, key: &[u8]) -> bool {
+        let same = match self.key_at(off) {
+            Some(RdbStr::Raw(b)) => b == key,
+            Some(s) => s.len() == key.len() as u64 && s.to_vec().is_ok_and(|v| v == key),
+            None => false,
+        };
+        same && self.db_at(off) == Some(db)
+    }
+
+    /// Looks `key` of `db` up: `Ok(())` when present, else the shard and free slot for it.
+    fn find(&self, db: u64, key: &[u8]) -> std::result::Result<(), (usize, u64, usize)> {
+        let h = spread(db, key);
+        let shard = (h >> 56) as usize % SHARDS;
+        let tag = self.tag(h);
+        let slots = &self.shards[shard].slots;
+        if slots.is_empty() {
+            return Err((shard, tag, 0));
+        }
+        let mask = slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let s = slots[i];
+            if s == 0 {
+                return Err((shard, tag, i));
+            }
+            if (!self.tagged || s & !OFFSET_MASK == tag)
+                && self.same_key(self.offset_of(s), db, key)
+            {
+                return Ok(());
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// True when `key` was added to `db`.
+    fn contains(&self, db: u64, key: &[u8]) -> bool {
+        self.find(db, key).is_ok()
+    }
+
+    /// Adds `key` of `db`, whose key string starts at input offset `off` (offsets only
+    /// grow from one call to the next); false when it was already there.
+    fn insert(&mut self, db: u64, key: &[u8], off: u64) -> bool {
+        let Err((shard, tag, mut i)) = self.find(db, key) else {
+            return false;
+        };
+        if self.runs.last().is_none_or(|r| r.1 != db) {
+            self.runs.push((off, db));
+        }
+        let sh = &self.shards[shard];
+        if (sh.len + 1) * 5 > sh.slots.len() * 4 {
+            self.grow(shard);
+            let slots = &self.shards[shard].slots;
+            let mask = slots.len() - 1;
+            i = spread(db, key) as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+        }
+        let sh = &mut self.shards[shard];
+        sh.slots[i] = tag | off;
+        sh.len += 1;
+        true
+    }
+
+    /// Doubles a shard, rehashing its keys read back from the input.
+    fn grow(&mut self, shard: usize) {
+        let old = std::mem::take(&mut self.shards[shard].slots);
+        let n = (old.len() * 2).max(16);
+        let mut slots = vec![0u64; n];
+        let mask = n - 1;
+        let mut len = 0;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for &s in old.iter().filter(|&&s| s != 0) {
+            let off = self.offset_of(s);
+            let key = self.key_at(off);
+            let key = key.as_ref().and_then(|k| k.decode(&mut scratch).ok());
+            let (Some(key), Some(db)) = (key, self.db_at(off)) else {
+                continue;
+            };
+            let mut i = spread(db, key) as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = s;
+            len += 1;
+        }
+        self.scratch = scratch;
+        self.shards[shard] = Shard { slots, len };
+    }
 }
 
 /// The RDB version a server writes, from its `redis-ver` / `valkey-ver` AUX value.
@@ -388,7 +550,7 @@ pub fn salvage<W: Write>(
         keys_seen: 0,
         keys_text: 0,
     };
-    let mut seen: HashSet<(u64, u128)> = HashSet::new();
+    let mut seen = KeyIndex::new(data);
     let mut pos = 9usize;
     let mut db = 0u64;
     let mut out_db: Option<u64> = None;
@@ -454,8 +616,8 @@ pub fn salvage<W: Write>(
                     Record::Entry(e) => {
                         ctx.keys_seen += 1;
                         ctx.keys_text += is_text(&e.key) as u64;
-                        let k = (e.db, key_hash(&e.key));
-                        if !seen.insert(k) {
+                        // The key string follows the record's type byte.
+                        if !seen.insert(e.db, &e.key, s.item.offset + 1) {
                             rep.duplicates_skipped.push((e.db, e.key.to_vec()));
                         } else {
                             if out_db != Some(e.db) {
@@ -511,4 +673,171 @@ pub fn salvage<W: Write>(
     rep.bytes_out = w.bytes_written() + if header.has_checksum() { 9 } else { 1 };
     let out = w.finish()?;
     Ok((rep, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::reader::RdbReader;
+
+    /// A string record written by hand: type 0, the key as raw bytes, the value.
+    fn string_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+        assert!(key.len() < 64 && value.len() < 64);
+        out.push(0);
+        out.push(key.len() as u8);
+        out.extend_from_slice(key);
+        out.push(value.len() as u8);
+        out.extend_from_slice(value);
+    }
+
+    /// A hand-built RDB 9: `body` then EOF with a zero (unchecked) checksum.
+    fn rdb(body: &[u8]) -> Vec<u8> {
+        let mut f = b"REDIS0009".to_vec();
+        f.extend_from_slice(body);
+        f.push(0xff);
+        f.extend_from_slice(&[0; 8]);
+        f
+    }
+
+    /// (db, key, value) of every string in an RDB.
+    fn strings(data: &[u8]) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+        let mut v = Vec::new();
+        for item in RdbReader::new(data) {
+            if let Record::Entry(e) = item.unwrap().record {
+                let crate::rdb::model::Value::String(s) = e.value.materialize().unwrap() else {
+                    panic!("not a string")
+                };
+                v.push((e.db, e.key.to_vec(), s.to_vec()));
+            }
+        }
+        v
+    }
+
+    fn run(data: &[u8]) -> (SalvageReport, Vec<u8>) {
+        salvage(data, Vec::new(), &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn same_key_twice_in_one_db_is_kept_once() {
+        let mut b = vec![0xfe, 0];
+        string_record(&mut b, b"k", b"first");
+        string_record(&mut b, b"other", b"x");
+        string_record(&mut b, b"k", b"second");
+        let (rep, out) = run(&rdb(&b));
+        assert_eq!(rep.keys_recovered, 2);
+        assert_eq!(rep.duplicates_skipped, vec![(0, b"k".to_vec())]);
+        assert_eq!(
+            strings(&out),
+            vec![
+                (0, b"k".to_vec(), b"first".to_vec()),
+                (0, b"other".to_vec(), b"x".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn same_key_in_two_dbs_is_kept_in_both() {
+        let mut b = vec![0xfe, 0];
+        string_record(&mut b, b"k", b"zero");
+        b.extend_from_slice(&[0xfe, 1]);
+        string_record(&mut b, b"k", b"one");
+        b.extend_from_slice(&[0xfe, 0]);
+        string_record(&mut b, b"k", b"zero again");
+        b.extend_from_slice(&[0xfe, 1]);
+        string_record(&mut b, b"k", b"one again");
+        let (rep, out) = run(&rdb(&b));
+        assert_eq!(rep.keys_recovered, 2);
+        assert_eq!(
+            rep.duplicates_skipped,
+            vec![(0, b"k".to_vec()), (1, b"k".to_vec())]
+        );
+        assert_eq!(
+            strings(&out),
+            vec![
+                (0, b"k".to_vec(), b"zero".to_vec()),
+                (1, b"k".to_vec(), b"one".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_stored_int_or_lzf_encoded_is_the_same_key_as_its_raw_bytes() {
+        let mut b = vec![0xfe, 0];
+        string_record(&mut b, b"12", b"raw");
+        // "12" as an int8 string (0xc0 12), then "abc" as LZF (0xc3, clen 4, ulen 3, a
+        // literal run of 3 bytes), then "abc" raw.
+        b.extend_from_slice(&[0, 0xc0, 12, 3]);
+        b.extend_from_slice(b"int");
+        b.extend_from_slice(&[0, 0xc3, 4, 3, 2]);
+        b.extend_from_slice(b"abc");
+        b.extend_from_slice(&[3]);
+        b.extend_from_slice(b"lzf");
+        string_record(&mut b, b"abc", b"raw");
+        let (rep, out) = run(&rdb(&b));
+        assert_eq!(
+            rep.duplicates_skipped,
+            vec![(0, b"12".to_vec()), (0, b"abc".to_vec())]
+        );
+        assert_eq!(
+            strings(&out),
+            vec![
+                (0, b"12".to_vec(), b"raw".to_vec()),
+                (0, b"abc".to_vec(), b"lzf".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn many_distinct_keys_in_several_dbs_are_all_kept() {
+        let n = 60_000u64;
+        let mut b = Vec::new();
+        for i in 0..n {
+            // Runs of 1000 keys alternate between databases 0, 1 and 2; every key name is
+            // in every database.
+            if i % 1000 == 0 {
+                b.extend_from_slice(&[0xfe, (i / 1000 % 3) as u8]);
+            }
+            let k = format!("key:{}", i % 20_000);
+            string_record(&mut b, k.as_bytes(), format!("{i}").as_bytes());
+        }
+        // And a duplicate of the very first key at the end.
+        b.extend_from_slice(&[0xfe, 0]);
+        string_record(&mut b, b"key:0", b"dup");
+        let (rep, out) = run(&rdb(&b));
+        assert_eq!(rep.keys_recovered, n);
+        assert_eq!(rep.duplicates_skipped, vec![(0, b"key:0".to_vec())]);
+        assert!(rep.lost.is_empty());
+        let got = strings(&out);
+        assert_eq!(got.len() as u64, n);
+        for (i, (db, k, v)) in got.iter().enumerate() {
+            let i = i as u64;
+            assert_eq!(*db, i / 1000 % 3);
+            assert_eq!(k, format!("key:{}", i % 20_000).as_bytes());
+            assert_eq!(v, format!("{i}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_index_is_exact_without_hash_tags() {
+        let mut b = vec![0xfe, 0];
+        let keys: Vec<String> = (0..5000).map(|i| format!("k{i}")).collect();
+        let mut offs = Vec::new();
+        for k in &keys {
+            offs.push(b.len() as u64 + 9 + 1);
+            string_record(&mut b, k.as_bytes(), b"v");
+        }
+        let data = rdb(&b);
+        let mut idx = KeyIndex::new(&data);
+        // Every probe then compares keys read back from the input.
+        idx.tagged = false;
+        for (k, &off) in keys.iter().zip(&offs) {
+            assert!(idx.insert(0, k.as_bytes(), off));
+        }
+        for k in &keys {
+            assert!(idx.contains(0, k.as_bytes()));
+            assert!(!idx.contains(1, k.as_bytes()));
+            assert!(!idx.insert(0, k.as_bytes(), data.len() as u64));
+        }
+        assert!(!idx.contains(0, b"k5000"));
+    }
 }
