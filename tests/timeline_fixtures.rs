@@ -1,6 +1,7 @@
 //! `redsafe timeline` on the shared fixtures: the FLUSHALL of each workload is found at the
 //! second recorded in its `meta.json` (`flushall_seconds`), flagged in that second's bucket
-//! and in no other.
+//! and in no other; and on generated AOFs (checked by `redis-check-aof`): a stamp going back
+//! into a closed second, big key deletes past the bounded size table.
 
 mod common;
 
@@ -163,4 +164,131 @@ fn per_second_bytes_match_redis_check_aof_cuts() {
     if common::shared_dir().is_some() {
         assert!(checked >= 20, "{checked}");
     }
+}
+
+/// Writes `records` (RESP commands and `#TS:` lines) as one AOF file, checked well-formed by
+/// `redis-check-aof`.
+fn generated_aof(t: &common::TempDir, records: &[Vec<u8>]) -> std::path::PathBuf {
+    let path = t.path().join("appendonly.aof");
+    std::fs::write(&path, records.concat()).unwrap();
+    if common::have_redis() {
+        let o = Command::new("redis-check-aof").arg(&path).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    path
+}
+
+fn cmd(args: &[&[u8]]) -> Vec<u8> {
+    common::Client::encode(args)
+}
+
+fn ts(t: i64) -> Vec<u8> {
+    format!("#TS:{t}\r\n").into_bytes()
+}
+
+fn bucket_at(v: &Value, start: i64) -> &Value {
+    v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["start"].as_i64() == Some(start))
+        .unwrap_or_else(|| panic!("no bucket {start}: {v}"))
+}
+
+/// A stamp going back into a second the stream has left counts on into it: its commands and
+/// bytes add up both visits, it is marked revisited and its distinct-key count is a lower
+/// bound (the larger visit's); the others are exact.
+#[test]
+fn backward_stamp_reopens_its_bucket() {
+    let t = common::TempDir::new("timeline-back");
+    let first = [cmd(&[b"SET", b"a", b"1"]), cmd(&[b"SET", b"b", b"1"])];
+    let again = [
+        cmd(&[b"SET", b"a", b"2"]),
+        cmd(&[b"SET", b"d", b"1"]),
+        cmd(&[b"INCR", b"a"]),
+    ];
+    let mut records = vec![ts(1000)];
+    records.extend(first.iter().cloned());
+    records.push(ts(1001));
+    records.push(cmd(&[b"SET", b"c", b"1"]));
+    records.push(ts(1000));
+    records.extend(again.iter().cloned());
+    records.push(ts(1002));
+    records.push(cmd(&[b"SET", b"e", b"1"]));
+    let path = generated_aof(&t, &records);
+    let v = timeline(&path, &[]);
+    assert_eq!(v["backward_stamps"], 1);
+    let b = bucket_at(&v, 1000);
+    assert_eq!(b["commands"], 5);
+    let bytes: usize = first.iter().chain(&again).map(Vec::len).sum();
+    assert_eq!(b["bytes"].as_u64(), Some(bytes as u64));
+    assert_eq!(
+        b["record_bytes"].as_u64(),
+        Some((bytes + 2 * ts(1000).len()) as u64)
+    );
+    assert_eq!(b["revisited"], true);
+    // {a, b} then {a, d}: 3 distinct keys, counted 2 (at least).
+    assert_eq!(b["keys_touched"], 2);
+    for s in [1001, 1002] {
+        let b = bucket_at(&v, s);
+        assert_eq!(b["revisited"], false, "{s}");
+        assert_eq!(b["keys_touched"], 1, "{s}");
+    }
+    let o = Command::new(common::redsafe_bin())
+        .arg("timeline")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("commands=5 bytes=") && text.contains("keys>=2"),
+        "{text}"
+    );
+    assert!(text.contains("keys=1"), "{text}");
+}
+
+/// Past the bounded size table (more keys than it holds), a key grown to over 1 MiB by
+/// APPENDs spread among 600k small keys is still flagged when deleted, with its estimate
+/// (the bytes of its commands), and a big key moved by SWAPDB is flagged in its new db.
+#[test]
+fn big_key_deletes_past_the_size_table() {
+    let t = common::TempDir::new("timeline-sizes");
+    let chunk = vec![b'x'; 1000];
+    let mut records = vec![ts(2000)];
+    let mut big = 0usize;
+    for i in 0..600_000u32 {
+        records.push(cmd(&[b"SET", format!("s:{i}").as_bytes(), b"v"]));
+        if i % 500 == 0 {
+            let c = cmd(&[b"APPEND", b"grown", &chunk]);
+            big += c.len();
+            records.push(c);
+        }
+    }
+    assert!(big > 1 << 20);
+    let huge = vec![b'y'; 2 << 20];
+    let set_huge = cmd(&[b"SET", b"huge", &huge]);
+    let huge_len = set_huge.len();
+    records.push(ts(2001));
+    records.push(cmd(&[b"DEL", b"grown", b"s:1"]));
+    records.push(set_huge);
+    records.push(cmd(&[b"SWAPDB", b"0", b"1"]));
+    records.push(cmd(&[b"SELECT", b"1"]));
+    records.push(ts(2002));
+    records.push(cmd(&[b"DEL", b"huge"]));
+    let path = generated_aof(&t, &records);
+    let v = timeline(&path, &[]);
+    let flags = |s: i64| bucket_at(&v, s)["flags"].as_array().unwrap().clone();
+    assert!(flags(2000).is_empty(), "{v}");
+    let f = flags(2001);
+    let big_deletes: Vec<_> = f.iter().filter(|f| f["flag"] == "big-key-delete").collect();
+    assert_eq!(big_deletes.len(), 1, "{f:?}");
+    assert_eq!(big_deletes[0]["key"], "grown");
+    assert_eq!(big_deletes[0]["db"], 0);
+    assert_eq!(big_deletes[0]["approx_bytes"].as_u64(), Some(big as u64));
+    let f = flags(2002);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["flag"], "big-key-delete");
+    assert_eq!(f[0]["key"], "huge");
+    assert_eq!(f[0]["db"], 1);
+    assert_eq!(f[0]["approx_bytes"].as_u64(), Some(huge_len as u64));
 }

@@ -10,6 +10,12 @@
 //! Keys are found from each command's key specification ([`crate::aof::keys`]); the sizes used to flag big key deletes are estimates: the RDB
 //! BASE's encoded value size plus the argument bytes written to the key since (reset by a
 //! whole-value write such as `SET`).
+//!
+//! Memory does not grow with the AOF's length: a bucket's distinct-key set lives only while
+//! the stream is in it (a later stamp going back into a closed bucket counts on into it and
+//! marks it [`Bucket::revisited`]), and the size estimates are kept for at most
+//! [`SIZE_ENTRIES`] keys, forgetting the smallest first and never a key at or above
+//! [`TimelineOptions::big_key_bytes`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -112,14 +118,17 @@ pub struct Bucket {
     /// Bytes of every record stamped in the bucket: its commands, `MULTI`/`EXEC`/`SELECT`
     /// and the annotations (the `#TS:` line opening it included).
     pub record_bytes: u64,
-    /// Distinct keys touched.
+    /// Distinct keys touched; when [`Bucket::revisited`], the largest count of one visit (a
+    /// lower bound).
     pub keys_touched: u64,
     /// Keys named by `DEL`/`UNLINK`.
     pub deleted_keys: u64,
     /// Dangerous events.
     pub flags: Vec<Flag>,
-    #[serde(skip)]
-    keys: HashSet<u64>,
+    /// A stamp went back into this bucket after the stream had left it (a clock set back):
+    /// its counts add up every visit, but its distinct keys are counted per visit, so
+    /// [`Bucket::keys_touched`] is a lower bound.
+    pub revisited: bool,
     #[serde(skip)]
     flush: [u64; 3],
 }
@@ -154,6 +163,103 @@ pub struct Timeline {
     pub backward_stamps: u64,
     /// Where reading stopped early on damage: `(file index, ok_up_to)`.
     pub damaged_at: Option<(usize, u64)>,
+}
+
+/// How many keys [`build_timeline`] keeps a size estimate for (beyond it, the smallest are
+/// forgotten; keys at or above [`TimelineOptions::big_key_bytes`] are always kept): about
+/// 8 MiB of table.
+pub const SIZE_ENTRIES: usize = 458_752;
+
+/// Estimated key sizes per db (by key hash), for big key deletes, bounded to about
+/// `cap` entries: when full, the entries below a floor (a power of two chosen so that at most
+/// half remain, never above `keep`) are dropped, and a dropped key's estimate restarts from
+/// its next write.
+struct Sizes {
+    dbs: HashMap<u64, HashMap<u64, u64>>,
+    len: usize,
+    cap: usize,
+    keep: u64,
+}
+
+impl Sizes {
+    fn new(cap: usize, keep: u64) -> Sizes {
+        Sizes {
+            dbs: HashMap::new(),
+            len: 0,
+            cap,
+            keep,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.dbs.clear();
+        self.len = 0;
+    }
+
+    fn remove_db(&mut self, db: u64) {
+        if let Some(m) = self.dbs.remove(&db) {
+            self.len -= m.len();
+        }
+    }
+
+    fn swap_dbs(&mut self, a: u64, b: u64) {
+        let ma = self.dbs.remove(&a);
+        let mb = self.dbs.remove(&b);
+        if let Some(m) = ma {
+            self.dbs.insert(b, m);
+        }
+        if let Some(m) = mb {
+            self.dbs.insert(a, m);
+        }
+    }
+
+    fn remove(&mut self, db: u64, h: u64) -> Option<u64> {
+        let sz = self.dbs.get_mut(&db)?.remove(&h)?;
+        self.len -= 1;
+        Some(sz)
+    }
+
+    /// Sets the estimate of `h` in `db` to `sz` (`replace`) or adds `sz` to it.
+    fn write(&mut self, db: u64, h: u64, sz: u64, replace: bool) {
+        if let Some(e) = self.dbs.get_mut(&db).and_then(|m| m.get_mut(&h)) {
+            *e = if replace { sz } else { e.saturating_add(sz) };
+            return;
+        }
+        if self.len >= self.cap {
+            self.shrink();
+        }
+        self.dbs.entry(db).or_default().insert(h, sz);
+        self.len += 1;
+    }
+
+    /// Drops the smallest estimates until at most half of `cap` remain, keeping every one at
+    /// or above `keep` (when those alone fill the table, it grows).
+    fn shrink(&mut self) {
+        let bits = |s: u64| (u64::BITS - s.leading_zeros()) as usize;
+        let mut hist = [0usize; 65];
+        for m in self.dbs.values() {
+            for &s in m.values() {
+                hist[bits(s)] += 1;
+            }
+        }
+        // The smallest power of two `floor` with at most cap / 2 estimates at or above it.
+        let mut above = self.len;
+        let mut floor = 0u64;
+        for (b, n) in hist.iter().enumerate() {
+            if above <= self.cap / 2 {
+                break;
+            }
+            above -= n;
+            floor = 1u64.checked_shl(b as u32).unwrap_or(u64::MAX);
+        }
+        let floor = floor.min(self.keep);
+        for m in self.dbs.values_mut() {
+            m.retain(|_, s| *s >= floor);
+        }
+        self.dbs.retain(|_, m| !m.is_empty());
+        self.len = self.dbs.values().map(HashMap::len).sum();
+        self.cap = self.cap.max(self.len.saturating_mul(2));
+    }
 }
 
 fn key_hash(db: u64, key: &[u8]) -> u64 {
@@ -205,21 +311,51 @@ struct Builder {
     base_keys: u64,
     base_ctime: Option<i64>,
     commands: u64,
-    /// Estimated key sizes per db (by key hash).
-    sizes: HashMap<u64, HashMap<u64, u64>>,
+    sizes: Sizes,
+    /// The bucket the stream is in (`None` inside: the unstamped one), once there is one.
+    open: Option<Option<i64>>,
+    /// The distinct keys (hashed with their db) of the open bucket's current visit.
+    open_keys: HashSet<u64>,
 }
 
 impl Builder {
+    fn slot(&mut self, start: Option<i64>) -> Option<&mut Bucket> {
+        match start {
+            None => Some(&mut self.unstamped),
+            Some(s) => self.buckets.get_mut(&s),
+        }
+    }
+
+    /// The bucket of the current stamp; entering it closes the one the stream leaves (its
+    /// distinct keys counted, their set emptied).
     fn bucket(&mut self) -> &mut Bucket {
-        match self.ts {
+        let start = self.ts.map(|t| {
+            let w = self.opts.bucket_secs.max(1);
+            t.div_euclid(w) * w
+        });
+        if self.open != Some(start) {
+            self.close();
+            self.open = Some(start);
+            if let Some(b) = start.and_then(|s| self.buckets.get_mut(&s)) {
+                b.revisited = true;
+            }
+        }
+        match start {
             None => &mut self.unstamped,
-            Some(t) => {
-                let w = self.opts.bucket_secs.max(1);
-                let start = t.div_euclid(w) * w;
-                self.buckets.entry(start).or_insert_with(|| Bucket {
-                    start: Some(start),
-                    ..Bucket::default()
-                })
+            Some(s) => self.buckets.entry(s).or_insert_with(|| Bucket {
+                start: Some(s),
+                ..Bucket::default()
+            }),
+        }
+    }
+
+    /// Counts the open bucket's distinct keys (the largest visit's, when revisited).
+    fn close(&mut self) {
+        let n = self.open_keys.len() as u64;
+        self.open_keys.clear();
+        if let Some(start) = self.open.take() {
+            if let Some(b) = self.slot(start) {
+                b.keys_touched = b.keys_touched.max(n);
             }
         }
     }
@@ -235,29 +371,21 @@ impl Builder {
         let big = self.opts.big_key_bytes;
         let raw_len = c.raw().len() as u64;
         let mut big_deletes = Vec::new();
+        // Size estimates are per db by the key's own hash (a SWAPDB moves them as they are).
+        let kh = |k: &[u8]| key_hash(0, k);
         match up.as_slice() {
             b"FLUSHALL" => self.sizes.clear(),
-            b"FLUSHDB" => {
-                self.sizes.remove(&db);
-            }
+            b"FLUSHDB" => self.sizes.remove_db(db),
             b"SWAPDB" => {
                 let a = c.arg(1).and_then(small_num);
                 let b = c.arg(2).and_then(small_num);
                 if let (Some(a), Some(b)) = (a, b) {
-                    let ma = self.sizes.remove(&a);
-                    let mb = self.sizes.remove(&b);
-                    if let Some(m) = ma {
-                        self.sizes.insert(b, m);
-                    }
-                    if let Some(m) = mb {
-                        self.sizes.insert(a, m);
-                    }
+                    self.sizes.swap_dbs(a, b);
                 }
             }
             b"DEL" | b"UNLINK" => {
-                let m = self.sizes.entry(db).or_default();
                 for k in &keys {
-                    if let Some(sz) = m.remove(&key_hash(db, k)) {
+                    if let Some(sz) = self.sizes.remove(db, kh(k)) {
                         if sz >= big {
                             big_deletes.push(Flag::BigKeyDelete {
                                 db,
@@ -271,21 +399,15 @@ impl Builder {
                 }
             }
             b"RENAME" | b"RENAMENX" if keys.len() == 2 => {
-                let m = self.sizes.entry(db).or_default();
-                if let Some(sz) = m.remove(&key_hash(db, keys[0])) {
-                    m.insert(key_hash(db, keys[1]), sz);
+                if let Some(sz) = self.sizes.remove(db, kh(keys[0])) {
+                    self.sizes.write(db, kh(keys[1]), sz, true);
                 }
             }
             _ => {
-                let m = self.sizes.entry(db).or_default();
                 let per_key = raw_len / keys.len().max(1) as u64;
+                let replace = replaces_value(&up);
                 for k in &keys {
-                    let e = m.entry(key_hash(db, k)).or_insert(0);
-                    if replaces_value(&up) {
-                        *e = per_key;
-                    } else {
-                        *e = e.saturating_add(per_key);
-                    }
+                    self.sizes.write(db, kh(k), per_key, replace);
                 }
             }
         }
@@ -293,8 +415,9 @@ impl Builder {
         b.commands += 1;
         b.bytes += raw_len;
         for k in &keys {
-            b.keys.insert(key_hash(db, k));
+            self.open_keys.insert(key_hash(db, k));
         }
+        let b = self.bucket();
         match up.as_slice() {
             b"FLUSHALL" => b.flush[0] += 1,
             b"FLUSHDB" => b.flush[1] += 1,
@@ -305,11 +428,10 @@ impl Builder {
         b.flags.extend(big_deletes);
     }
 
-    fn finish(self, damaged_at: Option<(usize, u64)>) -> Timeline {
+    fn finish(mut self, damaged_at: Option<(usize, u64)>) -> Timeline {
+        self.close();
         let opts = self.opts;
         let fin = |mut b: Bucket| {
-            b.keys_touched = b.keys.len() as u64;
-            b.keys = HashSet::new();
             let mut flags = Vec::new();
             if b.flush[0] > 0 {
                 flags.push(Flag::Flushall { count: b.flush[0] });
@@ -360,10 +482,7 @@ impl SetVisitor for Builder {
             let Ok(item) = item else { break };
             if let Record::Entry(e) = item.record {
                 let sz = e.value.raw().len() as u64 + e.key.len() as u64;
-                self.sizes
-                    .entry(e.db)
-                    .or_default()
-                    .insert(key_hash(e.db, &e.key), sz);
+                self.sizes.write(e.db, key_hash(0, &e.key), sz, true);
             }
         }
         ControlFlow::Continue(())
@@ -418,7 +537,9 @@ pub fn build_timeline(
         base_keys: 0,
         base_ctime: None,
         commands: 0,
-        sizes: HashMap::new(),
+        sizes: Sizes::new(SIZE_ENTRIES, opts.big_key_bytes),
+        open: None,
+        open_keys: HashSet::new(),
     };
     let report = scan_set(set, ScanOptions::default(), &mut b, progress)?;
     let d = damage(&report.verdict, &report.files);
@@ -566,6 +687,27 @@ mod tests {
         assert_eq!(keys(&["SELECT", "3"]), Vec::<String>::new());
         assert_eq!(keys(&["MODULE.CMD", "k", "x"]), ["k"]);
         assert_eq!(keys(&["GET"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn sizes_forget_the_smallest_and_keep_the_big() {
+        let mut s = Sizes::new(8, 1000);
+        for h in 0..8 {
+            s.write(0, h, 10 + h, true);
+        }
+        s.write(1, 100, 5000, true);
+        // Full: the smallest went, down to at most half of 8 (with the new one).
+        assert!(s.len <= 5, "{}", s.len);
+        assert_eq!(s.remove(1, 100), Some(5000));
+        assert_eq!(s.remove(0, 7), Some(17));
+        assert_eq!(s.remove(0, 0), None);
+        // Only keys at or above `keep`: none is forgotten, the table grows.
+        let mut s = Sizes::new(4, 1000);
+        for h in 0..20 {
+            s.write(0, h, 1000 + h, true);
+        }
+        assert_eq!(s.len, 20);
+        assert!((0..20).all(|h| s.remove(0, h) == Some(1000 + h)));
     }
 
     #[test]

@@ -188,8 +188,10 @@ fn bucket_text(b: &Bucket) -> String {
         Some(s) => format!("{} ({s})", format_utc(s)),
         None => "unstamped".to_string(),
     };
+    // A revisited bucket's distinct keys are counted per visit: a lower bound.
+    let keys = if b.revisited { ">=" } else { "=" };
     let mut s = format!(
-        "{when}  commands={} bytes={} keys={}",
+        "{when}  commands={} bytes={} keys{keys}{}",
         b.commands, b.bytes, b.keys_touched
     );
     if b.deleted_keys > 0 {
@@ -211,6 +213,7 @@ fn bucket_json(b: &Bucket) -> serde_json::Value {
         "record_bytes": b.record_bytes,
         "keys_touched": b.keys_touched,
         "deleted_keys": b.deleted_keys,
+        "revisited": b.revisited,
         "flags": b.flags,
     })
 }
