@@ -57,6 +57,10 @@ pub enum Remedy {
     AllowGap,
     /// Rewrite a multi-key command to the keys a filter keeps.
     SplitMultiKey,
+    /// Repair the input first (cut it where it is damaged, as redis-check-aof does).
+    Repair,
+    /// Repair the input first by salvaging: drop only the damaged records.
+    RepairBySalvage,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -582,18 +582,25 @@ impl Cutter {
                                 f.map(|f| f.path.display().to_string()).unwrap_or_default()
                             ))
                         });
-                    let hint = match f.and_then(|f| f.failure.as_ref()) {
-                        Some(x) if x.loader_goes_on => {
-                            " (redis-server's own loader skips this record, but redis-check-aof \
+                    let skippable = f
+                        .and_then(|f| f.failure.as_ref())
+                        .is_some_and(|x| x.loader_goes_on);
+                    let hint = if skippable {
+                        " (redis-server's own loader skips this record, but redis-check-aof \
                          and a cut stop there: salvaging the AOF drops just it)"
-                        }
-                        _ => "",
+                    } else {
+                        ""
                     };
-                    return Err(err.and_context(format!(
+                    let err = err.and_context(format!(
                         "the AOF is damaged before the restore point ({}); repair it first \
-                     (redsafe fix) or restore to an earlier point{hint}",
+                     or restore to an earlier point{hint}",
                         report.verdict.name()
-                    )));
+                    ));
+                    return Err(if skippable {
+                        err.with_remedy(crate::error::Remedy::RepairBySalvage)
+                    } else {
+                        err.with_remedy(crate::error::Remedy::Repair)
+                    });
                 }
             }
             match target {

@@ -142,6 +142,8 @@ pub(crate) fn remedy_hint(r: redsafe::Remedy) -> &'static str {
         Remedy::Salvage => "use --salvage to skip the damaged region and keep what follows it",
         Remedy::AllowGap => "--allow-gap restores up to the gap",
         Remedy::SplitMultiKey => "use --split-multikey to keep only the kept keys",
+        Remedy::Repair => "repair it with redsafe fix",
+        Remedy::RepairBySalvage => "redsafe fix --salvage drops just that record",
         _ => "see --help",
     }
 }
