@@ -59,6 +59,9 @@ pub enum Remedy {
     SplitMultiKey,
     /// Repair the input first (cut it where it is damaged, as redis-check-aof does).
     Repair,
+    /// Choose a restore point the input can give (the latest state, before a command, a
+    /// file offset).
+    OtherRestorePoint,
     /// Repair the input first by salvaging: drop only the damaged records.
     RepairBySalvage,
 }

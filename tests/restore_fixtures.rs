@@ -441,7 +441,8 @@ fn errors_are_clear_and_nothing_is_written() {
     assert!(v["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("--at-offset"));
+        .contains("no #TS: timestamp annotations"));
+    assert!(v["error"]["hint"].as_str().unwrap().contains("--at-offset"));
     assert!(!target.exists());
     // A command that never occurs.
     let (code, v) = restore_json(&src, "before:SWAPDB", Some(&target));

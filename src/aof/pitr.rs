@@ -618,7 +618,8 @@ impl Cutter {
                      so it cannot be restored to a time; restore the latest state, to before a \
                      command, or to a file offset",
                 )
-                .in_file(&set_path));
+                .in_file(&set_path)
+                .with_remedy(crate::error::Remedy::OtherRestorePoint));
                 }
                 _ => {}
             }

@@ -143,6 +143,9 @@ pub(crate) fn remedy_hint(r: redsafe::Remedy) -> &'static str {
         Remedy::AllowGap => "--allow-gap restores up to the gap",
         Remedy::SplitMultiKey => "use --split-multikey to keep only the kept keys",
         Remedy::Repair => "repair it with redsafe fix",
+        Remedy::OtherRestorePoint => {
+            "use --at latest, --at before:COMMAND or --at-offset FILE:OFFSET"
+        }
         Remedy::RepairBySalvage => "redsafe fix --salvage drops just that record",
         _ => "see --help",
     }

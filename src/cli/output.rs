@@ -61,6 +61,9 @@ pub fn error_json(e: &redsafe::Error) -> Value {
     if let Some(c) = e.context() {
         o["context"] = json!(c);
     }
+    if let Some(r) = e.remedy() {
+        o["hint"] = json!(crate::cli::remedy_hint(r));
+    }
     o
 }
 

@@ -148,7 +148,13 @@ pub fn run_local(args: &LocalRestore) -> Result<u8> {
                     EXIT_ERROR
                 }
             };
-            eprintln!("redsafe: {e:#}");
+            match e
+                .downcast_ref::<redsafe::Error>()
+                .and_then(|re| re.remedy())
+            {
+                Some(r) => eprintln!("redsafe: {e:#} ({})", crate::cli::remedy_hint(r)),
+                None => eprintln!("redsafe: {e:#}"),
+            }
             Ok(code)
         }
         Err(e) => Err(e),
