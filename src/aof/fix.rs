@@ -993,6 +993,20 @@ mod tests {
         v
     }
 
+    /// Salvages a whole in-memory file named `f`.
+    fn salvage_all(data: &[u8]) -> Salvaged {
+        salvage_resp(
+            std::io::Cursor::new(data),
+            data.len() as u64,
+            0,
+            None,
+            0,
+            "f",
+            Path::new("f"),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn resync_skips_zeroed_region_and_orphan_transaction_tail() {
         let mut data = Vec::new();
@@ -1017,16 +1031,7 @@ mod tests {
         for b in &mut data[zero_from..zero_to] {
             *b = 0;
         }
-        let s = salvage_resp(
-            std::io::Cursor::new(&data[..]),
-            data.len() as u64,
-            0,
-            None,
-            0,
-            "f",
-            Path::new("f"),
-        )
-        .unwrap();
+        let s = salvage_all(&data);
         assert_eq!(
             s.keep,
             vec![0..damage_start as u64, resume as u64..data.len() as u64]
@@ -1077,16 +1082,7 @@ mod tests {
         for b in &mut data[zero_from..resume] {
             *b = 0;
         }
-        let s = salvage_resp(
-            std::io::Cursor::new(&data[..]),
-            data.len() as u64,
-            0,
-            None,
-            0,
-            "f",
-            Path::new("f"),
-        )
-        .unwrap();
+        let s = salvage_all(&data);
         assert_eq!(
             s.keep,
             vec![0..damage_start as u64, resume as u64..data.len() as u64]

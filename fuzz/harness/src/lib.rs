@@ -555,19 +555,9 @@ pub fn assert_same_report(
 // ---------------------------------------------------------------------------------------------
 // rdb_value
 
-/// Appends an RDB length (§4.1) to `out`.
+/// Appends an RDB length (§4.1) to `out`: the library's encoder.
 pub fn push_len(out: &mut Vec<u8>, n: u64) {
-    if n < 1 << 6 {
-        out.push(n as u8);
-    } else if n < 1 << 14 {
-        out.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
-    } else if n <= u32::MAX as u64 {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
+    redsafe::rdb::encode::write_len(out, n);
 }
 
 /// Appends a raw RDB string (length + bytes) to `out`.
