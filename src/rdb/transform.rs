@@ -230,7 +230,7 @@ pub fn transform_pipelined<W: Write + Seek + Send>(
         // that prefix on another core; anything else is hashed at the end.
         let input_crc = crate::rdb::crc::EofCrc::start(s, data, opts.verify_checksum);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Seg<'_>>>(8);
-        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(POOL_BUFFERS);
         let writer = s.spawn(move || write_segments(out, rx, back_tx, writeback));
         let spool = Spool {
             tx: Some(tx),
@@ -303,6 +303,10 @@ struct Spool<'d> {
 
 const BATCH_SEGS: usize = 1024;
 const BATCH_BYTES: usize = 4 << 20;
+/// The most one [`Spool`] write copies (and the largest buffer kept for reuse).
+const SPOOL_WRITE_MAX: usize = 1 << 20;
+/// Owned buffers kept for reuse.
+const POOL_BUFFERS: usize = 64;
 
 impl<'d> Spool<'d> {
     fn push(&mut self, seg: Seg<'d>) -> std::io::Result<()> {
@@ -344,7 +348,11 @@ impl Spool<'_> {
 }
 
 impl Write for Spool<'_> {
+    /// Copies at most [`SPOOL_WRITE_MAX`] per call (`write_all` loops), so a long value
+    /// written in one call (a 200 MB string) is handed over in bounded pieces instead of one
+    /// copy of its size.
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let b = &b[..b.len().min(SPOOL_WRITE_MAX)];
         let mut v = self.back.try_recv().unwrap_or_default();
         v.clear();
         v.extend_from_slice(b);
@@ -375,7 +383,7 @@ impl Seek for Spool<'_> {
 fn write_segments<W: Write + Seek>(
     mut out: W,
     rx: std::sync::mpsc::Receiver<Vec<Seg<'_>>>,
-    back: std::sync::mpsc::Sender<Vec<u8>>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
     mut writeback: impl FnMut(&mut W, u64, u64),
 ) -> std::io::Result<W> {
     use std::io::IoSlice;
@@ -427,8 +435,11 @@ fn write_segments<W: Write + Seek>(
         }
         drop(slices);
         for seg in batch {
+            // A bounded pool of small buffers: the rest are freed.
             if let Seg::Owned(v) = seg {
-                let _ = back.send(v);
+                if v.capacity() <= SPOOL_WRITE_MAX {
+                    let _ = back.try_send(v);
+                }
             }
         }
     }
