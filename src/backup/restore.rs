@@ -235,6 +235,16 @@ pub struct RestoreReport {
     pub exact: bool,
     /// Why `exact` is false, when it is not obvious.
     pub warning: Option<String>,
+    /// The set's AOF as rebuilt from the backups, before the cut (its parts' paths name the
+    /// staging directory), and the plan of the one cut planner
+    /// ([`plan_cut`](crate::aof::pitr::plan_cut)), as a local restore reports them; `None`
+    /// for an RDB-only set.
+    #[serde(skip)]
+    pub aof: Option<(crate::aof::AofSet, crate::aof::pitr::CutPlan)>,
+    /// The AOF files written, in load order, as a local restore describes its output
+    /// (`None` for an RDB-only set).
+    #[serde(skip)]
+    pub written: Option<crate::aof::pitr::OutputSummary>,
 }
 
 /// Progress callback: bytes written so far.
@@ -350,6 +360,8 @@ pub fn restore(
         last_ts_utc: None,
         exact: plan.exact,
         warning: None,
+        aof: None,
+        written: None,
     };
 
     // 2. The AOF: INCR files of the set, cut or continued by segments.
@@ -578,54 +590,84 @@ pub fn restore(
             super::local::write_atomic(&mpath, &mut m.to_bytes().as_slice()).map_err(io_err(&mpath))
         };
         write_manifest(&entries)?;
-        if let (Some(t), true) = (cut_after, cut_done) {
-            // The cut itself: the one planner, as `restore DIR --at` cuts the same files.
-            let file = format!("{}/{}", aof.dir, aof.manifest);
-            let set = crate::aof::set::AofSet::open(&mpath).map_err(|e| RestoreError::Check {
-                file: file.clone(),
-                message: e.to_string(),
-            })?;
-            let target = crate::aof::pitr::When::Time { unix: t }.into();
-            let cut = crate::aof::pitr::plan_cut(&set, &target).map_err(|e| {
-                if e.is_damage() {
-                    RestoreError::Check {
-                        file: file.clone(),
-                        message: e.to_string(),
-                    }
-                } else {
-                    RestoreError::Unrestorable(e.to_string())
+        // The one cut planner, as `restore DIR --at` plans the same files: it places the cut
+        // inside what was staged. Without a cut everything staged is kept (planned as
+        // `latest`: a set without `#TS:` annotations is kept whole, with the warning above).
+        let file = format!("{}/{}", aof.dir, aof.manifest);
+        let set = crate::aof::set::AofSet::open(&mpath).map_err(|e| RestoreError::Check {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        let when = match (cut_after, cut_done) {
+            (Some(t), true) => crate::aof::pitr::When::Time { unix: t },
+            _ => crate::aof::pitr::When::Latest,
+        };
+        let mut cut = crate::aof::pitr::plan_cut(&set, &when.into()).map_err(|e| {
+            if e.is_damage() {
+                RestoreError::Check {
+                    file: file.clone(),
+                    message: e.to_string(),
                 }
-            })?;
-            let mut kept = Vec::new();
-            for ((part, keep), entry) in set.parts.iter().zip(&cut.files).zip(entries) {
-                match keep {
-                    crate::aof::pitr::FileKeep::Whole { .. } => kept.push(entry),
-                    // An INCR cut to nothing is left out, as a local restore leaves it.
-                    crate::aof::pitr::FileKeep::Prefix { len: 0 }
-                        if part.role == crate::aof::set::PartRole::Incr =>
-                    {
-                        report.cut = Some(format!("{}:0", part.name_lossy()));
-                        fs::remove_file(&part.path).map_err(io_err(&part.path))?;
-                    }
-                    crate::aof::pitr::FileKeep::Prefix { len } => {
-                        truncate(&part.path, *len)?;
-                        report.cut = Some(format!("{}:{len}", part.name_lossy()));
-                        // A cut file no longer ends where it did.
-                        let mut entry = entry;
-                        entry
-                            .extra
-                            .retain(|(k, _)| !k.eq_ignore_ascii_case(b"endoffset"));
-                        kept.push(entry);
-                    }
-                    crate::aof::pitr::FileKeep::Dropped => {
-                        fs::remove_file(&part.path).map_err(io_err(&part.path))?;
-                    }
-                }
+            } else {
+                RestoreError::Unrestorable(e.to_string())
             }
-            report.last_ts = cut.last_timestamp.or(aof.base_time);
-            entries = kept;
-            write_manifest(&entries)?;
+        })?;
+        if let Some(t) = cut_after {
+            cut.target = crate::aof::pitr::When::Time { unix: t }.into();
         }
+        let mut kept = Vec::new();
+        let mut written_files = Vec::new();
+        for ((part, keep), entry) in set.parts.iter().zip(&cut.files).zip(entries) {
+            let (size, was_cut) = match keep {
+                crate::aof::pitr::FileKeep::Whole { size } => (*size, false),
+                // An INCR cut to nothing is left out, as a local restore leaves it.
+                crate::aof::pitr::FileKeep::Prefix { len: 0 }
+                    if part.role == crate::aof::set::PartRole::Incr =>
+                {
+                    report.cut = Some(format!("{}:0", part.name_lossy()));
+                    fs::remove_file(&part.path).map_err(io_err(&part.path))?;
+                    continue;
+                }
+                crate::aof::pitr::FileKeep::Prefix { len } => {
+                    truncate(&part.path, *len)?;
+                    report.cut = Some(format!("{}:{len}", part.name_lossy()));
+                    (*len, true)
+                }
+                crate::aof::pitr::FileKeep::Dropped => {
+                    fs::remove_file(&part.path).map_err(io_err(&part.path))?;
+                    continue;
+                }
+            };
+            let mut entry = entry;
+            if was_cut {
+                // A cut file no longer ends where it did.
+                entry
+                    .extra
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case(b"endoffset"));
+            }
+            written_files.push(crate::aof::pitr::WrittenFile {
+                name: part.name_lossy(),
+                source: part.name_lossy(),
+                role: part.role,
+                source_size: part.size.unwrap_or(0),
+                size,
+                cut: was_cut,
+            });
+            kept.push(entry);
+        }
+        if cut_done {
+            report.last_ts = cut.last_timestamp.or(aof.base_time);
+        }
+        entries = kept;
+        write_manifest(&entries)?;
+        let aof_out = out.join(&aof.dir);
+        report.written = Some(crate::aof::pitr::OutputSummary {
+            bytes: written_files.iter().map(|f| f.size).sum(),
+            path: out.clone(),
+            manifest: Some(aof_out.join(&aof.manifest)),
+            files: written_files,
+        });
+        report.aof = Some((set, cut));
         report.files = entries
             .iter()
             .map(|e| format!("{}/{}", aof.dir, e.name_lossy()))

@@ -200,7 +200,13 @@ fn restore(args: &LocalRestore) -> Result<u8> {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let j = serde_json::to_string_pretty(&summary_json(args, &set, &plan, written.as_ref()))?;
+        let j = serde_json::to_string_pretty(&summary_json(
+            &args.source,
+            args.out.as_deref().filter(|_| !args.dry_run),
+            &set,
+            &plan,
+            written.as_ref(),
+        ))?;
         writeln!(out, "{j}")?;
     } else {
         print_text(&mut out, &set, &plan, written.as_ref())?;
@@ -208,8 +214,12 @@ fn restore(args: &LocalRestore) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// The JSON summary of a restore, local or from backups (which add the set's fields): the
+/// source, the output (`None` for a dry run), each file of the set with what was kept, what
+/// was written and the cut fields.
 pub(crate) fn summary_json(
-    args: &LocalRestore,
+    source: &str,
+    out: Option<&std::path::Path>,
     set: &AofSet,
     plan: &CutPlan,
     written: Option<&OutputSummary>,
@@ -235,9 +245,9 @@ pub(crate) fn summary_json(
         .collect();
     let mut j = json!({
         "ok": true,
-        "source": args.source,
-        "out": if args.dry_run { None } else { args.out.as_ref().map(|o| o.display().to_string()) },
-        "dry_run": args.dry_run,
+        "source": source,
+        "out": out.map(|o| o.display().to_string()),
+        "dry_run": out.is_none(),
         "files": files,
         "written": written,
     });

@@ -14,7 +14,12 @@ use redsafe::backup::restore::{restore, restore_with_cut, RestoreError, RestoreO
 use redsafe::backup::{open_store, Store};
 use redsafe::time::format_rfc3339;
 
-use super::{print_text, summary_json, LocalRestore, RestoreArgs};
+use std::path::PathBuf;
+
+use redsafe::aof::pitr::{CutPlan, OutputSummary};
+use redsafe::aof::AofSet;
+
+use super::{print_text, summary_json, RestoreArgs};
 use crate::cli::output::byte_progress;
 use crate::cli::output::outln;
 use crate::cli::{EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
@@ -93,32 +98,22 @@ fn run_cut(store: &dyn Store, cut: &PitrTarget, args: &RestoreArgs) -> Result<u8
         Ok(r) => r,
         Err(e) => return report_error(e, args.json),
     };
-    let local = LocalRestore {
-        source: store.url(),
-        at: args.at.clone(),
-        at_offset: args.at_offset.clone(),
-        out: args.out.clone(),
-        force: args.force,
-        dry_run: args.dry_run,
-        json: args.json,
+    let from = FromSet {
+        id: &r.set.id,
+        time: r.set.time,
+        segments: r.segments_applied,
+        exact: true,
+        warning: None,
     };
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        let mut v = summary_json(&local, &r.aof, &r.cut, r.written.as_ref());
-        v["set"] = json!(r.set.id);
-        v["set_time"] = json!(format_rfc3339(r.set.time));
-        v["segments_applied"] = json!(r.segments_applied);
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&v)?)?;
-    } else {
-        writeln!(
-            stdout,
-            "from set {} ({}) with {} segments:",
-            r.set.id,
-            format_rfc3339(r.set.time),
-            r.segments_applied
-        )?;
-        print_text(&mut stdout, &r.aof, &r.cut, r.written.as_ref())?;
-    }
+    let out = args.out.as_deref().filter(|_| !args.dry_run);
+    print_restored(
+        args,
+        store,
+        out,
+        &from,
+        Some((&r.aof, &r.cut)),
+        r.written.as_ref(),
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -182,23 +177,81 @@ fn run_from_store(store: &dyn Store, target: Target, at: &str, args: &RestoreArg
             if let Some(w) = &rep.warning {
                 eprintln!("redsafe: warning: {w}");
             }
-            if args.json {
-                outln!("{}", serde_json::to_string_pretty(&rep)?);
-            } else {
+            let from = FromSet {
+                id: &rep.set,
+                time: plan.set.time,
+                segments: rep.segments_applied,
+                exact: rep.exact,
+                warning: rep.warning.as_deref(),
+            };
+            let aof = rep.aof.as_ref().map(|(s, c)| (s, c));
+            let out = PathBuf::from(&rep.out);
+            print_restored(args, store, Some(&out), &from, aof, rep.written.as_ref())?;
+            if aof.is_none() && !args.json {
                 outln!(
-                    "restored {} from set {} ({}) with {} segments: {} files, {} bytes, last timestamp {}{}",
+                    "restored {} (RDB only: {}), {} bytes",
                     rep.out,
-                    rep.set,
-                    rep.set_time,
-                    rep.segments_applied,
-                    rep.files.len(),
-                    rep.bytes,
-                    rep.last_ts_utc.as_deref().unwrap_or("none"),
-                    rep.cut.as_deref().map(|c| format!(", cut at {c}")).unwrap_or_default()
+                    rep.files.join(", "),
+                    rep.bytes
                 );
             }
             Ok(EXIT_OK)
         }
         Err(e) => report_error(e, args.json),
     }
+}
+
+/// The backup set a restore used.
+struct FromSet<'a> {
+    id: &'a str,
+    /// Unix seconds.
+    time: i64,
+    segments: u64,
+    exact: bool,
+    warning: Option<&'a str>,
+}
+
+/// Prints a restore from backups in the local restore's shape (text or JSON), with the
+/// set's fields added: one report for every restore.
+fn print_restored(
+    args: &RestoreArgs,
+    store: &dyn Store,
+    out: Option<&std::path::Path>,
+    from: &FromSet<'_>,
+    aof: Option<(&AofSet, &CutPlan)>,
+    written: Option<&OutputSummary>,
+) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let mut v = match aof {
+            Some((set, plan)) => summary_json(&store.url(), out, set, plan, written),
+            None => json!({
+                "ok": true,
+                "source": store.url(),
+                "out": out.map(|o| o.display().to_string()),
+                "dry_run": out.is_none(),
+                "files": [],
+                "written": null,
+                "cut": null,
+            }),
+        };
+        v["set"] = json!(from.id);
+        v["set_time"] = json!(format_rfc3339(from.time));
+        v["segments_applied"] = json!(from.segments);
+        v["exact"] = json!(from.exact);
+        v["warning"] = json!(from.warning);
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        writeln!(
+            stdout,
+            "from set {} ({}) with {} segments:",
+            from.id,
+            format_rfc3339(from.time),
+            from.segments
+        )?;
+        if let Some((set, plan)) = aof {
+            print_text(&mut stdout, set, plan, written)?;
+        }
+    }
+    Ok(())
 }
