@@ -7,7 +7,7 @@ use std::io::Write;
 use super::model::{HashValue, Stream, Value};
 use super::Keyspace;
 use crate::error::Result;
-use crate::rdb::encode::collection::Flat;
+use crate::rdb::encode::collection::Elements;
 use crate::rdb::model::{self as rm, StreamEntry, StreamMeta, ValueType};
 use crate::rdb::{Dialect, EntryMeta, RdbWriter};
 
@@ -118,7 +118,6 @@ pub fn write_rdb<W: Write>(ks: &Keyspace, w: W, version: u32) -> Result<W> {
     for code in ks.functions.values() {
         wr.function(code)?;
     }
-    let mut flat = Flat::default();
     for (&db, d) in &ks.dbs {
         if d.is_empty() {
             continue;
@@ -132,59 +131,70 @@ pub fn write_rdb<W: Write>(ks: &Keyspace, w: W, version: u32) -> Result<W> {
                 expire_ms: e.expire_ms,
                 ..EntryMeta::default()
             };
-            write_value(&mut wr, &mut flat, key, &meta, &e.value)?;
+            write_value(&mut wr, key, &meta, &e.value)?;
         }
     }
     wr.finish()
 }
 
-/// Writes one key without copying its value into the writer's model: strings by reference,
-/// collections through `flat` (one copy of their elements, in the order [`to_rdb`] gives).
+/// Writes one key without copying its value: strings by reference, lists as they are, sets
+/// and hashes through a sorted index of references to their members (8 / 16 bytes per
+/// element), sorted sets through (member, score) references in rank order; the elements are
+/// the ones, in the order, [`to_rdb`] gives.
 fn write_value<W: Write>(
     wr: &mut RdbWriter<W>,
-    flat: &mut Flat,
     key: &[u8],
     meta: &EntryMeta,
     v: &Value,
 ) -> Result<()> {
-    flat.clear();
-    let ty = match v {
+    match v {
         Value::String(s) => {
             wr.entry_string(key, meta, s)?;
-            return Ok(());
         }
         Value::List(l) => {
-            l.iter().for_each(|i| flat.push(i));
-            ValueType::List
+            wr.entry_elements(key, meta, ValueType::List, &**l)?;
         }
         Value::Set(s) => {
             let mut m: Vec<&Vec<u8>> = s.iter().collect();
-            m.sort();
-            m.into_iter().for_each(|i| flat.push(i));
-            ValueType::Set
+            m.sort_unstable();
+            wr.entry_elements(key, meta, ValueType::Set, m.as_slice())?;
         }
         Value::Zset(z) => {
-            for (m, score) in z.iter() {
-                flat.push(m);
-                flat.scores.push(score);
-            }
-            ValueType::Zset
+            let m: Vec<(&[u8], f64)> = z.iter().collect();
+            wr.entry_elements(key, meta, ValueType::Zset, m.as_slice())?;
         }
         Value::Hash(h) => {
             let mut f: Vec<(&Vec<u8>, &HashValue)> = h.iter().collect();
-            f.sort_by(|a, b| a.0.cmp(b.0));
-            for (field, hv) in f {
-                flat.push(field);
-                flat.push(&hv.value);
-                flat.ttls.push(hv.expire_ms.unwrap_or(0));
-            }
-            ValueType::Hash
+            f.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            wr.entry_elements(key, meta, ValueType::Hash, &HashPairs(&f))?;
         }
         Value::Stream(_) | Value::Module(_) | Value::Other(_) => {
             wr.entry_value(key, meta, &to_rdb(v))?;
-            return Ok(());
         }
-    };
-    wr.entry_flat(key, meta, ty, flat)?;
+    }
     Ok(())
+}
+
+/// A hash's fields lent to the collection encoders: field, value, field, value… in the
+/// order of the slice.
+struct HashPairs<'a>(&'a [(&'a Vec<u8>, &'a HashValue)]);
+
+impl Elements for HashPairs<'_> {
+    fn len(&self) -> usize {
+        2 * self.0.len()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &[u8] {
+        let (f, v) = self.0[i / 2];
+        if i.is_multiple_of(2) {
+            f
+        } else {
+            &v.value
+        }
+    }
+
+    fn ttl(&self, p: usize) -> u64 {
+        self.0[p].1.expire_ms.unwrap_or(0)
+    }
 }

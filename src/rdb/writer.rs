@@ -27,7 +27,9 @@ use std::io::Write;
 use crate::error::{Error, ErrorKind, Remedy, Result};
 use crate::rdb::crc::Crc64;
 use crate::rdb::cursor::Cursor;
-use crate::rdb::encode::collection::{CollectionEncoder, Flat, FlatVisitor, Target, Thresholds};
+use crate::rdb::encode::collection::{
+    CollectionEncoder, Elements, FlatVisitor, Target, Thresholds,
+};
 use crate::rdb::encode::stream::{downgrade_losses, stream_version, write_nodes, write_tail};
 use crate::rdb::encode::{write_len, Body, StringEncoder};
 use crate::rdb::format::*;
@@ -676,7 +678,7 @@ impl<W: Write> RdbWriter<W> {
                 let r = v.visit(&mut fv, &mut self.scratch, DecodeOptions { deep: false });
                 let res = r.and_then(|_| {
                     let flat = std::mem::take(&mut fv.flat);
-                    let out = self.encode_flat(key, meta, ty, &flat);
+                    let out = self.encode_elements(key, meta, ty, &flat);
                     fv.flat = flat;
                     out
                 });
@@ -705,16 +707,16 @@ impl<W: Write> RdbWriter<W> {
         self.encode_string(key, meta, value)
     }
 
-    /// Writes `key` with a list, set, sorted set or hash whose elements are collected in
-    /// `flat` (sets and hashes in the order to write them, sorted sets in rank order; see
-    /// [`Flat`]), choosing the encoding as [`Self::entry_value`] does. Empty collections are
-    /// not written ([`EntryOutcome::Empty`]).
-    pub fn entry_flat(
+    /// Writes `key` with a list, set, sorted set or hash whose elements `elems` lends (sets
+    /// and hashes in the order to write them; see [`Elements`]), choosing the encoding as
+    /// [`Self::entry_value`] does. Empty collections are not written
+    /// ([`EntryOutcome::Empty`]).
+    pub fn entry_elements<E: Elements + ?Sized>(
         &mut self,
         key: &[u8],
         meta: &EntryMeta,
         ty: ValueType,
-        flat: &Flat,
+        elems: &E,
     ) -> Result<EntryOutcome> {
         if !matches!(
             ty,
@@ -729,7 +731,7 @@ impl<W: Write> RdbWriter<W> {
         if let Some(why) = self.meta_unfit(meta) {
             return self.drop_or_fail(key, &why);
         }
-        self.encode_flat(key, meta, ty, flat)
+        self.encode_elements(key, meta, ty, elems)
     }
 
     fn encode_string(&mut self, key: &[u8], meta: &EntryMeta, s: &[u8]) -> Result<EntryOutcome> {
@@ -745,12 +747,12 @@ impl<W: Write> RdbWriter<W> {
         })
     }
 
-    fn encode_flat(
+    fn encode_elements<E: Elements + ?Sized>(
         &mut self,
         key: &[u8],
         meta: &EntryMeta,
         ty: ValueType,
-        flat: &Flat,
+        flat: &E,
     ) -> Result<EntryOutcome> {
         if ty == ValueType::String {
             return self.encode_string(key, meta, flat.get(0));
@@ -762,7 +764,7 @@ impl<W: Write> RdbWriter<W> {
         if ty == ValueType::Hash && flat.has_ttls() && !self.target.field_ttls() {
             lost.push(format!(
                 "hash field TTLs ({} fields; {} RDB 12+ / Valkey 80+); the fields are kept without TTL",
-                flat.ttls.iter().filter(|&&t| t != 0).count(),
+                flat.ttl_count(),
                 "Redis"
             ));
         }
@@ -922,31 +924,13 @@ impl<W: Write> RdbWriter<W> {
             return self.drop_or_fail(key, &why);
         }
         let ty = value.value_type();
-        let mut flat = std::mem::take(&mut self.flat.flat);
-        flat.clear();
-        let res = match value {
+        match value {
             Value::String(s) => self.encode_string(key, meta, s),
             Value::List(items) | Value::Set(items) => {
-                for i in items {
-                    flat.push(i);
-                }
-                self.encode_flat(key, meta, ty, &flat)
+                self.encode_elements(key, meta, ty, items.as_slice())
             }
-            Value::Zset(items) => {
-                for (m, s) in items {
-                    flat.push(m);
-                    flat.scores.push(*s);
-                }
-                self.encode_flat(key, meta, ty, &flat)
-            }
-            Value::Hash(fields) => {
-                for f in fields {
-                    flat.push(&f.field);
-                    flat.push(&f.value);
-                    flat.ttls.push(f.expire_ms.unwrap_or(0));
-                }
-                self.encode_flat(key, meta, ty, &flat)
-            }
+            Value::Zset(items) => self.encode_elements(key, meta, ty, items.as_slice()),
+            Value::Hash(fields) => self.encode_elements(key, meta, ty, fields.as_slice()),
             Value::Stream(st) => self.stream_value(key, meta, st),
             Value::Module(m) => {
                 if self.target.version < 8 {
@@ -1015,9 +999,7 @@ impl<W: Write> RdbWriter<W> {
                     })
                 }
             }
-        };
-        self.flat.flat = flat;
-        res
+        }
     }
 
     fn stream_value(&mut self, key: &[u8], meta: &EntryMeta, st: &Stream) -> Result<EntryOutcome> {

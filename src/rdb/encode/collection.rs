@@ -1,9 +1,12 @@
 //! Encoding whole collections for a target version, choosing the encoding Redis of that
 //! version would use under its default size thresholds.
 //!
-//! The intermediate form is [`Flat`]: every element's bytes in one arena (no allocation per
-//! element), filled either from a decoded input value ([`FlatVisitor`]) or from an owned
-//! [`Value`](crate::rdb::Value).
+//! The encoders read a collection through [`Elements`]: indexed access to its elements (and
+//! zset scores, hash field TTLs), so a caller that holds the elements already lends them
+//! without copying. [`Flat`] is the owned form: every element's bytes in one arena (no
+//! allocation per element), filled from a decoded input value ([`FlatVisitor`]).
+
+use std::collections::VecDeque;
 
 use crate::error::Result;
 use crate::rdb::encode::double::score_text;
@@ -12,7 +15,7 @@ use crate::rdb::encode::ziplist::ZiplistBuilder;
 use crate::rdb::encode::{intset, write_len, zipmap, StringEncoder};
 use crate::rdb::encoding::{parse_i64_canonical, Elem};
 use crate::rdb::format::*;
-use crate::rdb::model::{StreamId, ValueType};
+use crate::rdb::model::{HashField, StreamId, ValueType};
 use crate::rdb::value::{ArrayItem, ValueVisitor};
 
 /// Redis's default thresholds for compact encodings (the values of `CONFIG GET` on a fresh
@@ -130,6 +133,51 @@ impl Target {
     }
 }
 
+/// A collection's elements as the collection encoders read them, in the order to write them
+/// (sets and hashes in member order; sorted sets in any order: the encoder ranks them). Lists
+/// and sets: one element per item. Zsets: members, with [`Self::score`]. Hashes: field, value,
+/// field, value…, with [`Self::ttl`] per pair.
+pub trait Elements {
+    /// Number of elements (for hashes, twice the number of fields).
+    fn len(&self) -> usize;
+
+    /// Element `i` (`i < len()`).
+    fn get(&self, i: usize) -> &[u8];
+
+    /// The score of zset member `i`; 0 for other types.
+    fn score(&self, _i: usize) -> f64 {
+        0.0
+    }
+
+    /// The expiry of hash pair `p` in unix ms, 0 when it has none (and for other types).
+    fn ttl(&self, _p: usize) -> u64 {
+        0
+    }
+
+    /// True when there are no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The length of the longest element.
+    fn max_len(&self) -> usize {
+        (0..self.len())
+            .map(|i| self.get(i).len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Number of hash pairs with a TTL.
+    fn ttl_count(&self) -> usize {
+        (0..self.len() / 2).filter(|&p| self.ttl(p) != 0).count()
+    }
+
+    /// True when any hash field has a TTL.
+    fn has_ttls(&self) -> bool {
+        (0..self.len() / 2).any(|p| self.ttl(p) != 0)
+    }
+}
+
 /// A collection's elements in one arena. Lists and sets: one element per item. Zsets:
 /// members with `scores`. Hashes: field, value, field, value… with `ttls` (0 = none) per pair.
 #[derive(Debug, Default, Clone)]
@@ -166,31 +214,96 @@ impl Flat {
         e.push_to(&mut self.arena);
         self.spans.push((s, self.arena.len() - s));
     }
+}
 
-    /// Number of elements (for hashes, twice the number of fields).
-    pub fn len(&self) -> usize {
+impl Elements for Flat {
+    fn len(&self) -> usize {
         self.spans.len()
     }
 
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    /// Element `i`.
     #[inline]
-    pub fn get(&self, i: usize) -> &[u8] {
+    fn get(&self, i: usize) -> &[u8] {
         let (s, l) = self.spans[i];
         &self.arena[s..s + l]
+    }
+
+    fn score(&self, i: usize) -> f64 {
+        self.scores[i]
+    }
+
+    fn ttl(&self, p: usize) -> u64 {
+        self.ttls[p]
     }
 
     fn max_len(&self) -> usize {
         self.spans.iter().map(|s| s.1).max().unwrap_or(0)
     }
+}
 
-    /// True when any hash field has a TTL.
-    pub fn has_ttls(&self) -> bool {
-        self.ttls.iter().any(|&t| t != 0)
+/// Lists and sets held as a slice of elements, owned or borrowed; sorted sets as a slice of
+/// (member, score).
+macro_rules! slice_elements {
+    ($($t:ty),*) => {$(
+        impl Elements for [$t] {
+            fn len(&self) -> usize {
+                <[$t]>::len(self)
+            }
+
+            #[inline]
+            fn get(&self, i: usize) -> &[u8] {
+                &self[i]
+            }
+        }
+
+        impl Elements for [($t, f64)] {
+            fn len(&self) -> usize {
+                <[($t, f64)]>::len(self)
+            }
+
+            #[inline]
+            fn get(&self, i: usize) -> &[u8] {
+                &self[i].0
+            }
+
+            fn score(&self, i: usize) -> f64 {
+                self[i].1
+            }
+        }
+    )*};
+}
+
+slice_elements!(Vec<u8>, &Vec<u8>, &[u8]);
+
+/// Lists held as a deque, head to tail.
+impl Elements for VecDeque<Vec<u8>> {
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &[u8] {
+        &self[i]
+    }
+}
+
+/// Hashes held as the RDB model's fields.
+impl Elements for [HashField] {
+    fn len(&self) -> usize {
+        2 * <[HashField]>::len(self)
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &[u8] {
+        let f = &self[i / 2];
+        if i.is_multiple_of(2) {
+            &f.field
+        } else {
+            &f.value
+        }
+    }
+
+    fn ttl(&self, p: usize) -> u64 {
+        self[p].expire_ms.unwrap_or(0)
     }
 }
 
@@ -277,11 +390,11 @@ impl CollectionEncoder {
     }
 
     /// Encodes a list; returns the type byte. `flat` must not be empty.
-    pub fn list(
+    pub fn list<E: Elements + ?Sized>(
         &mut self,
         t: Target,
         s: &mut StringEncoder,
-        flat: &Flat,
+        flat: &E,
         out: &mut Vec<u8>,
         pace: Pace<'_>,
     ) -> Result<u8> {
@@ -381,11 +494,11 @@ impl CollectionEncoder {
     }
 
     /// Encodes a set; returns the type byte.
-    pub fn set(
+    pub fn set<E: Elements + ?Sized>(
         &mut self,
         t: Target,
         s: &mut StringEncoder,
-        flat: &Flat,
+        flat: &E,
         out: &mut Vec<u8>,
         pace: Pace<'_>,
     ) -> Result<u8> {
@@ -429,11 +542,11 @@ impl CollectionEncoder {
     }
 
     /// Encodes a sorted set; returns the type byte.
-    pub fn zset(
+    pub fn zset<E: Elements + ?Sized>(
         &mut self,
         t: Target,
         s: &mut StringEncoder,
-        flat: &Flat,
+        flat: &E,
         out: &mut Vec<u8>,
         pace: Pace<'_>,
     ) -> Result<u8> {
@@ -442,8 +555,8 @@ impl CollectionEncoder {
         self.order.clear();
         self.order.extend(0..n);
         let cmp = |a: &usize, b: &usize| {
-            flat.scores[*a]
-                .partial_cmp(&flat.scores[*b])
+            flat.score(*a)
+                .partial_cmp(&flat.score(*b))
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then_with(|| flat.get(*a).cmp(flat.get(*b)))
         };
@@ -453,7 +566,7 @@ impl CollectionEncoder {
             self.lp.clear();
             for &i in &self.order {
                 self.lp.push(flat.get(i));
-                self.lp.push(score_text(flat.scores[i]).as_bytes());
+                self.lp.push(score_text(flat.score(i)).as_bytes());
             }
             s.write(out, self.lp.build());
             Ok(T_ZSET_LISTPACK)
@@ -461,7 +574,7 @@ impl CollectionEncoder {
             self.zl_new(t);
             for &i in &self.order {
                 self.zl.push(flat.get(i));
-                self.zl.push(score_text(flat.scores[i]).as_bytes());
+                self.zl.push(score_text(flat.score(i)).as_bytes());
             }
             s.write(out, self.zl.build());
             Ok(T_ZSET_ZIPLIST)
@@ -471,7 +584,7 @@ impl CollectionEncoder {
             for &i in self.order.iter().rev() {
                 pace(out, T_ZSET_2)?;
                 s.write(out, flat.get(i));
-                out.extend_from_slice(&flat.scores[i].to_le_bytes());
+                out.extend_from_slice(&flat.score(i).to_le_bytes());
             }
             Ok(T_ZSET_2)
         } else {
@@ -479,7 +592,7 @@ impl CollectionEncoder {
             for &i in self.order.iter().rev() {
                 pace(out, T_ZSET)?;
                 s.write(out, flat.get(i));
-                let v = flat.scores[i];
+                let v = flat.score(i);
                 if v.is_nan() {
                     out.push(253);
                 } else if v == f64::INFINITY {
@@ -498,11 +611,11 @@ impl CollectionEncoder {
 
     /// Encodes a hash; returns the type byte. Field TTLs are written when the target has them
     /// and ignored otherwise (the caller decides whether that loss is acceptable).
-    pub fn hash(
+    pub fn hash<E: Elements + ?Sized>(
         &mut self,
         t: Target,
         s: &mut StringEncoder,
-        flat: &Flat,
+        flat: &E,
         out: &mut Vec<u8>,
         pace: Pace<'_>,
     ) -> Result<u8> {
@@ -516,7 +629,7 @@ impl CollectionEncoder {
                 pace(out, T_22)?;
                 s.write(out, flat.get(2 * p));
                 s.write(out, flat.get(2 * p + 1));
-                let e = match flat.ttls[p] {
+                let e = match flat.ttl(p) {
                     0 => -1i64,
                     x => x as i64,
                 };
@@ -525,25 +638,23 @@ impl CollectionEncoder {
             return Ok(T_22);
         }
         if ttls {
-            let min = flat
-                .ttls
-                .iter()
-                .copied()
+            let min = (0..pairs)
+                .map(|p| flat.ttl(p))
                 .filter(|&x| x != 0)
                 .min()
                 .unwrap_or(0);
             if small {
                 // Fields with a TTL first, by TTL; then the others in their order.
                 self.order.clear();
-                self.order.extend((0..pairs).filter(|&p| flat.ttls[p] != 0));
-                self.order.sort_by_key(|&p| flat.ttls[p]);
-                self.order.extend((0..pairs).filter(|&p| flat.ttls[p] == 0));
+                self.order.extend((0..pairs).filter(|&p| flat.ttl(p) != 0));
+                self.order.sort_by_key(|&p| flat.ttl(p));
+                self.order.extend((0..pairs).filter(|&p| flat.ttl(p) == 0));
                 out.extend_from_slice(&min.to_le_bytes());
                 self.lp.clear();
                 for &p in &self.order {
                     self.lp.push(flat.get(2 * p));
                     self.lp.push(flat.get(2 * p + 1));
-                    self.lp.push_int(flat.ttls[p] as i64);
+                    self.lp.push_int(flat.ttl(p) as i64);
                 }
                 s.write(out, self.lp.build());
                 return Ok(T_HASH_LISTPACK_EX);
@@ -552,7 +663,7 @@ impl CollectionEncoder {
             write_len(out, pairs as u64);
             for p in 0..pairs {
                 pace(out, T_HASH_METADATA)?;
-                let ttl = match flat.ttls[p] {
+                let ttl = match flat.ttl(p) {
                     0 => 0,
                     x => x - min + 1,
                 };
@@ -597,6 +708,6 @@ impl CollectionEncoder {
     }
 }
 
-fn is_large_prev(flat: &Flat, i: usize) -> bool {
+fn is_large_prev<E: Elements + ?Sized>(flat: &E, i: usize) -> bool {
     flat.get(i).len() >= (1 << 30)
 }
