@@ -131,7 +131,7 @@ fn object_digest(d: &mut [u8; 20], db: u64, key: &[u8], e: &Entry, fl: Flavor) -
             .with_key(Some(db), key))
         }
     }
-    if e.expire_ms.is_some() {
+    if e.expire_ms().is_some() {
         xor_digest(d, b"!!expire!!");
     }
     Ok(())
@@ -380,10 +380,7 @@ fn key_digest(
             if value.is_empty_collection() {
                 return Ok(KeyDigest::Empty);
             }
-            let entry = Entry {
-                value,
-                expire_ms: None,
-            };
+            let entry = Entry::new(value);
             let mut d = [0u8; 20];
             mix_digest(&mut d, &e.key);
             if let Err(er) = object_digest(&mut d, e.db, &e.key, &entry, fl) {

@@ -61,14 +61,7 @@ pub fn load_rdb(ks: &mut Keyspace, data: &[u8], opts: LoadOptions) -> Result<Loa
             stats.empty += 1;
             continue;
         }
-        ks.insert(
-            e.db,
-            e.key.to_vec(),
-            Entry {
-                value,
-                expire_ms: e.expire_ms,
-            },
-        );
+        ks.insert(e.db, &*e.key, Entry::with_expiry(value, e.expire_ms));
         stats.keys += 1;
     }
     Ok(stats)

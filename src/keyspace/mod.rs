@@ -41,7 +41,7 @@ pub mod model;
 pub mod replay;
 pub mod save;
 
-pub use model::{Db, Entry, Value};
+pub use model::{Db, Entry, Key, Value};
 pub use replay::{replay_set, replay_set_with_progress, ReplayOptions, ReplayReport};
 
 use crate::error::{escape_bytes, Error, ErrorKind};
@@ -291,16 +291,16 @@ impl Keyspace {
 
     /// Inserts (or replaces) a key. An empty collection is not stored (Redis never keeps
     /// one).
-    pub fn insert(&mut self, db: u64, key: Vec<u8>, entry: Entry) {
+    pub fn insert(&mut self, db: u64, key: impl AsRef<[u8]> + Into<Key>, entry: Entry) {
         if entry.value.is_empty_collection() {
-            self.remove(db, &key);
+            self.remove(db, key.as_ref());
             return;
         }
-        let entry = Entry {
-            expire_ms: entry.expire_ms.filter(|e| *e != -1),
-            ..entry
-        };
-        self.dbs.entry(db).or_default().keys.insert(key, entry);
+        self.dbs
+            .entry(db)
+            .or_default()
+            .keys
+            .insert(key.into(), entry);
     }
 
     /// Removes a key; true when it existed.

@@ -73,21 +73,174 @@ impl Value {
     }
 }
 
-/// A key: its value and its absolute expiry (unix ms).
+/// A key's name: up to [`Key::INLINE`] bytes are held in the key itself (no allocation: most
+/// keys of a big keyspace are short), longer ones in one exact-size allocation. 24 bytes.
+///
+/// It hashes, compares and orders as its bytes, so a database's table is searched with a
+/// `&[u8]`.
+#[derive(Clone)]
+pub struct Key(KeyRepr);
+
+#[derive(Clone)]
+enum KeyRepr {
+    Inline { len: u8, buf: [u8; Key::INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    /// The longest key held without an allocation.
+    pub const INLINE: usize = 22;
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            KeyRepr::Inline { len, buf } => &buf[..usize::from(*len)],
+            KeyRepr::Heap(b) => b,
+        }
+    }
+}
+
+impl From<&[u8]> for Key {
+    fn from(b: &[u8]) -> Key {
+        if b.len() <= Key::INLINE {
+            let mut buf = [0u8; Key::INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            // INLINE < 256: the length fits a byte.
+            Key(KeyRepr::Inline {
+                len: b.len() as u8,
+                buf,
+            })
+        } else {
+            Key(KeyRepr::Heap(b.into()))
+        }
+    }
+}
+
+impl From<Vec<u8>> for Key {
+    fn from(v: Vec<u8>) -> Key {
+        if v.len() <= Key::INLINE {
+            Key::from(v.as_slice())
+        } else {
+            Key(KeyRepr::Heap(v.into_boxed_slice()))
+        }
+    }
+}
+
+impl From<&Vec<u8>> for Key {
+    fn from(v: &Vec<u8>) -> Key {
+        Key::from(v.as_slice())
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Key {
+    fn from(b: &[u8; N]) -> Key {
+        Key::from(&b[..])
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for Key {
+    // As `[u8]` hashes: `Borrow<[u8]>` lookups need the same hash.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialEq<[u8]> for Key {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_bytes(), f)
+    }
+}
+
+/// A key's value and its absolute expiry (unix ms). 32 bytes: the expiry is held in 8, with
+/// Redis's own "no expiry" value -1 standing for none (Redis never stores an expiry of -1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The value.
     pub value: Value,
-    /// Absolute expiry in unix ms. Redis treats a stored expiry of -1 as none, so `Some(-1)`
-    /// is never stored.
-    pub expire_ms: Option<i64>,
+    expire_ms: i64,
+}
+
+/// The stored expiry that means none (Redis's `getExpire` answer for a key without one).
+const NO_EXPIRY: i64 = -1;
+
+impl Entry {
+    /// An entry with no expiry.
+    pub fn new(value: Value) -> Entry {
+        Entry {
+            value,
+            expire_ms: NO_EXPIRY,
+        }
+    }
+
+    /// An entry expiring at `expire_ms` (unix ms); `Some(-1)` is none, as Redis treats it.
+    pub fn with_expiry(value: Value, expire_ms: Option<i64>) -> Entry {
+        Entry {
+            value,
+            expire_ms: expire_ms.unwrap_or(NO_EXPIRY),
+        }
+    }
+
+    /// The absolute expiry in unix ms, if any (never `Some(-1)`).
+    pub fn expire_ms(&self) -> Option<i64> {
+        Some(self.expire_ms).filter(|e| *e != NO_EXPIRY)
+    }
+
+    /// Sets the absolute expiry (unix ms); `None` or `Some(-1)` removes it.
+    pub fn set_expire_ms(&mut self, expire_ms: Option<i64>) {
+        self.expire_ms = expire_ms.unwrap_or(NO_EXPIRY);
+    }
 }
 
 /// One database.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Db {
     /// Keys and their entries.
-    pub keys: HashMap<Vec<u8>, Entry>,
+    pub keys: HashMap<Key, Entry>,
 }
 
 impl Db {
@@ -102,8 +255,8 @@ impl Db {
     }
 
     /// Keys sorted by their bytes (for deterministic output).
-    pub fn sorted_keys(&self) -> Vec<&Vec<u8>> {
-        let mut v: Vec<&Vec<u8>> = self.keys.keys().collect();
+    pub fn sorted_keys(&self) -> Vec<&Key> {
+        let mut v: Vec<&Key> = self.keys.keys().collect();
         v.sort();
         v
     }
@@ -332,10 +485,51 @@ mod tests {
     use super::*;
 
     /// A key's slot in its database's table is its key (24 bytes) and its entry: boxing every
-    /// value but a string keeps the entry at 40 bytes (a 24-byte value and its expiry).
+    /// value but a string keeps the entry at 32 bytes (a 24-byte value and an 8-byte expiry).
     #[test]
     fn values_and_entries_stay_small() {
         assert_eq!(std::mem::size_of::<Value>(), 24);
-        assert_eq!(std::mem::size_of::<Entry>(), 40);
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+        assert_eq!(std::mem::size_of::<Key>(), 24);
+    }
+
+    /// A key looked up by its bytes is found whether it is held inline or on the heap, and
+    /// keys order, compare and hash as their bytes.
+    #[test]
+    fn keys_behave_as_their_bytes() {
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        for len in [0, 1, Key::INLINE - 1, Key::INLINE, Key::INLINE + 1, 300] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let (a, b) = (Key::from(bytes.clone()), Key::from(bytes.as_slice()));
+            assert_eq!(a.as_bytes(), &bytes[..]);
+            assert_eq!(a, b);
+            assert_eq!(s.hash_one(&a), s.hash_one(&bytes[..]));
+            let mut m = HashMap::new();
+            m.insert(a, len);
+            assert_eq!(m.get(&bytes[..]), Some(&len));
+        }
+        let mut ks: Vec<Key> = [&b"b"[..], b"", b"a", &[b'a'; 40], b"ab"]
+            .iter()
+            .map(|b| Key::from(*b))
+            .collect();
+        ks.sort();
+        let got: Vec<&[u8]> = ks.iter().map(|k| k.as_bytes()).collect();
+        assert_eq!(got, [&b""[..], b"a", &[b'a'; 40], b"ab", b"b"]);
+    }
+
+    /// An expiry of -1 is none, as Redis treats it; any other value, negative ones included
+    /// (RDB files hold them), is kept.
+    #[test]
+    fn expiry_minus_one_is_none() {
+        let mut e = Entry::with_expiry(Value::String(b"v".to_vec()), Some(-1));
+        assert_eq!(e.expire_ms(), None);
+        for t in [i64::MIN, -2, 0, 1, i64::MAX] {
+            e.set_expire_ms(Some(t));
+            assert_eq!(e.expire_ms(), Some(t));
+        }
+        e.set_expire_ms(None);
+        assert_eq!(e.expire_ms(), None);
+        assert_eq!(Entry::new(Value::String(Vec::new())).expire_ms(), None);
     }
 }

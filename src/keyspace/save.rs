@@ -123,12 +123,12 @@ pub fn write_rdb<W: Write>(ks: &Keyspace, w: W, version: u32) -> Result<W> {
             continue;
         }
         wr.select_db(db)?;
-        let expires = d.keys.values().filter(|e| e.expire_ms.is_some()).count();
+        let expires = d.keys.values().filter(|e| e.expire_ms().is_some()).count();
         wr.resize_db(d.len() as u64, expires as u64)?;
         for key in d.sorted_keys() {
             let Some(e) = d.keys.get(key) else { continue };
             let meta = EntryMeta {
-                expire_ms: e.expire_ms,
+                expire_ms: e.expire_ms(),
                 ..EntryMeta::default()
             };
             write_value(&mut wr, key, &meta, &e.value)?;

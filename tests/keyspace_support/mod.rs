@@ -29,8 +29,8 @@ pub fn first_difference(c: &mut Client, ks: &Keyspace) -> Option<String> {
         let mut keys = server_keys(c, db);
         if let Some(d) = ks.dbs.get(&db) {
             for k in d.keys.keys() {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
+                if !keys.iter().any(|s| s[..] == k[..]) {
+                    keys.push(k.to_vec());
                 }
             }
         }
@@ -56,7 +56,7 @@ pub fn first_difference(c: &mut Client, ks: &Keyspace) -> Option<String> {
                 return Some(format!(
                     "db {db} key {:?} ({t} on the server, {:?} here): server {theirs}, engine {ours}",
                     String::from_utf8_lossy(&k),
-                    ks.get(db, &k).map(|e| (e.value.type_name(), e.expire_ms)),
+                    ks.get(db, &k).map(|e| (e.value.type_name(), e.expire_ms())),
                 ));
             }
         }

@@ -2583,10 +2583,6 @@ fn replay_inner(data: &[u8]) {
                 "invariant: empty collection kept at db {db} key {:?}",
                 redsafe::error::escape_bytes(k)
             );
-            assert!(
-                e.expire_ms != Some(-1),
-                "invariant: an expiry of -1 is stored"
-            );
             if let Value::Zset(z) = &e.value {
                 assert!(z.iter().all(|(_, s)| !s.is_nan()), "invariant: NaN score");
             }

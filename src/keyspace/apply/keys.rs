@@ -63,7 +63,7 @@ fn expire_generic(c: &mut Ctx<'_>, a: &[&[u8]], basetime: i64, seconds: bool, cm
     let Some(e) = c.entry_mut(a[1]) else {
         return Ok(());
     };
-    let cur = e.expire_ms.unwrap_or(-1);
+    let cur = e.expire_ms().unwrap_or(-1);
     if (flags & NX != 0 && cur != -1)
         || (flags & XX != 0 && cur == -1)
         || (flags & GT != 0 && (when <= cur || cur == -1))
@@ -72,7 +72,7 @@ fn expire_generic(c: &mut Ctx<'_>, a: &[&[u8]], basetime: i64, seconds: bool, cm
         return Ok(());
     }
     // While loading, Redis sets an expiry that has already passed rather than deleting.
-    e.expire_ms = Some(when).filter(|w| *w != -1);
+    e.set_expire_ms(Some(when));
     Ok(())
 }
 
@@ -96,7 +96,7 @@ pub(super) fn pexpireat(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
 
 pub(super) fn persist(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     if let Some(e) = c.entry_mut(a[1]) {
-        e.expire_ms = None;
+        e.set_expire_ms(None);
     }
     Ok(())
 }
@@ -293,7 +293,7 @@ pub(super) fn restore(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     c.set_value(a[1], value);
     if let Some(e) = c.entry_mut(a[1]) {
         // While loading, Redis keeps a TTL that has already passed.
-        e.expire_ms = expire_ms.filter(|w| *w != -1);
+        e.set_expire_ms(expire_ms);
     }
     Ok(())
 }

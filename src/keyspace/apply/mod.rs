@@ -357,34 +357,26 @@ impl Ctx<'_> {
 
     /// Inserts a new value with no expiry, replacing any (Redis's `setKey`).
     pub fn set_value(&mut self, key: &[u8], value: Value) {
-        self.ks.insert(
-            self.db,
-            key.to_vec(),
-            Entry {
-                value,
-                expire_ms: None,
-            },
-        );
+        self.ks.insert(self.db, key, Entry::new(value));
     }
 
     /// Creates a key holding a new, possibly still empty, collection (the caller fills it:
     /// Redis never keeps an empty one).
     pub fn create(&mut self, key: &[u8], value: Value) {
         let db = self.db;
-        self.ks.dbs.entry(db).or_default().keys.insert(
-            key.to_vec(),
-            Entry {
-                value,
-                expire_ms: None,
-            },
-        );
+        self.ks
+            .dbs
+            .entry(db)
+            .or_default()
+            .keys
+            .insert(key.into(), Entry::new(value));
     }
 
     /// Replaces the value, keeping the expiry (`KEEPTTL`); a new key gets none.
     pub fn set_value_keepttl(&mut self, key: &[u8], value: Value) {
-        let expire_ms = self.entry(key).and_then(|e| e.expire_ms);
+        let expire_ms = self.entry(key).and_then(Entry::expire_ms);
         self.ks
-            .insert(self.db, key.to_vec(), Entry { value, expire_ms });
+            .insert(self.db, key, Entry::with_expiry(value, expire_ms));
     }
 
     pub fn delete(&mut self, key: &[u8]) -> bool {

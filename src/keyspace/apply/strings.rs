@@ -114,7 +114,7 @@ fn set_generic(
     }
     if let Some(ms) = ms {
         if let Some(e) = c.entry_mut(key) {
-            e.expire_ms = Some(ms).filter(|m| *m != -1);
+            e.set_expire_ms(Some(ms));
         }
     }
     Ok(())
@@ -161,9 +161,9 @@ pub(super) fn getex(c: &mut Ctx<'_>, a: &[&[u8]]) -> R<()> {
     };
     if let Some(e) = c.entry_mut(a[1]) {
         if let Some(ms) = ms {
-            e.expire_ms = Some(ms).filter(|m| *m != -1);
+            e.set_expire_ms(Some(ms));
         } else if flags & PERSIST != 0 {
-            e.expire_ms = None;
+            e.set_expire_ms(None);
         }
     }
     Ok(())
