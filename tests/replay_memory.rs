@@ -307,3 +307,52 @@ fn max_value_size_stops_the_replay_naming_key_file_and_offset() {
     let ok = redsafe::keyspace::replay_set(&set, &Default::default(), &mut |_, _| {}).unwrap();
     assert_eq!(ok.keyspace.len(), 4);
 }
+
+/// A 64 MiB list (65,536 elements of 1000 bytes) and a 16 MiB set: `compact` writes them
+/// straight from the keyspace, so its peak RssAnon stays within 16 MiB of `digest`'s (a copy
+/// of the list's elements before encoding would add 64 MiB), and its RDB loads into
+/// redis-server with the server's `DEBUG DIGEST`.
+#[test]
+fn compact_writes_big_collections_without_a_copy() {
+    if !common::have_redis() {
+        return;
+    }
+    let t = common::TempDir::new("replay-mem-biglist");
+    let data = t.path().join("server");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmds = Vec::new();
+    for chunk in 0..656u32 {
+        let mut c: Vec<Vec<u8>> = vec![b"RPUSH".to_vec(), b"big:list".to_vec()];
+        let mut s: Vec<Vec<u8>> = vec![b"SADD".to_vec(), b"big:set".to_vec()];
+        for i in 0..100u32 {
+            let n = chunk * 100 + i;
+            c.push(format!("{n:01000}").into_bytes());
+            if n < 16_384 {
+                s.push(format!("{n:01000}").into_bytes());
+            }
+        }
+        cmds.push(c);
+        if s.len() > 2 {
+            cmds.push(s);
+        }
+    }
+    let (server, want) = server_with(&data, &cmds);
+    drop(server);
+    let aof = data.join("appendonlydir");
+    let (o, digest_peak) = run_measured(&["digest", aof.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want);
+    let out = t.path().join("out.rdb");
+    let (o, peak) = run_measured(&[
+        "compact",
+        aof.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        peak <= digest_peak + (16 << 10),
+        "compact peak RssAnon {peak} KiB, digest's {digest_peak} KiB"
+    );
+    assert_eq!(common::digest_of_rdb(&out).unwrap(), want);
+}
