@@ -66,6 +66,37 @@ fn server_with(dir: &Path, cmds: &[Vec<Vec<u8>>]) -> (common::RedisServer, Strin
     (s, d)
 }
 
+/// A server's AOF directory, in a temporary directory named after `name`, fed `cmds` by a
+/// live server that is stopped again; returns the temporary directory, the AOF directory and
+/// the server's digest.
+fn server_aof(name: &str, cmds: &[Vec<Vec<u8>>]) -> (common::TempDir, std::path::PathBuf, String) {
+    let t = common::TempDir::new(name);
+    let data = t.path().join("server");
+    std::fs::create_dir_all(&data).unwrap();
+    let (server, want) = server_with(&data, cmds);
+    drop(server);
+    let aof = data.join("appendonlydir");
+    (t, aof, want)
+}
+
+/// `digest` of `aof` prints `want` and `compact` of it writes `DIR/out.rdb`, which
+/// redis-server loads to `want`; returns both commands' peak RssAnon in KiB.
+fn digest_and_compact(t: &common::TempDir, aof: &Path, want: &str) -> (u64, u64) {
+    let (o, digest_peak) = run_measured(&["digest", aof.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want);
+    let out = t.path().join("out.rdb");
+    let (o, compact_peak) = run_measured(&[
+        "compact",
+        aof.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(common::digest_of_rdb(&out).unwrap(), want);
+    (digest_peak, compact_peak)
+}
+
 fn cmd(args: &[&[u8]]) -> Vec<Vec<u8>> {
     args.iter().map(|a| a.to_vec()).collect()
 }
@@ -101,28 +132,16 @@ fn four_setbit_at_the_last_bit_replay_exactly_in_little_memory() {
     if !common::have_redis() {
         return;
     }
-    let t = common::TempDir::new("replay-mem-setbit");
-    let data = t.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
-    let (server, want) = server_with(&data, &setbit_cmds());
-    drop(server);
-    let aof = data.join("appendonlydir");
-
-    let (o, peak) = run_measured(&["digest", aof.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want);
-    assert!(peak < 128 << 10, "digest peak RssAnon {peak} KiB");
-
-    let out = t.path().join("out.rdb");
-    let (o, peak) = run_measured(&[
-        "compact",
-        aof.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(peak < 128 << 10, "compact peak RssAnon {peak} KiB");
-    assert_eq!(common::digest_of_rdb(&out).unwrap(), want);
+    let (t, aof, want) = server_aof("replay-mem-setbit", &setbit_cmds());
+    let (digest_peak, compact_peak) = digest_and_compact(&t, &aof, &want);
+    assert!(
+        digest_peak < 128 << 10,
+        "digest peak RssAnon {digest_peak} KiB"
+    );
+    assert!(
+        compact_peak < 128 << 10,
+        "compact peak RssAnon {compact_peak} KiB"
+    );
 }
 
 /// 900 k `SET s:N <16 bytes>` (the small keys of benches/memory.sh's workload): `digest` of
@@ -203,28 +222,10 @@ fn strings_grown_far_past_their_end_replay_exactly() {
         cmd(&[b"APPEND", b"rnd", b"!"]),
         cmd(&[b"APPEND", b"bf", &random[..1 << 20]]),
     ];
-    let t = common::TempDir::new("replay-mem-grown");
-    let data = t.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
-    let (server, want) = server_with(&data, &cmds);
-    drop(server);
-    let aof = data.join("appendonlydir");
-
-    let (o, peak) = run_measured(&["digest", aof.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want);
+    let (t, aof, want) = server_aof("replay-mem-grown", &cmds);
+    let (peak, _) = digest_and_compact(&t, &aof, &want);
     // ~200 MiB of strings in Redis, most of it zero bytes.
     assert!(peak < 64 << 10, "digest peak RssAnon {peak} KiB");
-
-    let out = t.path().join("out.rdb");
-    let (o, _) = run_measured(&[
-        "compact",
-        aof.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(common::digest_of_rdb(&out).unwrap(), want);
 }
 
 /// Above `--max-value-size`, `digest` and `compact` exit 2 naming the command, key, file and
@@ -235,12 +236,7 @@ fn max_value_size_stops_the_replay_naming_key_file_and_offset() {
     if !common::have_redis() {
         return;
     }
-    let t = common::TempDir::new("replay-mem-limit");
-    let data = t.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
-    let (server, _) = server_with(&data, &setbit_cmds());
-    drop(server);
-    let aof = data.join("appendonlydir");
+    let (t, aof, _) = server_aof("replay-mem-limit", &setbit_cmds());
     let incr = std::fs::read_dir(&aof)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -317,9 +313,6 @@ fn compact_writes_big_collections_without_a_copy() {
     if !common::have_redis() {
         return;
     }
-    let t = common::TempDir::new("replay-mem-biglist");
-    let data = t.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
     let mut cmds = Vec::new();
     for chunk in 0..656u32 {
         let mut c: Vec<Vec<u8>> = vec![b"RPUSH".to_vec(), b"big:list".to_vec()];
@@ -336,23 +329,10 @@ fn compact_writes_big_collections_without_a_copy() {
             cmds.push(s);
         }
     }
-    let (server, want) = server_with(&data, &cmds);
-    drop(server);
-    let aof = data.join("appendonlydir");
-    let (o, digest_peak) = run_measured(&["digest", aof.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want);
-    let out = t.path().join("out.rdb");
-    let (o, peak) = run_measured(&[
-        "compact",
-        aof.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (t, aof, want) = server_aof("replay-mem-biglist", &cmds);
+    let (digest_peak, peak) = digest_and_compact(&t, &aof, &want);
     assert!(
         peak <= digest_peak + (16 << 10),
         "compact peak RssAnon {peak} KiB, digest's {digest_peak} KiB"
     );
-    assert_eq!(common::digest_of_rdb(&out).unwrap(), want);
 }
