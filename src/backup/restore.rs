@@ -224,8 +224,6 @@ pub struct RestoreReport {
     pub segments_applied: u64,
     /// Bytes written.
     pub bytes: u64,
-    /// Where the AOF was cut (`file:offset`), if it was.
-    pub cut: Option<String>,
     /// The last `#TS` kept.
     pub last_ts: Option<i64>,
     /// The last `#TS` kept, RFC 3339.
@@ -355,7 +353,6 @@ pub fn restore(
         files: files.iter().map(|f| f.path.clone()).collect(),
         segments_applied: 0,
         bytes: 0,
-        cut: None,
         last_ts: m.last_ts,
         last_ts_utc: None,
         exact: plan.exact,
@@ -624,13 +621,11 @@ pub fn restore(
                 crate::aof::pitr::FileKeep::Prefix { len: 0 }
                     if part.role == crate::aof::set::PartRole::Incr =>
                 {
-                    report.cut = Some(format!("{}:0", part.name_lossy()));
                     fs::remove_file(&part.path).map_err(io_err(&part.path))?;
                     continue;
                 }
                 crate::aof::pitr::FileKeep::Prefix { len } => {
                     truncate(&part.path, *len)?;
-                    report.cut = Some(format!("{}:{len}", part.name_lossy()));
                     (*len, true)
                 }
                 crate::aof::pitr::FileKeep::Dropped => {
